@@ -1,0 +1,173 @@
+package protocols
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Kind says how the core handles a parsed request.
+type Kind uint8
+
+const (
+	// Forward sends the request unchanged to the server that owns its
+	// keys. A request with several keys is refused unless all of them
+	// live on one server.
+	Forward Kind = iota
+	// Split may be cut into one part per server, each carrying some of
+	// the keys; the codec merges the parts' responses into one reply.
+	Split
+	// Local is answered by the codec itself with Request.Reply; no server
+	// is involved.
+	Local
+)
+
+// Request is one parsed client request. The core owns it and reuses it
+// from request to request, so a codec appends into its slices (Keys,
+// Args, Reply) rather than allocating new ones. Byte slices point into the
+// client's read buffer, which stays untouched until the reply is written.
+type Request struct {
+	Kind Kind
+	// Cmd and Flags are the codec's own: command number and per-request
+	// flags, read back when it parses the response and builds the reply.
+	Cmd   uint16
+	Flags uint16
+	// Raw is the whole request as the client sent it.
+	Raw []byte
+	// Keys are the routing keys in the order the client gave them.
+	Keys [][]byte
+	// Args holds whatever else the codec wants to remember (for example
+	// the value that goes with each key of an MSET).
+	Args [][]byte
+	// Reply is the answer to a Local request.
+	Reply []byte
+	// Close asks the core to close the client once Reply is written.
+	Close bool
+}
+
+// Reset empties r for reuse, keeping the capacity of its slices.
+func (r *Request) Reset() {
+	*r = Request{Keys: r.Keys[:0], Args: r.Args[:0], Reply: r.Reply[:0]}
+}
+
+// Part is the share of a request that went to one server: the indices of
+// the keys it carried (nil for all of them) and what the server answered.
+type Part struct {
+	Keys []int32
+	Resp []byte
+	// Err is set, and Resp empty, when the server gave no usable answer
+	// (unreachable, timed out, connection lost).
+	Err error
+}
+
+// Codec is one wire protocol as the core sees it. A codec is shared by
+// every connection of a pool, so it keeps no per-connection state; its
+// methods must be safe for concurrent use and must not allocate on the
+// common paths (the core asserts zero allocations per request).
+type Codec interface {
+	// ParseRequest parses the request at the start of buf into req (which
+	// has been Reset). It returns the number of bytes the request takes.
+	// 0 with a nil error means buf holds only the start of a request:
+	// the core reads more and calls again from the same start. An error
+	// means the client's stream cannot be trusted any more: the core
+	// replies AppendError(err) and closes that client.
+	ParseRequest(buf []byte, req *Request) (int, error)
+
+	// AppendRequest appends to dst the bytes to send to a server for the
+	// keys of req listed in keys, or for all of req when keys is nil.
+	AppendRequest(dst []byte, req *Request, keys []int32) []byte
+
+	// ParseResponse returns the length of the server's response to req at
+	// the start of buf, 0 if buf holds only part of it. An error means the
+	// server's stream cannot be trusted; the core closes that connection.
+	ParseResponse(buf []byte, req *Request) (int, error)
+
+	// AppendReply appends the client's reply to req, made from the
+	// responses of its parts (one part unless req was Split). A part with
+	// Err set stands for a server that failed; the codec answers that
+	// part, or the whole request, with an error in its own dialect.
+	AppendReply(dst []byte, req *Request, parts []Part) []byte
+
+	// AppendError appends an error reply carrying err's text in the
+	// protocol's dialect (for example "-ERR ..." or "SERVER_ERROR ...").
+	// A *ProtocolError gets the protocol's client-error form.
+	AppendError(dst []byte, err error) []byte
+}
+
+// Options are the pool settings a codec may need.
+type Options struct {
+	// MaxRequestSize bounds one request, in bytes.
+	MaxRequestSize int
+	// MaxValueSize bounds one value inside a request or response.
+	MaxValueSize int
+}
+
+// Factory builds a codec for one pool.
+type Factory func(Options) (Codec, error)
+
+// ProtocolError reports a malformed client request. Its text is what the
+// client is told, after the protocol's own prefix.
+type ProtocolError struct{ Msg string }
+
+func (e *ProtocolError) Error() string { return e.Msg }
+
+// Errorf returns a *ProtocolError. Codecs build their parse errors once,
+// as package variables, so that a bad request costs no allocation.
+func Errorf(format string, args ...any) *ProtocolError {
+	return &ProtocolError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// ErrRequestTooLarge is reported by the core when a request outgrows the
+// pool's max request size before it is complete.
+var ErrRequestTooLarge = &ProtocolError{Msg: "request too large"}
+
+// IsProtocolError reports whether err is (or wraps) a *ProtocolError.
+func IsProtocolError(err error) bool {
+	var pe *ProtocolError
+	return errors.As(err, &pe)
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Factory{}
+)
+
+// Register makes a protocol available by name, for pools to select with
+// protocol = "name". It panics if name is empty, f is nil, or name is
+// already taken, as registering twice is a programming error.
+func Register(name string, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	if name == "" || f == nil {
+		panic("protocols: Register with an empty name or a nil factory")
+	}
+	if _, dup := registry[name]; dup {
+		panic("protocols: Register called twice for " + name)
+	}
+	registry[name] = f
+}
+
+// Lookup returns the factory registered under name.
+func Lookup(name string) (Factory, error) {
+	mu.RLock()
+	f, ok := registry[name]
+	mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("unknown protocol %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	return f, nil
+}
+
+// Names lists the registered protocols in order.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -1,0 +1,61 @@
+package ketama
+
+import "testing"
+
+// TestPointsFor pins nutcracker's float32 point counts, including the
+// equal-weight pools that lose a hash to rounding (25 servers: 156).
+func TestPointsFor(t *testing.T) {
+	tests := []struct{ weight, total, live, want uint32 }{
+		{1, 1, 1, 160},
+		{1, 2, 2, 160},
+		{1, 24, 24, 160},
+		{1, 25, 25, 156},
+		{1, 26, 26, 160},
+		{1, 47, 47, 156},
+		{1, 100, 100, 156},
+		{1, 3, 2, 104},
+		{2, 3, 2, 212},
+		{1, 5, 4, 128},
+		{2, 5, 4, 256},
+		{3, 15, 4, 128},
+		{1, 1000, 1, 0}, // too light to place a single hash
+	}
+	for _, tt := range tests {
+		if got := pointsFor(tt.weight, tt.total, tt.live); got != tt.want {
+			t.Errorf("pointsFor(%d, %d, %d) = %d, want %d", tt.weight, tt.total, tt.live, got, tt.want)
+		}
+	}
+}
+
+// TestPickSearch checks the masked binary search against the plain
+// definition (first point at or after hash, else the first point) on
+// every size up to 70, with runs of equal points, at every boundary.
+func TestPickSearch(t *testing.T) {
+	for n := 1; n <= 70; n++ {
+		tb := &table{}
+		v := uint32(0)
+		for i := range n {
+			if i%3 != 1 { // every third point repeats its predecessor
+				v += uint32(1 + i*7919%97)
+			}
+			tb.values = append(tb.values, v)
+			tb.servers = append(tb.servers, int32(i))
+		}
+		probes := []uint32{0, 1, ^uint32(0)}
+		for _, p := range tb.values {
+			probes = append(probes, p-1, p, p+1)
+		}
+		for _, h := range probes {
+			want := 0
+			for i, p := range tb.values {
+				if p >= h {
+					want = i
+					break
+				}
+			}
+			if got := tb.Pick(h); got != want {
+				t.Fatalf("n=%d: Pick(%d) = %d, want %d (points %v)", n, h, got, want, tb.values)
+			}
+		}
+	}
+}

@@ -1,0 +1,305 @@
+package redis
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/walnutproxy/walnut/protocols"
+)
+
+func init() {
+	protocols.Register("redis", func(o protocols.Options) (protocols.Codec, error) {
+		c, err := New(o)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	})
+}
+
+// Codec is the Redis (RESP2) codec. It holds only the pool's limits, so
+// one value serves every connection of a pool concurrently.
+type Codec struct {
+	// maxBulk bounds one argument of a request; maxReplyBulk one value of
+	// a reply; maxRequest (0: no limit) a whole request.
+	maxBulk      int
+	maxReplyBulk int
+	maxRequest   int
+}
+
+// New returns a codec for a pool with the given limits. A zero limit is
+// unset: arguments and values are then bounded by Redis' default
+// proto-max-bulk-len (512 MiB).
+func New(o protocols.Options) (*Codec, error) {
+	if o.MaxRequestSize < 0 || o.MaxValueSize < 0 {
+		return nil, errors.New("redis: negative size limit")
+	}
+	c := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk, maxRequest: o.MaxRequestSize}
+	if o.MaxRequestSize > 0 {
+		c.maxBulk = min(c.maxBulk, o.MaxRequestSize)
+		c.maxReplyBulk = min(c.maxReplyBulk, o.MaxRequestSize)
+	}
+	if o.MaxValueSize > 0 {
+		c.maxBulk = min(c.maxBulk, o.MaxValueSize)
+		c.maxReplyBulk = o.MaxValueSize
+	}
+	return c, nil
+}
+
+// Request.Flags bits.
+const (
+	// reqInline marks a request that came as an inline command, so it is
+	// re-encoded as RESP when forwarded rather than copied.
+	reqInline = 1 << iota
+)
+
+// ParseRequest implements protocols.Codec. Args receives every argument
+// (the command name first), Keys the routing keys.
+func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
+	if len(buf) == 0 {
+		return 0, nil
+	}
+	var n int
+	var err error
+	if buf[0] == '*' {
+		req.Args, n, err = c.parseMultibulk(buf, req.Args[:0])
+	} else {
+		req.Args, n, err = c.parseInline(buf, req.Args[:0])
+		req.Flags |= reqInline
+	}
+	if n == 0 || err != nil {
+		req.Args = req.Args[:0]
+		req.Flags = 0
+		return 0, err
+	}
+	req.Raw = buf[:n:n]
+	route(req)
+	return n, nil
+}
+
+// route decides how req is served and fills Kind, Cmd, Keys and, for a
+// Local request, Reply.
+func route(req *protocols.Request) {
+	args := req.Args
+	if len(args) == 0 {
+		// An empty line or "*0": Redis reads on without a reply.
+		req.Kind = protocols.Local
+		return
+	}
+	idx, cont := lookup(args)
+	if idx < 0 {
+		if cont >= 0 && len(args) == 1 && policies[cont].anySub {
+			arityError(req, commandTable[cont].name)
+			return
+		}
+		unsupported(req, args, cont >= 0)
+		return
+	}
+	ci, p := &commandTable[idx], &policies[idx]
+	req.Cmd = uint16(idx)
+	if p.act == actUnsupported {
+		unsupported(req, args, cont >= 0)
+		return
+	}
+	if a := int(ci.arity); (a > 0 && len(args) != a) || len(args) < -a {
+		arityError(req, ci.name)
+		return
+	}
+	switch p.act {
+	case actForward:
+		switch p.hook {
+		case hookNone:
+		case hookEval, hookFcall:
+			if !checkNumkeys(req, p) {
+				return
+			}
+		case hookSort:
+			req.Keys = sortKeys(req.Keys[:0], args)
+			req.Kind = protocols.Forward
+			return
+		case hookCopy:
+			if hasDBOption(args) {
+				unsupported(req, args, false)
+				return
+			}
+		}
+		if p.single > 0 {
+			req.Keys = append(req.Keys[:0], args[p.single])
+			req.Kind = protocols.Forward
+			return
+		}
+		req.Keys = appendKeys(req.Keys[:0], ci, args)
+		if len(req.Keys) == 0 {
+			// Say, ZUNION 0 k or LMPOP x: the server would reject it with
+			// its own text, but with no key there is no server to ask.
+			localError(req, "walnut cannot route ", p.upper, " without keys")
+			return
+		}
+		req.Kind = protocols.Forward
+	case actMGet, actSumInt, actMSet:
+		if p.act == actMSet && len(args)%2 == 0 {
+			arityError(req, ci.name)
+			return
+		}
+		keys := req.Keys[:0]
+		for i := 1; i < len(args); i += p.step {
+			keys = append(keys, args[i])
+		}
+		req.Keys = keys
+		req.Kind = protocols.Split
+	case actPing:
+		switch len(args) {
+		case 1:
+			local(req, "+PONG\r\n")
+		case 2:
+			req.Kind = protocols.Local
+			req.Reply = appendBulk(req.Reply[:0], args[1])
+		default:
+			arityError(req, ci.name)
+		}
+	case actQuit:
+		local(req, "+OK\r\n")
+		req.Close = true
+	}
+}
+
+// checkNumkeys validates the numkeys of EVAL and FCALL (argument 2)
+// with Redis' texts, and refuses 0 keys. It answers req and returns false
+// when the request is not to be forwarded.
+func checkNumkeys(req *protocols.Request, p *policy) bool {
+	n, ok := parseInt(req.Args[2])
+	switch {
+	case !ok && p.hook == hookFcall:
+		local(req, "-ERR Bad number of keys provided\r\n")
+	case !ok:
+		local(req, "-ERR value is not an integer or out of range\r\n")
+	case n > int64(len(req.Args)-3):
+		local(req, "-ERR Number of keys can't be greater than number of args\r\n")
+	case n < 0:
+		local(req, "-ERR Number of keys can't be negative\r\n")
+	case n == 0:
+		localError(req, "walnut cannot route ", p.upper, " without keys: pass the keys it uses")
+	default:
+		return true
+	}
+	return false
+}
+
+func local(req *protocols.Request, reply string) {
+	req.Kind = protocols.Local
+	req.Reply = append(req.Reply[:0], reply...)
+}
+
+func localError(req *protocols.Request, a, b, c string) {
+	req.Kind = protocols.Local
+	r := append(req.Reply[:0], "-ERR "...)
+	r = append(r, a...)
+	r = append(r, b...)
+	r = append(r, c...)
+	req.Reply = append(r, "\r\n"...)
+}
+
+// arityError answers with Redis' text, which names the command in lower
+// case as "container|sub" for a subcommand.
+func arityError(req *protocols.Request, name string) {
+	localError(req, "wrong number of arguments for '", name, "' command")
+}
+
+// unsupported answers "-ERR unsupported command 'NAME'", NAME as the
+// client wrote it (with its subcommand for a container).
+func unsupported(req *protocols.Request, args [][]byte, withSub bool) {
+	req.Kind = protocols.Local
+	r := append(req.Reply[:0], "-ERR unsupported command '"...)
+	r = appendSanitized(r, args[0], 128)
+	if withSub && len(args) > 1 {
+		r = append(r, ' ')
+		r = appendSanitized(r, args[1], 128)
+	}
+	req.Reply = append(r, "'\r\n"...)
+}
+
+// appendSanitized appends at most max bytes of s, with CR and LF (which
+// would end the error line early) turned into spaces.
+func appendSanitized(dst, s []byte, max int) []byte {
+	if len(s) > max {
+		s = s[:max]
+	}
+	for _, c := range s {
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+func appendBulk(dst, b []byte) []byte {
+	dst = append(dst, '$')
+	dst = strconv.AppendInt(dst, int64(len(b)), 10)
+	dst = append(dst, '\r', '\n')
+	dst = append(dst, b...)
+	return append(dst, '\r', '\n')
+}
+
+func appendCount(dst []byte, t byte, n int) []byte {
+	dst = append(dst, t)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '\r', '\n')
+}
+
+// AppendRequest implements protocols.Codec. A part is rebuilt as the same
+// command over its keys (with their values, for MSET), under the command
+// name as the client spelled it.
+func (c *Codec) AppendRequest(dst []byte, req *protocols.Request, keys []int32) []byte {
+	if keys == nil {
+		if req.Flags&reqInline == 0 {
+			return append(dst, req.Raw...)
+		}
+		dst = appendCount(dst, '*', len(req.Args))
+		for _, a := range req.Args {
+			dst = appendBulk(dst, a)
+		}
+		return dst
+	}
+	step := policies[req.Cmd].step
+	dst = appendCount(dst, '*', 1+len(keys)*step)
+	dst = appendBulk(dst, req.Args[0])
+	for _, k := range keys {
+		at := 1 + int(k)*step
+		for j := 0; j < step; j++ {
+			dst = appendBulk(dst, req.Args[at+j])
+		}
+	}
+	return dst
+}
+
+// ParseResponse implements protocols.Codec.
+func (c *Codec) ParseResponse(buf []byte, req *protocols.Request) (int, error) {
+	return replyLen(buf, c.maxReplyBulk)
+}
+
+// AppendError implements protocols.Codec.
+func (c *Codec) AppendError(dst []byte, err error) []byte {
+	dst = append(dst, "-ERR "...)
+	pe, ok := err.(*protocols.ProtocolError)
+	if !ok {
+		// Wrapped ones are rare: errors.As costs an allocation.
+		ok = errors.As(err, &pe)
+	}
+	if ok {
+		dst = append(dst, "Protocol error: "...)
+		return appendErrText(dst, pe.Msg)
+	}
+	return appendErrText(dst, err.Error())
+}
+
+func appendErrText(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, '\r', '\n')
+}

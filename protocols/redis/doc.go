@@ -1,0 +1,9 @@
+// Package redis is walnut's Redis codec, registered as protocol "redis".
+// It parses RESP2 requests (and inline commands) zero-copy, finds each
+// command's keys from the key specs redis-server itself publishes (the
+// generated commands_gen.go), and decides per command whether walnut
+// forwards it to the server owning its keys, splits it across servers and
+// merges the replies (MGET, MSET, DEL, UNLINK, TOUCH, EXISTS), answers it
+// itself (PING, QUIT) or refuses it; policy.go states that policy. It
+// also frames server replies, so the core knows where each one ends.
+package redis

@@ -1,0 +1,316 @@
+package redis
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/walnutproxy/walnut/protocols"
+)
+
+func newCodec(t testing.TB, o protocols.Options) *Codec {
+	t.Helper()
+	c, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// mb encodes args as a RESP multibulk.
+func mb(args ...string) string {
+	var b []byte
+	b = appendCount(b, '*', len(args))
+	for _, a := range args {
+		b = appendBulk(b, []byte(a))
+	}
+	return string(b)
+}
+
+func strs(bs [][]byte) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = string(b)
+	}
+	return out
+}
+
+func eqStrs(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// validRequests are complete requests with the arguments they parse to.
+var validRequests = []struct {
+	in   string
+	args []string
+}{
+	{mb("GET", "k"), []string{"GET", "k"}},
+	{mb("SET", "key", "value"), []string{"SET", "key", "value"}},
+	{mb("SET", "k", ""), []string{"SET", "k", ""}},
+	{mb("SET", "k", "a\r\nb\x00c"), []string{"SET", "k", "a\r\nb\x00c"}},
+	{mb("MGET", "a", "b", "c"), []string{"MGET", "a", "b", "c"}},
+	{mb("MSET", "a", "1", "b", "2"), []string{"MSET", "a", "1", "b", "2"}},
+	{mb("PING"), []string{"PING"}},
+	{"*0\r\n", nil},
+	{"*-1\r\n", nil},
+	{"GET k\r\n", []string{"GET", "k"}},
+	{"GET k\n", []string{"GET", "k"}},
+	{"  get \t  k  \r\n", []string{"get", "k"}},
+	{"\r\n", nil},
+	{"\n", nil},
+	{"   \r\n", nil},
+	{"SET k \"hello world\"\r\n", []string{"SET", "k", "hello world"}},
+	{"SET k 'it is'\r\n", []string{"SET", "k", "it is"}},
+	{"SET k ''\r\n", []string{"SET", "k", ""}},
+	{"SET \"\" 'a\\b'\r\n", []string{"SET", "", "a\\b"}},
+	{"GET a\rb\r\n", []string{"GET", "a", "b"}},
+	{"GET k\x00 ignored\r\n", []string{"GET", "k"}},
+	{"GET a\vb\r\n", []string{"GET", "a\vb"}},
+	{"\x00\r\n", nil},
+}
+
+func TestParseRequestValid(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	for _, tc := range validRequests {
+		var req protocols.Request
+		n, err := c.ParseRequest([]byte(tc.in), &req)
+		if err != nil || n != len(tc.in) {
+			t.Errorf("%q: n=%d err=%v, want %d, nil", tc.in, n, err, len(tc.in))
+			continue
+		}
+		if got := strs(req.Args); !eqStrs(got, tc.args) {
+			t.Errorf("%q: args %q, want %q", tc.in, got, tc.args)
+		}
+		if string(req.Raw) != tc.in {
+			t.Errorf("%q: raw %q", tc.in, req.Raw)
+		}
+		inline := tc.in[0] != '*'
+		if (req.Flags&reqInline != 0) != inline {
+			t.Errorf("%q: inline flag %v", tc.in, !inline)
+		}
+	}
+}
+
+// TestParseRequestPrefixes feeds every prefix of each request, alone and
+// behind a complete pipeline: each must be "need more" until complete.
+func TestParseRequestPrefixes(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	var all strings.Builder
+	for _, tc := range validRequests {
+		all.WriteString(tc.in)
+		for i := 0; i < len(tc.in); i++ {
+			var req protocols.Request
+			buf := []byte(tc.in[:i])
+			n, err := c.ParseRequest(buf, &req)
+			if n != 0 || err != nil {
+				t.Errorf("prefix %q of %q: n=%d err=%v, want need-more", buf, tc.in, n, err)
+			}
+		}
+	}
+	// The pipeline, arriving one byte at a time into a growing buffer.
+	stream := all.String()
+	var buf []byte
+	var req protocols.Request
+	next := 0
+	for i := 0; i < len(stream); i++ {
+		buf = append(buf, stream[i])
+		for {
+			req.Reset()
+			n, err := c.ParseRequest(buf, &req)
+			if err != nil {
+				t.Fatalf("at byte %d: %v", i, err)
+			}
+			if n == 0 {
+				break
+			}
+			want := validRequests[next]
+			if string(buf[:n]) != want.in || !eqStrs(strs(req.Args), want.args) {
+				t.Fatalf("request %d: got %q args %q, want %q", next, buf[:n], strs(req.Args), want.in)
+			}
+			next++
+			buf = buf[n:]
+		}
+	}
+	if next != len(validRequests) || len(buf) != 0 {
+		t.Fatalf("parsed %d of %d requests, %q left", next, len(validRequests), buf)
+	}
+}
+
+func TestParseRequestErrors(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	big := strings.Repeat("x", inlineMax+1)
+	cases := []struct{ in, err string }{
+		{"*x\r\n", "invalid multibulk length"},
+		{"*\r\n", "invalid multibulk length"},
+		{"*-2\r\n", "invalid multibulk length"},
+		{"*-0\r\n", "invalid multibulk length"},
+		{"*01\r\n", "invalid multibulk length"},
+		{"*+1\r\n", "invalid multibulk length"},
+		{"* 1\r\n", "invalid multibulk length"},
+		{"*1 \r\n", "invalid multibulk length"},
+		{"*1\rx", "invalid multibulk length"},
+		{"*1048577\r\n", "invalid multibulk length"},
+		{"*99999999999999999999\r\n", "invalid multibulk length"},
+		{"*1234567890123456789", "invalid multibulk length"},
+		{"*1\r\nx", "expected '$', got 'x'"},
+		{"*2\r\n$3\r\nGET\r\n:1\r\n", "expected '$', got ':'"},
+		{"*1\r\n\r\n", "expected '$', got '\r'"},
+		{"*1\r\n$x\r\n", "invalid bulk length"},
+		{"*1\r\n$-1\r\n", "invalid bulk length"},
+		{"*1\r\n$\r\n", "invalid bulk length"},
+		{"*1\r\n$01\r\n", "invalid bulk length"},
+		{"*1\r\n$536870913\r\n", "invalid bulk length"},
+		{"*1\r\n$3\r\nGETxx", "bulk string not followed by CRLF"},
+		{"*1\r\n$3\r\nGET\rx", "bulk string not followed by CRLF"},
+		{"*1\r\n$3\r\nGETx", "bulk string not followed by CRLF"},
+		{"*1\r\n$3\r\nGE\r\n\r\n", "bulk string not followed by CRLF"},
+		{big, "too big inline request"},
+		{big + "\r\n", "too big inline request"},
+		{"SET k \"abc\r\n", "unbalanced quotes in request"},
+		{"SET k 'abc\r\n", "unbalanced quotes in request"},
+		{"SET k \"abc\"def\r\n", "unbalanced quotes in request"},
+		{"SET k \"abc\\\r\n", "unbalanced quotes in request"},
+		{"SET k \"a\\nb\"\r\n", errInlineQuotes.Msg},
+		{"SET k 'it\\'s'\r\n", errInlineQuotes.Msg},
+		{"SET k a\"b c\"\r\n", errInlineQuotes.Msg},
+		{"SET k it's\r\n", errInlineQuotes.Msg},
+	}
+	for _, tc := range cases {
+		var req protocols.Request
+		n, err := c.ParseRequest([]byte(tc.in), &req)
+		if err == nil || n != 0 {
+			t.Errorf("%q: n=%d err=%v, want %q", tc.in, n, err, tc.err)
+			continue
+		}
+		if !protocols.IsProtocolError(err) || err.Error() != tc.err {
+			t.Errorf("%q: error %q, want %q", tc.in, err, tc.err)
+		}
+		// No prefix may succeed, and none may fail differently.
+		for i := 0; i < len(tc.in); i++ {
+			req.Reset()
+			n, perr := c.ParseRequest([]byte(tc.in[:i]), &req)
+			if n != 0 || (perr != nil && perr != err) {
+				t.Errorf("%q prefix %d: n=%d err=%v", tc.in, i, n, perr)
+				break
+			}
+		}
+	}
+}
+
+func TestParseRequestErrorsDoNotAllocate(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	inputs := [][]byte{[]byte("*x\r\n"), []byte("*1\r\nx"), []byte("*1\r\n$-5\r\n"), []byte("SET k \"a\r\n")}
+	var req protocols.Request
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, in := range inputs {
+			req.Reset()
+			if _, err := c.ParseRequest(in, &req); err == nil {
+				t.Fatal("no error")
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations rejecting bad requests", allocs)
+	}
+}
+
+func TestParseRequestLimits(t *testing.T) {
+	value := strings.Repeat("v", 100)
+	set := mb("SET", "k", value)
+	cases := []struct {
+		opts protocols.Options
+		in   string
+		err  error
+	}{
+		{protocols.Options{MaxRequestSize: 1000}, set, nil},
+		{protocols.Options{MaxRequestSize: len(set)}, set, nil},
+		{protocols.Options{MaxRequestSize: 99}, set, errBulkLen},
+		{protocols.Options{MaxRequestSize: len(set) - 1}, set, protocols.ErrRequestTooLarge},
+		{protocols.Options{MaxValueSize: 100}, set, nil},
+		{protocols.Options{MaxValueSize: 99}, set, errBulkLen},
+		{protocols.Options{MaxRequestSize: 10}, "GET k\r\n", nil},
+		{protocols.Options{MaxRequestSize: 6}, "GET k\r\n", protocols.ErrRequestTooLarge},
+	}
+	for i, tc := range cases {
+		c := newCodec(t, tc.opts)
+		var req protocols.Request
+		n, err := c.ParseRequest([]byte(tc.in), &req)
+		if err != tc.err || (err == nil && n != len(tc.in)) {
+			t.Errorf("case %d: n=%d err=%v, want %v", i, n, err, tc.err)
+		}
+	}
+	// The limit applies as soon as the bulk header is read, before the
+	// value arrives.
+	c := newCodec(t, protocols.Options{MaxRequestSize: 1 << 10})
+	var req protocols.Request
+	if _, err := c.ParseRequest([]byte("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000\r\n"), &req); err != errBulkLen {
+		t.Errorf("oversized bulk header: %v", err)
+	}
+	if _, err := New(protocols.Options{MaxRequestSize: -1}); err == nil {
+		t.Error("negative limit accepted")
+	}
+}
+
+// TestParseRequestArgsAliasBuffer checks the zero-copy contract: every
+// argument is a slice of the input, capped so that appending to it cannot
+// overwrite what follows.
+func TestParseRequestArgsAliasBuffer(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	for _, tc := range validRequests {
+		buf := []byte(tc.in)
+		var req protocols.Request
+		if _, err := c.ParseRequest(buf, &req); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range req.Args {
+			if len(a) == 0 {
+				continue
+			}
+			if !within(buf, a) {
+				t.Errorf("%q: arg %q is not a slice of the input", tc.in, a)
+			}
+			if cap(a) != len(a) {
+				t.Errorf("%q: arg %q has spare capacity", tc.in, a)
+			}
+		}
+	}
+}
+
+func within(buf, a []byte) bool {
+	for i := range buf {
+		if &buf[i] == &a[0] {
+			return i+len(a) <= len(buf)
+		}
+	}
+	return false
+}
+
+func TestParseRequestReusesRequest(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	var req protocols.Request
+	// A failed parse must leave nothing behind for the next one.
+	if n, _ := c.ParseRequest([]byte("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n"), &req); n != 0 {
+		t.Fatal("partial request parsed")
+	}
+	if len(req.Args) != 0 {
+		t.Fatalf("partial parse left args %q", req.Args)
+	}
+	req.Reset()
+	if _, err := c.ParseRequest([]byte("GET a\r\n"), &req); err != nil {
+		t.Fatal(err)
+	}
+	req.Reset()
+	if _, err := c.ParseRequest([]byte(mb("GET", "b")), &req); err != nil {
+		t.Fatal(err)
+	}
+	if req.Flags&reqInline != 0 || strs(req.Keys)[0] != "b" {
+		t.Fatalf("stale state: flags %d keys %q", req.Flags, req.Keys)
+	}
+}

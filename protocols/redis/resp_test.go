@@ -1,0 +1,124 @@
+package redis
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/walnutproxy/walnut/protocols"
+)
+
+var validReplies = []string{
+	"+OK\r\n",
+	"+\r\n",
+	"-ERR wrong type\r\n",
+	":0\r\n",
+	":-12345\r\n",
+	"$5\r\nhello\r\n",
+	"$0\r\n\r\n",
+	"$-1\r\n",
+	"$4\r\na\r\nb\r\n",
+	"*0\r\n",
+	"*-1\r\n",
+	"*3\r\n$1\r\na\r\n$-1\r\n:7\r\n",
+	"*2\r\n*2\r\n+a\r\n*0\r\n*1\r\n*1\r\n*1\r\n-ERR deep\r\n",
+	"*3\r\n*-1\r\n$-1\r\n*1\r\n$0\r\n\r\n",
+	// RESP3
+	"_\r\n",
+	",3.14\r\n",
+	"#t\r\n",
+	"(12345678901234567890\r\n",
+	"!5\r\nERR x\r\n",
+	"=8\r\ntxt:abcd\r\n",
+	"%2\r\n+a\r\n:1\r\n+b\r\n*1\r\n_\r\n",
+	"~2\r\n+a\r\n+b\r\n",
+	">2\r\n+message\r\n$1\r\nx\r\n",
+	"|1\r\n+ttl\r\n:3\r\n$1\r\nv\r\n",
+}
+
+func TestParseResponse(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	var req protocols.Request
+	for _, r := range validReplies {
+		n, err := c.ParseResponse([]byte(r), &req)
+		if err != nil || n != len(r) {
+			t.Errorf("%q: n=%d err=%v", r, n, err)
+		}
+		// Followed by more replies, it still ends where it should.
+		n, err = c.ParseResponse([]byte(r+r+"+OK\r\n"), &req)
+		if err != nil || n != len(r) {
+			t.Errorf("%q pipelined: n=%d err=%v", r, n, err)
+		}
+		for i := 0; i < len(r); i++ {
+			n, err := c.ParseResponse([]byte(r[:i]), &req)
+			if n != 0 || err != nil {
+				t.Errorf("%q prefix %d: n=%d err=%v", r, i, n, err)
+			}
+		}
+	}
+}
+
+func TestParseResponseDeep(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	// Nesting that would overflow a recursive parser's stack budget in a
+	// goroutine is just counting here.
+	depth := 1 << 20
+	r := strings.Repeat("*1\r\n", depth) + ":1\r\n"
+	n, err := c.ParseResponse([]byte(r), nil)
+	if err != nil || n != len(r) {
+		t.Fatalf("n=%d err=%v", n, err)
+	}
+	r = "*100000\r\n" + strings.Repeat("$1\r\nx\r\n", 100000)
+	if n, err := c.ParseResponse([]byte(r), nil); err != nil || n != len(r) {
+		t.Fatalf("wide: n=%d err=%v", n, err)
+	}
+}
+
+func TestParseResponseErrors(t *testing.T) {
+	c := newCodec(t, protocols.Options{MaxValueSize: 100})
+	cases := []struct {
+		in  string
+		err error
+	}{
+		{"x\r\n", errBadReply},
+		{"\r\n", errBadReply},
+		{"+OK\n", errBadReply},
+		{"+O\rK\r\n", errBadReply},
+		{"\n", errBadReply},
+		{":abc\r\n", errBadReply},
+		{":\r\n", errBadReply},
+		{"$x\r\n", errBadReply},
+		{"$-2\r\n", errBadReply},
+		{"$3\r\nabcd\r\n", errBadReply},
+		{"$3\r\nab\r\n\r\n", errBadReply},
+		{"$101\r\n", errReplyTooBig},
+		{"!-1\r\n", errBadReply},
+		{"*-2\r\n", errBadReply},
+		{"~-1\r\n", errBadReply},
+		{"*2147483648\r\n", errBadReply},
+		{"*1\r\n?\r\n", errBadReply},
+		{"*2\r\n:1\r\n$1\r\nab\r\n", errBadReply},
+		{"#x\r\n", errBadReply},
+		{"_x\r\n", errBadReply},
+		{"$?\r\n", errBadReply},
+		{"+" + strings.Repeat("x", inlineMax+2), errReplyTooBig},
+		{"+" + strings.Repeat("x", inlineMax+1) + "\r\n", errReplyTooBig},
+	}
+	for _, tc := range cases {
+		n, err := c.ParseResponse([]byte(tc.in), nil)
+		if err != tc.err || n != 0 {
+			t.Errorf("%q: n=%d err=%v, want %v", tc.in, n, err, tc.err)
+		}
+	}
+	// Without MaxValueSize, MaxRequestSize bounds reply values.
+	c = newCodec(t, protocols.Options{MaxRequestSize: 10})
+	if _, err := c.ParseResponse([]byte("$11\r\n"), nil); err != errReplyTooBig {
+		t.Errorf("MaxRequestSize: %v", err)
+	}
+	if n, err := c.ParseResponse([]byte("-"+strings.Repeat("x", inlineMax)+"\r\n"), nil); err != nil || n != inlineMax+3 {
+		t.Errorf("a long error line: n=%d err=%v", n, err)
+	}
+	c = newCodec(t, protocols.Options{})
+	if _, err := c.ParseResponse([]byte("$536870913\r\n"), nil); err != errReplyTooBig {
+		t.Errorf("default: %v", err)
+	}
+}

@@ -1,0 +1,334 @@
+package redis
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/walnutproxy/walnut/protocols"
+)
+
+const (
+	fwd   = protocols.Forward
+	split = protocols.Split
+	loc   = protocols.Local
+)
+
+// routeCases are inline commands with how walnut serves them: the kind,
+// the routing keys, and for a Local request the reply.
+var routeCases = []struct {
+	in    string
+	kind  protocols.Kind
+	keys  []string
+	reply string
+}{
+	// Single-key commands of every family.
+	{"GET k", fwd, []string{"k"}, ""},
+	{"get k", fwd, []string{"k"}, ""},
+	{"SET k v EX 10 GET", fwd, []string{"k"}, ""},
+	{"GETEX k PERSIST", fwd, []string{"k"}, ""},
+	{"INCRBYFLOAT k 1.5", fwd, []string{"k"}, ""},
+	{"HSET h f v f2 v2", fwd, []string{"h"}, ""},
+	{"HGETALL h", fwd, []string{"h"}, ""},
+	{"LPUSH l a b c", fwd, []string{"l"}, ""},
+	{"LPOS l a RANK 1", fwd, []string{"l"}, ""},
+	{"SADD s a", fwd, []string{"s"}, ""},
+	{"ZADD z 1 a", fwd, []string{"z"}, ""},
+	{"ZRANGE z 0 -1 WITHSCORES", fwd, []string{"z"}, ""},
+	{"PFADD p a b", fwd, []string{"p"}, ""},
+	{"GEOADD g 1 2 m", fwd, []string{"g"}, ""},
+	{"SETBIT b 7 1", fwd, []string{"b"}, ""},
+	{"BITFIELD b GET u8 0", fwd, []string{"b"}, ""},
+	{"XADD st * f v", fwd, []string{"st"}, ""},
+	{"XRANGE st - +", fwd, []string{"st"}, ""},
+	{"EXPIRE k 10", fwd, []string{"k"}, ""},
+	{"TTL k", fwd, []string{"k"}, ""},
+	{"TYPE k", fwd, []string{"k"}, ""},
+	{"DUMP k", fwd, []string{"k"}, ""},
+	{"RESTORE k 0 payload", fwd, []string{"k"}, ""},
+	{"OBJECT ENCODING k", fwd, []string{"k"}, ""},
+	{"object freq k", fwd, []string{"k"}, ""},
+	{"MEMORY USAGE k", fwd, []string{"k"}, ""},
+	{"XINFO STREAM st FULL", fwd, []string{"st"}, ""},
+	{"XGROUP CREATE st g $ MKSTREAM", fwd, []string{"st"}, ""},
+	// Several keys that must share a server.
+	{"RENAME a b", fwd, []string{"a", "b"}, ""},
+	{"LMOVE a b LEFT RIGHT", fwd, []string{"a", "b"}, ""},
+	{"SINTERSTORE d a b", fwd, []string{"d", "a", "b"}, ""},
+	{"BITOP AND d a b", fwd, []string{"d", "a", "b"}, ""},
+	{"MSETNX a 1 b 2", fwd, []string{"a", "b"}, ""},
+	{"COPY a b REPLACE", fwd, []string{"a", "b"}, ""},
+	{"PFMERGE d a b", fwd, []string{"d", "a", "b"}, ""},
+	// Keys found by count, keyword or hook.
+	{"EVAL script 2 a b arg", fwd, []string{"a", "b"}, ""},
+	{"EVALSHA sha 1 a", fwd, []string{"a"}, ""},
+	{"EVAL_RO script 1 a x y", fwd, []string{"a"}, ""},
+	{"FCALL fn 1 a x", fwd, []string{"a"}, ""},
+	{"ZUNIONSTORE d 2 a b WEIGHTS 1 2", fwd, []string{"d", "a", "b"}, ""},
+	{"ZINTER 2 a b", fwd, []string{"a", "b"}, ""},
+	{"ZDIFF 1 a", fwd, []string{"a"}, ""},
+	{"SINTERCARD 2 a b LIMIT 1", fwd, []string{"a", "b"}, ""},
+	{"LMPOP 2 a b LEFT", fwd, []string{"a", "b"}, ""},
+	{"ZMPOP 1 a MIN", fwd, []string{"a"}, ""},
+	{"ZUNIONSTORE d 5 a b", fwd, []string{"d", "a", "b"}, ""},
+	{"ZUNIONSTORE d x a b", fwd, []string{"d"}, ""},
+	{"SORT k", fwd, []string{"k"}, ""},
+	{"SORT k BY w_* GET # LIMIT 0 10 STORE dst", fwd, []string{"k", "dst"}, ""},
+	{"SORT k STORE a STORE b", fwd, []string{"k", "b"}, ""},
+	{"SORT k GET store", fwd, []string{"k"}, ""},
+	{"SORT_RO k BY w_*", fwd, []string{"k"}, ""},
+	{"GEORADIUS g 1 2 3 km STORE d", fwd, []string{"g", "d"}, ""},
+	{"GEORADIUSBYMEMBER g m 3 km STOREDIST d", fwd, []string{"g", "d"}, ""},
+	{"GEOSEARCHSTORE d g FROMMEMBER m BYRADIUS 1 km", fwd, []string{"d", "g"}, ""},
+	// Split commands.
+	{"MGET a b c", split, []string{"a", "b", "c"}, ""},
+	{"MSET a 1 b 2", split, []string{"a", "b"}, ""},
+	{"DEL a b", split, []string{"a", "b"}, ""},
+	{"UNLINK a", split, []string{"a"}, ""},
+	{"TOUCH a b", split, []string{"a", "b"}, ""},
+	{"EXISTS a a b", split, []string{"a", "a", "b"}, ""},
+	// Local.
+	{"PING", loc, nil, "+PONG\r\n"},
+	{"ping hello", loc, nil, "$5\r\nhello\r\n"},
+	{"PING a b", loc, nil, "-ERR wrong number of arguments for 'ping' command\r\n"},
+	{"QUIT", loc, nil, "+OK\r\n"},
+	// Arity, with Redis' text.
+	{"GET", loc, nil, "-ERR wrong number of arguments for 'get' command\r\n"},
+	{"GET a b", loc, nil, "-ERR wrong number of arguments for 'get' command\r\n"},
+	{"SET k", loc, nil, "-ERR wrong number of arguments for 'set' command\r\n"},
+	{"MSET a 1 b", loc, nil, "-ERR wrong number of arguments for 'mset' command\r\n"},
+	{"MGET", loc, nil, "-ERR wrong number of arguments for 'mget' command\r\n"},
+	{"OBJECT", loc, nil, "-ERR wrong number of arguments for 'object' command\r\n"},
+	{"OBJECT ENCODING", loc, nil, "-ERR wrong number of arguments for 'object|encoding' command\r\n"},
+	{"XINFO STREAM", loc, nil, "-ERR wrong number of arguments for 'xinfo|stream' command\r\n"},
+	// Scripts without keys, or with a bad count.
+	{"EVAL script 0", loc, nil, "-ERR walnut cannot route EVAL without keys: pass the keys it uses\r\n"},
+	{"evalsha sha 0 x", loc, nil, "-ERR walnut cannot route EVALSHA without keys: pass the keys it uses\r\n"},
+	{"FCALL_RO fn 0", loc, nil, "-ERR walnut cannot route FCALL_RO without keys: pass the keys it uses\r\n"},
+	{"EVAL script 3 a b", loc, nil, "-ERR Number of keys can't be greater than number of args\r\n"},
+	{"EVAL script -1 a", loc, nil, "-ERR Number of keys can't be negative\r\n"},
+	{"EVAL script x a", loc, nil, "-ERR value is not an integer or out of range\r\n"},
+	{"FCALL fn x a", loc, nil, "-ERR Bad number of keys provided\r\n"},
+	{"ZUNION 0 a", loc, nil, "-ERR walnut cannot route ZUNION without keys\r\n"},
+	{"LMPOP x a LEFT", loc, nil, "-ERR walnut cannot route LMPOP without keys\r\n"},
+	// Unsupported: no keys, blocking, pub/sub, transactions, admin,
+	// cross-server or cross-database moves, unknown.
+	{"KEYS *", loc, nil, "-ERR unsupported command 'KEYS'\r\n"},
+	{"SCAN 0", loc, nil, "-ERR unsupported command 'SCAN'\r\n"},
+	{"SELECT 1", loc, nil, "-ERR unsupported command 'SELECT'\r\n"},
+	{"INFO", loc, nil, "-ERR unsupported command 'INFO'\r\n"},
+	{"DBSIZE", loc, nil, "-ERR unsupported command 'DBSIZE'\r\n"},
+	{"FLUSHALL", loc, nil, "-ERR unsupported command 'FLUSHALL'\r\n"},
+	{"RANDOMKEY", loc, nil, "-ERR unsupported command 'RANDOMKEY'\r\n"},
+	{"ECHO hi", loc, nil, "-ERR unsupported command 'ECHO'\r\n"},
+	{"HELLO 3", loc, nil, "-ERR unsupported command 'HELLO'\r\n"},
+	{"AUTH pw", loc, nil, "-ERR unsupported command 'AUTH'\r\n"},
+	{"MULTI", loc, nil, "-ERR unsupported command 'MULTI'\r\n"},
+	{"EXEC", loc, nil, "-ERR unsupported command 'EXEC'\r\n"},
+	{"DISCARD", loc, nil, "-ERR unsupported command 'DISCARD'\r\n"},
+	{"WATCH k", loc, nil, "-ERR unsupported command 'WATCH'\r\n"},
+	{"UNWATCH", loc, nil, "-ERR unsupported command 'UNWATCH'\r\n"},
+	{"SUBSCRIBE c", loc, nil, "-ERR unsupported command 'SUBSCRIBE'\r\n"},
+	{"PUBLISH c m", loc, nil, "-ERR unsupported command 'PUBLISH'\r\n"},
+	{"SSUBSCRIBE c", loc, nil, "-ERR unsupported command 'SSUBSCRIBE'\r\n"},
+	{"SPUBLISH c m", loc, nil, "-ERR unsupported command 'SPUBLISH'\r\n"},
+	{"BLPOP l 0", loc, nil, "-ERR unsupported command 'BLPOP'\r\n"},
+	{"BRPOP l 0", loc, nil, "-ERR unsupported command 'BRPOP'\r\n"},
+	{"BLMOVE a b LEFT LEFT 0", loc, nil, "-ERR unsupported command 'BLMOVE'\r\n"},
+	{"BZPOPMIN z 0", loc, nil, "-ERR unsupported command 'BZPOPMIN'\r\n"},
+	{"BLMPOP 0 1 l LEFT", loc, nil, "-ERR unsupported command 'BLMPOP'\r\n"},
+	{"XREAD STREAMS s 0", loc, nil, "-ERR unsupported command 'XREAD'\r\n"},
+	{"XREADGROUP GROUP g c STREAMS s >", loc, nil, "-ERR unsupported command 'XREADGROUP'\r\n"},
+	{"WAIT 1 0", loc, nil, "-ERR unsupported command 'WAIT'\r\n"},
+	{"MIGRATE h 1 k 0 10", loc, nil, "-ERR unsupported command 'MIGRATE'\r\n"},
+	{"MOVE k 1", loc, nil, "-ERR unsupported command 'MOVE'\r\n"},
+	{"COPY a b DB 1", loc, nil, "-ERR unsupported command 'COPY'\r\n"},
+	{"SWAPDB 0 1", loc, nil, "-ERR unsupported command 'SWAPDB'\r\n"},
+	{"PFDEBUG GETREG p", loc, nil, "-ERR unsupported command 'PFDEBUG'\r\n"},
+	{"RESTORE-ASKING k 0 x", loc, nil, "-ERR unsupported command 'RESTORE-ASKING'\r\n"},
+	{"CLUSTER INFO", loc, nil, "-ERR unsupported command 'CLUSTER INFO'\r\n"},
+	{"CONFIG GET maxmemory", loc, nil, "-ERR unsupported command 'CONFIG GET'\r\n"},
+	{"CONFIG", loc, nil, "-ERR unsupported command 'CONFIG'\r\n"},
+	{"OBJECT HELP", loc, nil, "-ERR unsupported command 'OBJECT HELP'\r\n"},
+	{"OBJECT NOSUCH k", loc, nil, "-ERR unsupported command 'OBJECT NOSUCH'\r\n"},
+	{"SCRIPT LOAD x", loc, nil, "-ERR unsupported command 'SCRIPT LOAD'\r\n"},
+	{"DEBUG OBJECT k", loc, nil, "-ERR unsupported command 'DEBUG'\r\n"},
+	{"NoSuchCommand a b", loc, nil, "-ERR unsupported command 'NoSuchCommand'\r\n"},
+}
+
+func TestRoute(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	var req protocols.Request
+	for _, tc := range routeCases {
+		req.Reset()
+		in := tc.in + "\r\n"
+		n, err := c.ParseRequest([]byte(in), &req)
+		if err != nil || n != len(in) {
+			t.Errorf("%s: n=%d err=%v", tc.in, n, err)
+			continue
+		}
+		if req.Kind != tc.kind || !eqStrs(strs(req.Keys), tc.keys) || string(req.Reply) != tc.reply {
+			t.Errorf("%s: kind %d keys %q reply %q; want kind %d keys %q reply %q",
+				tc.in, req.Kind, strs(req.Keys), req.Reply, tc.kind, tc.keys, tc.reply)
+		}
+		if req.Close != (strings.ToUpper(tc.in) == "QUIT") {
+			t.Errorf("%s: close %v", tc.in, req.Close)
+		}
+		if req.Kind == protocols.Local && strings.HasPrefix(tc.reply, "-") {
+			if _, err := replyLen(req.Reply, defaultMaxBulk); err != nil {
+				t.Errorf("%s: reply %q is not RESP: %v", tc.in, req.Reply, err)
+			}
+		}
+	}
+}
+
+func TestUnsupportedNameSanitized(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	var req protocols.Request
+	long := strings.Repeat("x", 300)
+	if _, err := c.ParseRequest([]byte(mb("BAD\r\nCMD", "a")), &req); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(req.Reply); got != "-ERR unsupported command 'BAD  CMD'\r\n" {
+		t.Errorf("reply %q", got)
+	}
+	req.Reset()
+	if _, err := c.ParseRequest([]byte(mb(long)), &req); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(req.Reply); got != "-ERR unsupported command '"+long[:128]+"'\r\n" {
+		t.Errorf("reply %q", got)
+	}
+}
+
+// TestPolicyTable pins the policy's verdicts on the commands that name
+// keys, so that regenerating the table against a new Redis shows every
+// change of routing as a failing test to look at.
+func TestPolicyTable(t *testing.T) {
+	forwarded := map[string]bool{}
+	for i := range commandTable {
+		if policies[i].act == actForward {
+			forwarded[commandTable[i].name] = true
+		}
+	}
+	for _, name := range []string{"get", "set", "eval", "fcall", "sort", "sort_ro", "copy", "object|encoding", "xinfo|stream", "xgroup|create", "xack", "xclaim", "xautoclaim", "georadius", "lcs", "msetnx", "restore", "dump", "memory|usage"} {
+		if !forwarded[name] {
+			t.Errorf("%s is not forwarded", name)
+		}
+	}
+	for _, name := range []string{"watch", "migrate", "move", "blpop", "brpop", "blmove", "brpoplpush", "bzpopmin", "bzpopmax", "blmpop", "bzmpop", "xread", "xreadgroup", "wait", "ssubscribe", "spublish", "pfdebug", "restore-asking", "keys", "scan", "select", "info", "flushall", "multi", "exec", "publish", "subscribe", "object|help", "config|get", "cluster|keyslot"} {
+		i := find(name)
+		if i < 0 {
+			t.Errorf("%s is not in the table", name)
+			continue
+		}
+		if policies[i].act != actUnsupported {
+			t.Errorf("%s is served (%d)", name, policies[i].act)
+		}
+	}
+	if n := len(forwarded); n < 150 || n > 200 {
+		t.Errorf("%d commands forwarded: the policy or the table changed a lot", n)
+	}
+}
+
+func TestLookup(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		name      string
+		container string
+	}{
+		{[]string{"GET"}, "get", ""},
+		{[]string{"gEt", "k"}, "get", ""},
+		{[]string{"OBJECT", "Encoding", "k"}, "object|encoding", "object"},
+		{[]string{"OBJECT"}, "", "object"},
+		{[]string{"OBJECT", "nope"}, "", "object"},
+		{[]string{"OBJECT", strings.Repeat("x", 100)}, "", "object"},
+		{[]string{strings.Repeat("x", 100)}, "", ""},
+		{[]string{"nope"}, "", ""},
+		{[]string{"object|encoding", "k"}, "", ""},
+		{[]string{"OBJECT", "encoding|x"}, "", "object"},
+		{[]string{""}, "", ""},
+	} {
+		var args [][]byte
+		for _, a := range tc.args {
+			args = append(args, []byte(a))
+		}
+		i, j := lookup(args)
+		name, cont := "", ""
+		if i >= 0 {
+			name = commandTable[i].name
+		}
+		if j >= 0 {
+			cont = commandTable[j].name
+		}
+		if name != tc.name || cont != tc.container {
+			t.Errorf("%q: %q %q, want %q %q", tc.args, name, cont, tc.name, tc.container)
+		}
+	}
+}
+
+func TestParseInt(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		v  int64
+		ok bool
+	}{
+		{"0", 0, true}, {"1", 1, true}, {"-1", -1, true}, {"123", 123, true},
+		{"9223372036854775807", 1<<63 - 1, true}, {"-9223372036854775808", -1 << 63, true},
+		{"9223372036854775808", 0, false}, {"-9223372036854775809", 0, false},
+		{"", 0, false}, {"-", 0, false}, {"-0", 0, false}, {"01", 0, false}, {"+1", 0, false},
+		{" 1", 0, false}, {"1 ", 0, false}, {"1a", 0, false}, {"99999999999999999999", 0, false},
+	} {
+		v, ok := parseInt([]byte(tc.in))
+		if v != tc.v || ok != tc.ok {
+			t.Errorf("%q: %d %v", tc.in, v, ok)
+		}
+	}
+}
+
+func TestNameTable(t *testing.T) {
+	maxProbe := 0
+	for i := range commandTable {
+		name := commandTable[i].name
+		var args [][]byte
+		if cont, sub, ok := strings.Cut(name, "|"); ok {
+			args = [][]byte{[]byte(strings.ToUpper(cont)), []byte(strings.ToUpper(sub))}
+		} else {
+			args = [][]byte{[]byte(strings.ToUpper(name))}
+		}
+		got, cont := lookup(args)
+		if commandTable[i].container {
+			got = cont
+		}
+		if got != i {
+			t.Errorf("%s: lookup %d, want %d", name, got, i)
+		}
+		h := uint32(fnvOffset)
+		for j := 0; j < len(name); j++ {
+			h = (h ^ uint32(name[j])) * fnvPrime
+		}
+		d := 0
+		for s := slot(h); int(nameTable[s])-1 != i; s = (s + 1) & nameTableMask {
+			d++
+		}
+		maxProbe = max(maxProbe, d)
+	}
+	// Not a correctness matter, but a sign the hash spreads names well.
+	if maxProbe > 4 {
+		t.Errorf("a lookup probes %d slots", maxProbe)
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	f, err := protocols.Lookup("redis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f(protocols.Options{MaxRequestSize: 1 << 20})
+	if err != nil || c == nil {
+		t.Fatalf("codec %v, error %v", c, err)
+	}
+	c, err = f(protocols.Options{MaxValueSize: -1})
+	if err == nil || c != nil {
+		t.Fatalf("bad options: codec %v, error %v", c, err)
+	}
+}

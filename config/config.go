@@ -1,0 +1,76 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is a whole walnut configuration, validated and with every
+// default filled in.
+type Config struct {
+	// Path is the file it was read from, for messages.
+	Path  string
+	Stats Stats
+	// Pools in the order the file lists them.
+	Pools []*Pool
+}
+
+// Stats configures the stats endpoint.
+type Stats struct {
+	// Listen is host:port for nutcracker-style stats; empty: off.
+	Listen string
+}
+
+// Pool is one listening endpoint and the servers it shards over.
+type Pool struct {
+	Name string
+	// Listen is host:port, or a unix socket path (starts with '/').
+	Listen string
+	// Protocol names a registered codec ("redis", ...).
+	Protocol string
+	// Hash names a registered hash function; Distribution a registered
+	// distribution.
+	Hash         string
+	Distribution string
+	// HashTag is empty or exactly two bytes: only the part of a key
+	// between the first Tag[0] and the next Tag[1] is hashed, when that
+	// part is not empty.
+	HashTag string
+	// Timeout bounds the wait for one server response; 0 means none.
+	Timeout time.Duration
+	// ServerConnections is the number of connections to each server,
+	// shared by all the pool's clients.
+	ServerConnections int
+	// MaxRequestSize bounds a single client request in bytes.
+	MaxRequestSize int
+	// MaxPipeline bounds the requests of one client in flight at once;
+	// reading from that client pauses at the bound.
+	MaxPipeline int
+	// Servers in nutcracker's order (see SortServers), which is the order
+	// distributions see them in.
+	Servers []Server
+}
+
+// Server is one backend of a pool.
+type Server struct {
+	// Spec is the entry as written ("127.0.0.1:6379:1 redis-a").
+	Spec string
+	// Addr is what to dial: host:port, or a unix socket path.
+	Addr string
+	// Name is what placement hashes: the configured name, or the address
+	// as nutcracker derives it.
+	Name   string
+	Weight int
+}
+
+// Defaults, chosen where nutcracker has one to match it.
+const (
+	DefaultHash              = "fnv1a_64"
+	DefaultDistribution      = "ketama"
+	DefaultProtocol          = "redis"
+	DefaultServerConnections = 1
+	// nutcracker waits forever by default; a proxy that hangs with its
+	// server helps nobody, so walnut gives up after 10s unless told.
+	DefaultTimeout        = 10 * time.Second
+	DefaultMaxRequestSize = 64 << 20
+	DefaultMaxPipeline    = 1024
+)

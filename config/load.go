@@ -1,0 +1,248 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Load reads and validates a TOML configuration file. Every problem is
+// reported, each naming the file, the key and what is wrong.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse reads a TOML configuration held in data; path names it in
+// messages.
+func Parse(path string, data []byte) (*Config, error) {
+	var tree map[string]any
+	md, err := toml.Decode(string(data), &tree)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%s:%d: %s", path, pe.Position.Line, pe.Message)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	d := &decoder{}
+	cfg := d.config(path, tree, poolOrder(md.Keys()))
+	if err := d.err(path); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// poolOrder returns the pool names in the order the file defines them;
+// a Go map would lose it, and nutcracker users expect stats and logs to
+// list pools as written.
+func poolOrder(keys []toml.Key) []string {
+	var order []string
+	for _, k := range keys {
+		if len(k) == 2 && k[0] == "pools" && !slices.Contains(order, k[1]) {
+			order = append(order, k[1])
+		}
+	}
+	return order
+}
+
+func (d *decoder) config(path string, tree map[string]any, order []string) *Config {
+	cfg := &Config{Path: path}
+	t := d.table("", tree)
+	if st := t.subtable("stats"); st != nil {
+		cfg.Stats.Listen = st.str("listen", "")
+		if cfg.Stats.Listen != "" {
+			d.check(st.key("listen"), validListen(cfg.Stats.Listen))
+		}
+		st.done()
+	}
+	pools := t.subtable("pools")
+	t.done()
+	if pools == nil || len(pools.m) == 0 {
+		d.addf("pools", "no pools are defined (add a [pools.NAME] table)")
+		return cfg
+	}
+	for _, name := range order {
+		pt := pools.subtable(name)
+		if pt == nil {
+			continue
+		}
+		cfg.Pools = append(cfg.Pools, d.pool(name, pt))
+	}
+	pools.done()
+	d.crossCheck(cfg)
+	return cfg
+}
+
+// crossCheck validates what involves several pools.
+func (d *decoder) crossCheck(cfg *Config) {
+	seen := map[string]string{}
+	if cfg.Stats.Listen != "" {
+		seen[cfg.Stats.Listen] = "stats.listen"
+	}
+	for _, p := range cfg.Pools {
+		key := "pools." + p.Name + ".listen"
+		if p.Listen == "" || strings.HasSuffix(p.Listen, ":0") {
+			// Port 0 lets the system pick a port, different every time.
+			continue
+		}
+		if other, dup := seen[p.Listen]; dup {
+			d.addf(key, "address %q is already used by %s", p.Listen, other)
+			continue
+		}
+		seen[p.Listen] = key
+	}
+}
+
+// decoder walks the decoded TOML tree, collecting every error with the
+// dotted key it belongs to.
+type decoder struct {
+	errs []string
+}
+
+func (d *decoder) addf(key, format string, args ...any) {
+	d.errs = append(d.errs, key+": "+fmt.Sprintf(format, args...))
+}
+
+func (d *decoder) check(key string, err error) {
+	if err != nil {
+		d.addf(key, "%v", err)
+	}
+}
+
+func (d *decoder) err(path string) error {
+	if len(d.errs) == 0 {
+		return nil
+	}
+	lines := make([]string, len(d.errs))
+	for i, e := range d.errs {
+		lines[i] = path + ": " + e
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// table is one TOML table being read; done reports its keys that no
+// reader asked for, which is what makes decoding strict.
+type table struct {
+	d    *decoder
+	path string
+	m    map[string]any
+	used map[string]bool
+}
+
+func (d *decoder) table(path string, m map[string]any) *table {
+	return &table{d: d, path: path, m: m, used: map[string]bool{}}
+}
+
+func (t *table) key(k string) string {
+	if t.path == "" {
+		return k
+	}
+	return t.path + "." + k
+}
+
+func (t *table) get(k string) (any, bool) {
+	t.used[k] = true
+	v, ok := t.m[k]
+	return v, ok
+}
+
+func (t *table) done() {
+	var unknown []string
+	for k := range t.m {
+		if !t.used[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	for _, k := range unknown {
+		t.d.addf(t.key(k), "unknown key")
+	}
+}
+
+func (t *table) subtable(k string) *table {
+	v, ok := t.get(k)
+	if !ok {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.d.addf(t.key(k), "want a table ([%s]), got %s", t.key(k), tomlType(v))
+		return nil
+	}
+	return t.d.table(t.key(k), m)
+}
+
+func (t *table) str(k, def string) string {
+	v, ok := t.get(k)
+	if !ok {
+		return def
+	}
+	s, ok := v.(string)
+	if !ok {
+		t.d.addf(t.key(k), "want a string, got %s", tomlType(v))
+		return def
+	}
+	return s
+}
+
+func (t *table) integer(k string, def int) int {
+	v, ok := t.get(k)
+	if !ok {
+		return def
+	}
+	n, ok := v.(int64)
+	if !ok {
+		t.d.addf(t.key(k), "want an integer, got %s", tomlType(v))
+		return def
+	}
+	return int(n)
+}
+
+func (t *table) strings(k string) []string {
+	v, ok := t.get(k)
+	if !ok {
+		return nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		t.d.addf(t.key(k), "want an array of strings, got %s", tomlType(v))
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for i, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			t.d.addf(fmt.Sprintf("%s[%d]", t.key(k), i), "want a string, got %s", tomlType(e))
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func tomlType(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("string %q", x)
+	case int64:
+		return fmt.Sprintf("integer %d", x)
+	case float64:
+		return fmt.Sprintf("float %v", x)
+	case bool:
+		return fmt.Sprintf("boolean %v", x)
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}

@@ -1,0 +1,208 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/walnutproxy/walnut/distributions"
+	"github.com/walnutproxy/walnut/protocols"
+)
+
+func (d *decoder) pool(name string, t *table) *Pool {
+	p := &Pool{Name: name}
+	p.Listen = t.str("listen", "")
+	switch {
+	case p.Listen == "":
+		d.addf(t.key("listen"), "missing: every pool needs a listen address (host:port or a unix socket path)")
+	default:
+		d.check(t.key("listen"), validListen(p.Listen))
+	}
+
+	p.Protocol = t.str("protocol", DefaultProtocol)
+	if _, err := protocols.Lookup(p.Protocol); err != nil {
+		d.check(t.key("protocol"), err)
+	}
+	p.Hash = t.str("hash", DefaultHash)
+	if _, err := distributions.LookupHash(p.Hash); err != nil {
+		d.check(t.key("hash"), err)
+	}
+	p.Distribution = t.str("distribution", DefaultDistribution)
+	if _, err := distributions.Lookup(p.Distribution); err != nil {
+		d.check(t.key("distribution"), err)
+	}
+	p.HashTag = t.str("hash_tag", "")
+	if p.HashTag != "" && len(p.HashTag) != 2 {
+		d.addf(t.key("hash_tag"), "want exactly two characters (such as \"{}\"), got %q", p.HashTag)
+	}
+
+	p.Timeout = d.duration(t, "timeout", DefaultTimeout)
+	p.ServerConnections = t.integer("server_connections", DefaultServerConnections)
+	if p.ServerConnections < 1 {
+		d.addf(t.key("server_connections"), "want at least 1, got %d", p.ServerConnections)
+	}
+	p.MaxRequestSize = d.size(t, "max_request_size", DefaultMaxRequestSize)
+	p.MaxPipeline = t.integer("max_pipeline", DefaultMaxPipeline)
+	if p.MaxPipeline < 1 {
+		d.addf(t.key("max_pipeline"), "want at least 1, got %d", p.MaxPipeline)
+	}
+
+	specs := t.strings("servers")
+	if _, ok := t.m["servers"]; !ok {
+		d.addf(t.key("servers"), "missing: every pool needs at least one server (\"host:port:weight [name]\")")
+	} else if len(specs) == 0 {
+		d.addf(t.key("servers"), "empty: every pool needs at least one server")
+	}
+	for i, spec := range specs {
+		s, err := ParseServer(spec)
+		if err != nil {
+			d.addf(fmt.Sprintf("%s[%d]", t.key("servers"), i), "%v", err)
+			continue
+		}
+		p.Servers = append(p.Servers, s)
+	}
+	SortServers(p.Servers)
+	for i := 1; i < len(p.Servers); i++ {
+		if p.Servers[i].Name == p.Servers[i-1].Name {
+			d.addf(t.key("servers"), "servers %q and %q have the same name %q; names must be unique, since placement hashes them",
+				p.Servers[i-1].Spec, p.Servers[i].Spec, p.Servers[i].Name)
+		}
+	}
+	t.done()
+	return p
+}
+
+func (d *decoder) duration(t *table, k string, def time.Duration) time.Duration {
+	v, ok := t.get(k)
+	if !ok {
+		return def
+	}
+	s, ok := v.(string)
+	if !ok {
+		d.addf(t.key(k), "want a duration string such as \"400ms\" or \"2s\", got %s", tomlType(v))
+		return def
+	}
+	dur, err := time.ParseDuration(s)
+	if err != nil || dur < 0 {
+		d.addf(t.key(k), "want a duration such as \"400ms\" or \"2s\", got %q", s)
+		return def
+	}
+	return dur
+}
+
+// size reads a byte count: an integer, or a string with a unit ("16MiB").
+func (d *decoder) size(t *table, k string, def int) int {
+	v, ok := t.get(k)
+	if !ok {
+		return def
+	}
+	var n int64
+	switch x := v.(type) {
+	case int64:
+		n = x
+	case string:
+		var err error
+		if n, err = ParseSize(x); err != nil {
+			d.addf(t.key(k), "%v", err)
+			return def
+		}
+	default:
+		d.addf(t.key(k), "want a size (bytes, or a string such as \"16MiB\"), got %s", tomlType(v))
+		return def
+	}
+	if n < 1 || n > 1<<40 {
+		d.addf(t.key(k), "want a size between 1 byte and 1TiB, got %d", n)
+		return def
+	}
+	return int(n)
+}
+
+// ParseSize reads "512", "64KiB", "16MiB", "1GiB" (KB/MB/GB are read as
+// powers of 1024 too, as memcached and Redis do).
+func ParseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("want a size such as 1048576 or \"16MiB\", got %q", s)
+	}
+	return n * mult, nil
+}
+
+// validListen checks a listen address: host:port or a unix socket path.
+func validListen(addr string) error {
+	if strings.HasPrefix(addr, "/") {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port or a unix socket path, got %q", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("invalid port %q in %q", port, addr)
+	}
+	if host == "" {
+		return fmt.Errorf("missing host in %q (use 0.0.0.0 for every interface)", addr)
+	}
+	return nil
+}
+
+// ParseServer reads nutcracker's server syntax, "host:port:weight [name]"
+// or "/path/to/socket:weight [name]", splitting from the end as nutcracker
+// does so that a name may contain colons.
+func ParseServer(spec string) (Server, error) {
+	s := Server{Spec: spec}
+	body, name := spec, ""
+	if i := strings.LastIndexByte(spec, ' '); i >= 0 {
+		body, name = strings.TrimRight(spec[:i], " "), spec[i+1:]
+		if name == "" {
+			return s, fmt.Errorf("%q: empty name after the space", spec)
+		}
+	}
+	i := strings.LastIndexByte(body, ':')
+	if i < 0 {
+		return s, fmt.Errorf("%q: want \"host:port:weight [name]\" or \"/path/socket:weight [name]\"", spec)
+	}
+	addr, weight := body[:i], body[i+1:]
+	w, err := strconv.Atoi(weight)
+	if err != nil || w < 1 {
+		return s, fmt.Errorf("%q: weight %q must be an integer of at least 1", spec, weight)
+	}
+	s.Weight = w
+	if strings.HasPrefix(addr, "/") {
+		s.Addr = addr
+	} else {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host == "" {
+			return s, fmt.Errorf("%q: want \"host:port:weight [name]\"", spec)
+		}
+		if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+			return s, fmt.Errorf("%q: invalid port %q", spec, port)
+		}
+		s.Addr = addr
+	}
+	s.Name = name
+	if s.Name == "" {
+		s.Name = distributions.DefaultName(s.Addr)
+	}
+	return s, nil
+}
+
+// SortServers puts servers in nutcracker's order, which modula placement
+// depends on: nutcracker sorts a pool's servers by name when it checks
+// them for duplicates and keeps that order.
+func SortServers(servers []Server) {
+	slices.SortStableFunc(servers, func(a, b Server) int { return distributions.CompareNames(a.Name, b.Name) })
+}

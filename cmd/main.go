@@ -1,0 +1,108 @@
+package walnutcmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/walnutproxy/walnut/config"
+	"github.com/walnutproxy/walnut/core"
+)
+
+// Version is walnut's version, set at build time with
+// -ldflags "-X github.com/walnutproxy/walnut/cmd.Version=...".
+var Version = "0.1.0-dev"
+
+// Main runs walnut with the process's arguments and exits.
+func Main() {
+	os.Exit(Run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Run is Main without the exit, for tests: it returns the exit status.
+func Run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("walnut", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		confFile  = fs.String("c", "walnut.toml", "configuration `file`")
+		testConf  = fs.Bool("t", false, "check the configuration and exit: 0 if valid, 1 if not")
+		version   = fs.Bool("version", false, "print the version and exit")
+		logLevel  = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+		logFormat = fs.String("log-format", "text", "log `format`: text or json")
+	)
+	fs.StringVar(confFile, "conf-file", "walnut.toml", "configuration `file` (same as -c)")
+	fs.BoolVar(testConf, "test-conf", false, "same as -t")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: walnut [-c file] [-t] [--version]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "walnut: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	if *version {
+		fmt.Fprintf(stdout, "walnut %s\n", Version)
+		return 0
+	}
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "walnut: %v\n", err)
+		return 2
+	}
+
+	cfg, err := config.Load(*confFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "walnut: configuration is invalid:\n%v\n", err)
+		return 1
+	}
+	px, err := core.New(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "walnut: configuration is invalid:\n%s: %v\n", cfg.Path, err)
+		return 1
+	}
+	if *testConf {
+		fmt.Fprintf(stdout, "walnut: configuration file '%s' syntax is ok\n", cfg.Path)
+		return 0
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := px.Start(); err != nil {
+		log.Error("cannot start", "config", cfg.Path, "err", err)
+		return 1
+	}
+	log.Info("walnut started", "version", Version, "config", cfg.Path, "pid", os.Getpid())
+	<-ctx.Done()
+	log.Info("walnut stopping")
+	px.Close()
+	return 0
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad log level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("bad log format %q: want text or json", format)
+	}
+}

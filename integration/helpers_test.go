@@ -1,0 +1,169 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/walnutproxy/walnut/config"
+	"github.com/walnutproxy/walnut/core"
+	"github.com/walnutproxy/walnut/internal/testbed"
+
+	_ "github.com/walnutproxy/walnut/distributions/hash"
+	_ "github.com/walnutproxy/walnut/distributions/ketama"
+	_ "github.com/walnutproxy/walnut/distributions/modula"
+	_ "github.com/walnutproxy/walnut/distributions/random"
+	_ "github.com/walnutproxy/walnut/protocols/redis"
+)
+
+// startWalnut runs a proxy in the test process from TOML text. Pools
+// should listen on 127.0.0.1:0; the addresses they got are returned by
+// pool name.
+func startWalnut(t testing.TB, conf string) (*core.Proxy, map[string]string) {
+	t.Helper()
+	cfg, err := config.Parse("test.toml", []byte(conf))
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, conf)
+	}
+	level := slog.LevelWarn
+	if os.Getenv("WALNUT_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	px, err := core.New(cfg, log)
+	if err != nil {
+		t.Fatalf("core.New: %v", err)
+	}
+	if err := px.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() { px.Close() })
+	addrs := map[string]string{}
+	for _, p := range px.Pools() {
+		addrs[p.Name()] = p.Addr().String()
+	}
+	return px, addrs
+}
+
+// testWriter sends walnut's log to the test's log, so that it shows for
+// failing tests only.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// redisPool renders a pool section over servers.
+func redisPool(name string, servers []*testbed.Process, extra string) string {
+	var list []string
+	for _, s := range servers {
+		list = append(list, fmt.Sprintf("%q", s.Addr+":1"))
+	}
+	return fmt.Sprintf("[pools.%s]\nlisten = \"127.0.0.1:0\"\nprotocol = \"redis\"\n%s\nservers = [%s]\n",
+		name, extra, strings.Join(list, ", "))
+}
+
+func newClient(t testing.TB, addr string, opts ...func(*redis.Options)) *redis.Client {
+	t.Helper()
+	o := &redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1,
+		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, PoolSize: 4}
+	for _, f := range opts {
+		f(o)
+	}
+	c := redis.NewClient(o)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// direct returns a client per backend, to see where keys landed.
+func direct(t testing.TB, servers []*testbed.Process) []*redis.Client {
+	t.Helper()
+	var cs []*redis.Client
+	for _, s := range servers {
+		cs = append(cs, newClient(t, s.Addr))
+	}
+	return cs
+}
+
+// owners returns the indices of the servers that hold key.
+func owners(t testing.TB, ctx context.Context, cs []*redis.Client, key string) []int {
+	t.Helper()
+	var out []int
+	for i, c := range cs {
+		n, err := c.Exists(ctx, key).Result()
+		if err != nil {
+			t.Fatalf("EXISTS on server %d: %v", i, err)
+		}
+		if n > 0 {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// rawConn is a plain socket with a line reader, for what clients libraries
+// would not send.
+type rawConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func dialRaw(t testing.TB, addr string) *rawConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{Conn: c, r: bufio.NewReader(c)}
+}
+
+func (c *rawConn) send(t testing.TB, s string) {
+	t.Helper()
+	if _, err := io.WriteString(c, s); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+func (c *rawConn) line(t testing.TB) string {
+	t.Helper()
+	l, err := c.r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read: %v (got %q)", err, l)
+	}
+	return l
+}
+
+// closed reports whether the peer closed the connection (EOF or reset)
+// within the deadline.
+func (c *rawConn) closed() bool {
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err := c.r.ReadByte()
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	if ok := asNetErr(err, &ne); ok && ne.Timeout() {
+		return false
+	}
+	return true
+}
+
+func asNetErr(err error, ne *net.Error) bool {
+	e, ok := err.(net.Error)
+	if ok {
+		*ne = e
+	}
+	return ok
+}

@@ -1,0 +1,139 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walnutproxy/walnut/internal/testbed"
+)
+
+var twemproxyHashes = []string{"one_at_a_time", "md5", "crc16", "crc32", "crc32a", "fnv1_64", "fnv1a_64",
+	"fnv1_32", "fnv1a_32", "hsieh", "murmur", "jenkins"}
+
+type placementPool struct {
+	name, hash, dist, tag string
+	ncPort                int
+}
+
+// Every key lands on the server nutcracker puts it on, for every hash
+// function and both deterministic distributions, with weights, named and
+// unnamed servers, and hash tags: walnut can take over servers nutcracker
+// filled.
+func TestPlacementMatchesNutcracker(t *testing.T) {
+	servers := testbed.Redises(t, 4)
+	// Named and unnamed servers, names of different lengths, and weights:
+	// the name sort (length first) and weight scaling both matter.
+	specs := []string{
+		servers[0].Addr + ":1 redis-b",
+		servers[1].Addr + ":2",
+		servers[2].Addr + ":1 r-a",
+		servers[3].Addr + ":3",
+	}
+	var pools []placementPool
+	for _, h := range twemproxyHashes {
+		for _, d := range []string{"ketama", "modula"} {
+			pools = append(pools, placementPool{name: fmt.Sprintf("%s_%s", d, h), hash: h, dist: d})
+		}
+	}
+	pools = append(pools,
+		placementPool{name: "tag_ketama", hash: "fnv1a_64", dist: "ketama", tag: "{}"},
+		placementPool{name: "tag_modula", hash: "murmur", dist: "modula", tag: "$$"},
+		placementPool{name: "tag_md5", hash: "md5", dist: "ketama", tag: "[]"},
+	)
+
+	var yaml, toml strings.Builder
+	quoted := make([]string, len(specs))
+	for i, s := range specs {
+		quoted[i] = fmt.Sprintf("%q", s)
+	}
+	for i := range pools {
+		p := &pools[i]
+		p.ncPort = testbed.FreePort(t)
+		fmt.Fprintf(&yaml, "%s:\n  listen: 127.0.0.1:%d\n  hash: %s\n  distribution: %s\n  redis: true\n", p.name, p.ncPort, p.hash, p.dist)
+		fmt.Fprintf(&toml, "[pools.%s]\nlisten = \"127.0.0.1:0\"\nhash = %q\ndistribution = %q\n", p.name, p.hash, p.dist)
+		if p.tag != "" {
+			fmt.Fprintf(&yaml, "  hash_tag: %q\n", p.tag)
+			fmt.Fprintf(&toml, "hash_tag = %q\n", p.tag)
+		}
+		yaml.WriteString("  servers:\n")
+		for _, s := range specs {
+			fmt.Fprintf(&yaml, "   - %s\n", s)
+		}
+		fmt.Fprintf(&toml, "servers = [%s]\n\n", strings.Join(quoted, ", "))
+	}
+	testbed.Nutcracker(t, yaml.String(), pools[0].ncPort)
+	for _, p := range pools[1:] {
+		if err := testbed.WaitListening(fmt.Sprintf("127.0.0.1:%d", p.ncPort), 5*time.Second); err != nil {
+			t.Fatalf("nutcracker pool %s not listening: %v", p.name, err)
+		}
+	}
+	_, addrs := startWalnut(t, toml.String())
+	ds := direct(t, servers)
+	ctx := context.Background()
+
+	for _, p := range pools {
+		t.Run(p.name, func(t *testing.T) {
+			keys := make([]string, 1000)
+			for j := range keys {
+				switch p.tag {
+				case "":
+					keys[j] = fmt.Sprintf("%s:key:%d", p.name, j)
+				default:
+					keys[j] = fmt.Sprintf("%s:%cuser%d%c:%d", p.name, p.tag[0], j%37, p.tag[1], j)
+				}
+			}
+			keys = append(keys, "", "x", strings.Repeat("long", 100))
+			// Raw RESP: go-redis opens with HELLO, on which nutcracker
+			// closes the connection.
+			pipelineSet(t, fmt.Sprintf("127.0.0.1:%d", p.ncPort), keys, "nutcracker")
+			pipelineSet(t, addrs[p.name], keys, "walnut")
+			// walnut overwrote nutcracker's value wherever they agree; a
+			// key placed elsewhere shows up on two servers.
+			count := make([]int, len(keys))
+			perServer := make([]int, len(ds))
+			for i, d := range ds {
+				vals, err := d.MGet(ctx, keys...).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j, v := range vals {
+					if v != nil {
+						count[j]++
+						perServer[i]++
+						if v != "walnut" {
+							t.Errorf("key %q: nutcracker put it on server %d, walnut did not", keys[j], i)
+						}
+					}
+				}
+			}
+			for j, n := range count {
+				if n != 1 {
+					t.Errorf("key %q is on %d servers", keys[j], n)
+				}
+			}
+			t.Logf("keys per server: %v", perServer)
+			for _, d := range ds {
+				d.Del(ctx, keys...)
+			}
+		})
+	}
+}
+
+// pipelineSet sets every key to val in one pipelined write.
+func pipelineSet(t *testing.T, addr string, keys []string, val string) {
+	t.Helper()
+	c := dialRaw(t, addr)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(k), k, len(val), val)
+	}
+	c.send(t, b.String())
+	for _, k := range keys {
+		if got := c.line(t); got != "+OK\r\n" {
+			t.Fatalf("SET %q through %s: %q", k, addr, got)
+		}
+	}
+}

@@ -1,0 +1,313 @@
+package testbed
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Need returns the path of binary, failing the test with an install hint
+// when it is missing.
+func Need(t testing.TB, binary string) string {
+	t.Helper()
+	path, err := exec.LookPath(binary)
+	if err == nil {
+		return path
+	}
+	// Debian puts nutcracker in /usr/sbin, which a user's PATH may lack.
+	for _, dir := range []string{"/usr/sbin", "/usr/local/sbin", "/sbin"} {
+		p := filepath.Join(dir, binary)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Fatalf("%s is not installed; install it with: %s", binary, installHint(binary))
+	return ""
+}
+
+func installHint(binary string) string {
+	pkg := map[string]string{
+		"redis-server": "redis-server", "redis-cli": "redis-tools", "redis-benchmark": "redis-tools",
+		"memcached": "memcached", "nutcracker": "nutcracker", "memcaslap": "libmemcached-tools",
+	}[binary]
+	if pkg == "" {
+		pkg = binary
+	}
+	return "sudo apt-get install -y " + pkg + " (or run `bash .ci/run`, which installs everything the tests need)"
+}
+
+var portMu sync.Mutex
+var lastPort = 20000 + (os.Getpid()%500)*40
+
+// FreePort returns a loopback TCP port nobody listens on. Ports are
+// handed out from a per-process range and checked by binding, so that
+// parallel test binaries rarely collide.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range 2000 {
+		lastPort++
+		if lastPort > 60000 {
+			lastPort = 20000
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(lastPort))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return lastPort
+	}
+	t.Fatal("no free loopback port found")
+	return 0
+}
+
+// Process is a server started for a test.
+type Process struct {
+	Name string
+	Addr string // 127.0.0.1:port
+	Port int
+	cmd  *exec.Cmd
+	args []string
+	log  *bytes.Buffer
+	t    testing.TB
+	mu   sync.Mutex
+}
+
+// Kill stops the process with SIGKILL and waits for it.
+func (p *Process) Kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+	p.cmd = nil
+}
+
+// Stop freezes the process (SIGSTOP): it keeps its sockets but answers
+// nothing, like a hung server.
+func (p *Process) Stop() { p.signal(syscall.SIGSTOP) }
+
+// Continue resumes a stopped process.
+func (p *Process) Continue() { p.signal(syscall.SIGCONT) }
+
+func (p *Process) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		p.cmd.Process.Signal(sig)
+	}
+}
+
+// Restart starts the process again on the same port after Kill.
+func (p *Process) Restart() {
+	p.t.Helper()
+	p.Kill()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.start(p.t)
+}
+
+// Log returns what the process printed.
+func (p *Process) Log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// syncBuffer lets the exec package's copying goroutine and Log share the
+// buffer.
+type syncBuffer struct {
+	mu  *sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (s syncBuffer) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(b)
+}
+
+var logMu sync.Mutex
+
+func (p *Process) start(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(p.args[0], p.args[1:]...)
+	out := syncBuffer{mu: &logMu, buf: p.log}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", p.Name, err)
+	}
+	p.cmd = cmd
+	if err := WaitListening(p.Addr, 10*time.Second); err != nil {
+		logMu.Lock()
+		log := p.log.String()
+		logMu.Unlock()
+		t.Fatalf("%s did not start listening on %s: %v\n%s", p.Name, p.Addr, err, log)
+	}
+}
+
+// Start runs binary with args on port, registered for cleanup, and waits
+// until the port accepts connections.
+func Start(t testing.TB, name string, port int, binary string, args ...string) *Process {
+	t.Helper()
+	path := Need(t, binary)
+	p := &Process{
+		Name: name, Port: port, Addr: "127.0.0.1:" + strconv.Itoa(port),
+		args: append([]string{path}, args...), log: &bytes.Buffer{}, t: t,
+	}
+	p.start(t)
+	t.Cleanup(func() {
+		p.Continue()
+		p.Kill()
+	})
+	return p
+}
+
+// Redis starts a redis-server on a free port, with persistence off.
+func Redis(t testing.TB, extra ...string) *Process {
+	t.Helper()
+	port := FreePort(t)
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--dir", t.TempDir(), "--logfile", ""}
+	return Start(t, "redis-server:"+strconv.Itoa(port), port, "redis-server", append(args, extra...)...)
+}
+
+// Redises starts n redis-servers.
+func Redises(t testing.TB, n int) []*Process {
+	t.Helper()
+	ps := make([]*Process, n)
+	for i := range ps {
+		ps[i] = Redis(t)
+	}
+	return ps
+}
+
+// Memcached starts a memcached on a free port.
+func Memcached(t testing.TB, extra ...string) *Process {
+	t.Helper()
+	port := FreePort(t)
+	args := []string{"-p", strconv.Itoa(port), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "root")
+	}
+	return Start(t, "memcached:"+strconv.Itoa(port), port, "memcached", append(args, extra...)...)
+}
+
+// Nutcracker runs nutcracker with the YAML configuration conf. listen is
+// the port the test put in conf for the first pool; nutcracker is ready
+// once it accepts there.
+func Nutcracker(t testing.TB, conf string, listen int) *Process {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "nutcracker.yml")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stats := FreePort(t)
+	return Start(t, "nutcracker", listen, "nutcracker", "-c", file, "-s", strconv.Itoa(stats), "-a", "127.0.0.1",
+		"-o", filepath.Join(dir, "nutcracker.log"))
+}
+
+// WaitListening polls addr until it accepts a connection.
+func WaitListening(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// WalnutBinary builds cmd/walnut once per test process and returns its
+// path.
+func WalnutBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "walnut-test-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "walnut")
+		cmd := exec.Command("go", "build", "-race", "-o", buildPath, "github.com/walnutproxy/walnut/cmd/walnut")
+		if !raceEnabled {
+			cmd = exec.Command("go", "build", "-o", buildPath, "github.com/walnutproxy/walnut/cmd/walnut")
+		}
+		cmd.Dir = moduleRoot()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build cmd/walnut: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// moduleRoot finds the directory holding go.mod from this source file.
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Walnut runs the walnut binary with the TOML configuration conf and
+// waits until every address in wait accepts connections.
+func Walnut(t testing.TB, conf string, wait ...string) *Process {
+	t.Helper()
+	bin := WalnutBinary(t)
+	file := filepath.Join(t.TempDir(), "walnut.toml")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &Process{Name: "walnut", args: []string{bin, "-c", file}, log: &bytes.Buffer{}, t: t}
+	if len(wait) > 0 {
+		p.Addr = wait[0]
+		p.Port, _ = strconv.Atoi(wait[0][strings.LastIndexByte(wait[0], ':')+1:])
+	}
+	p.start(t)
+	for _, a := range wait[1:] {
+		if err := WaitListening(a, 10*time.Second); err != nil {
+			t.Fatalf("walnut not listening on %s: %v\n%s", a, err, p.Log())
+		}
+	}
+	t.Cleanup(p.Kill)
+	return p
+}
+
+// Lines splits s into lines, for reading process logs in assertions.
+func Lines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}

@@ -1,0 +1,45 @@
+# walnut: `make run` to try it, `make test` to check it.
+GO ?= go
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEST_BINARIES = redis-server redis-cli nutcracker gcc
+
+.PHONY: all build run test unit lint fmt bench bench-proxy deps clean
+
+all: build
+
+build:
+	$(GO) build -o bin/walnut ./cmd/walnut
+
+run:
+	bash scripts/run.sh
+
+deps:
+	bash scripts/deps.sh $(TEST_BINARIES)
+
+# The whole suite, as CI runs it: formatting, vet, staticcheck, then every
+# test (unit, fuzz seeds, integration against real servers) with -race.
+test: deps lint
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-proxy: build
+	../shared/bench/proxy-bench --proxy-cmd '$(CURDIR)/bin/walnut -c {config}' \
+	  --proxy-config-template ../shared/bench/walnut-redis.toml.tmpl \
+	  --only get_p1,set_p1,get_p16,set_p16,mset10_p1,mget10_p1
+
+clean:
+	rm -rf bin

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -35,6 +36,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		version   = fs.Bool("version", false, "print the version and exit")
 		logLevel  = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 		logFormat = fs.String("log-format", "text", "log `format`: text or json")
+		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile to `file` until exit (for performance work)")
 	)
 	fs.StringVar(confFile, "conf-file", "walnut.toml", "configuration `file` (same as -c)")
 	fs.BoolVar(testConf, "test-conf", false, "same as -t")
@@ -78,6 +80,19 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintf(stderr, "walnut: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "walnut: cpu profile: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := px.Start(); err != nil {

@@ -8,8 +8,10 @@ import (
 // default filled in.
 type Config struct {
 	// Path is the file it was read from, for messages.
-	Path  string
-	Stats Stats
+	Path string
+	// Workers is the number of event loops; 0 means one per CPU.
+	Workers int
+	Stats   Stats
 	// Pools in the order the file lists them.
 	Pools []*Pool
 }

@@ -56,6 +56,13 @@ func poolOrder(keys []toml.Key) []string {
 func (d *decoder) config(path string, tree map[string]any, order []string) *Config {
 	cfg := &Config{Path: path}
 	t := d.table("", tree)
+	if pt := t.subtable("proxy"); pt != nil {
+		cfg.Workers = pt.integer("workers", 0)
+		if cfg.Workers < 0 || cfg.Workers > 1024 {
+			d.addf(pt.key("workers"), "want 0 (one per CPU) to 1024, got %d", cfg.Workers)
+		}
+		pt.done()
+	}
 	if st := t.subtable("stats"); st != nil {
 		cfg.Stats.Listen = st.str("listen", "")
 		if cfg.Stats.Listen != "" {

@@ -2,35 +2,48 @@ package core
 
 import (
 	"errors"
-	"net"
-	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/walnutproxy/walnut/protocols"
 )
 
-// client is one client connection. Its goroutine works in rounds: read
-// what the client sent, parse every complete request, send them all to
-// their servers, wait until every one is answered, then write all the
-// replies in one write. Waiting for the round to finish before reading
-// again is what keeps replies in request order without a reorder buffer,
-// bounds the memory a client can hold, and lets requests point into the
-// read buffer (nothing moves it until the round is over).
+// client is one client connection, served by its loop. It works in
+// rounds: parse every complete request in the read buffer, send them all
+// to their servers, and once every one is answered append all the replies
+// to the output in request order. Finishing a round before parsing the
+// next keeps replies in order without a reorder buffer, bounds what a
+// client can have in flight, and lets requests point into the read buffer
+// (nothing moves it until the round is over).
 type client struct {
+	l    *loop
 	p    *Pool
-	conn net.Conn
+	fd   int
 	id   uint64
+	addr string
 
-	rbuf       []byte
-	start, end int // unparsed bytes are rbuf[start:end]
-	out        []byte
+	rbuf       []byte // nil while idle: the loop lends one when data comes
+	start, end int    // unparsed bytes are rbuf[start:end]
 
-	slots   []*slot
-	touched []*serverConn
-	partOf  []int32 // server index -> part of the slot being routed, or -1
+	out    []byte
+	outPos int // out[:outPos] is written
 
-	pending atomic.Int32
-	wake    chan struct{}
+	slots    []*slot
+	nslots   int // slots of the current round
+	pending  int // fragments of the round not answered yet
+	protoErr error
+	partOf   []int32 // server index -> part of the slot being routed, or -1
+
+	inRound    bool
+	readable   bool // the socket may hold unread bytes
+	peerClosed bool // the client shut down its side
+	eof        bool
+	closing    bool // no more requests: close once the output is written
+	closed     bool
+	paused     bool // stopped reading until the output drains
+	dirty      bool
+	wantOut    bool // the socket was full; waiting for EPOLLOUT
 }
 
 // slot is a request of the current round and everything needed to answer
@@ -38,7 +51,7 @@ type client struct {
 type slot struct {
 	req     protocols.Request
 	parts   []protocols.Part
-	keyBufs [][]int32 // backing for parts[i].Keys, kept when Keys is nil
+	keyBufs [][]int32 // storage of parts[i].Keys across rounds
 	servers []int     // servers[i] is the server of parts[i]
 	frags   []fragment
 	err     error // answers the request instead of its parts
@@ -52,30 +65,24 @@ type fragment struct {
 	start time.Time
 }
 
-func (s *slot) partKeys(i int) []int32 { return s.parts[i].Keys }
-
 func (f *fragment) complete(resp []byte) {
 	p := &f.slot.parts[f.part]
 	p.Resp = append(p.Resp[:0], resp...)
 	p.Err = nil
-	f.c.done()
+	f.c.fragmentDone()
 }
 
 func (f *fragment) fail(err error) {
 	p := &f.slot.parts[f.part]
 	p.Resp = p.Resp[:0]
 	p.Err = err
-	f.c.done()
-}
-
-func (c *client) done() {
-	if c.pending.Add(-1) == 0 {
-		c.wake <- struct{}{}
-	}
+	f.c.fragmentDone()
 }
 
 const (
-	minClientBuffer = 4 << 10
+	// A client whose unwritten replies pass this stops being read until
+	// it catches up: a client that never reads costs at most this much.
+	maxClientOutput = 4 << 20
 	maxKeptClient   = 64 << 10
 )
 
@@ -88,41 +95,62 @@ var (
 	errNoKey    = errors.New("request has no key to route by")
 )
 
-func (c *client) serve() {
-	p := c.p
-	c.rbuf = make([]byte, minClientBuffer)
-	for {
-		// Read until at least one request is complete.
-		n, protoErr := c.parse()
-		if n == 0 && protoErr == nil {
-			if !c.fill() {
-				return
-			}
-			continue
-		}
-		c.round(n)
-		c.out = c.out[:0]
-		closeAfter := false
-		for _, s := range c.slots[:n] {
-			c.out = c.reply(c.out, s)
-			closeAfter = closeAfter || s.req.Close
-		}
-		if protoErr != nil {
-			c.out = p.codec.AppendError(c.out, protoErr)
-			p.log.Info("client closed for bad input", "pool", p.name, "client", c.conn.RemoteAddr().String(), "err", protoErr)
-			closeAfter = true
-		}
-		if len(c.out) > 0 {
-			if _, err := c.conn.Write(c.out); err != nil {
-				return
-			}
-		}
-		if cap(c.out) > maxKeptClient {
-			c.out = nil
-		}
-		if closeAfter {
+func (c *client) handle(ev uint32) {
+	if c.closed {
+		return
+	}
+	if ev&unix.EPOLLOUT != 0 && c.wantOut {
+		c.writeOut()
+		if c.closed {
 			return
 		}
+	}
+	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		c.peerClosed = true
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		c.readable = true
+		c.advance()
+	}
+}
+
+// advance makes as much progress as the client allows: rounds from what
+// is buffered, reads when the buffer has no complete request.
+func (c *client) advance() {
+	for !c.inRound && !c.closed {
+		if c.closing {
+			if c.outPos == len(c.out) {
+				c.close()
+			}
+			return
+		}
+		if len(c.out)-c.outPos > maxClientOutput {
+			c.paused = true
+			return
+		}
+		n, perr := c.parse()
+		if n > 0 || perr != nil {
+			c.startRound(n, perr)
+			continue
+		}
+		if c.eof {
+			c.closing = true
+			continue
+		}
+		if !c.readable {
+			c.idle()
+			return
+		}
+		c.fill()
+	}
+}
+
+// idle gives the read buffer back to the loop when nothing is buffered,
+// so that idle clients cost a few hundred bytes.
+func (c *client) idle() {
+	if c.rbuf != nil && c.start == c.end {
+		c.l.putBuf(c.rbuf)
+		c.rbuf, c.start, c.end = nil, 0, 0
 	}
 }
 
@@ -144,7 +172,7 @@ func (c *client) parse() (int, error) {
 			return n, err
 		}
 		if m == 0 {
-			if c.start == 0 && c.end == len(c.rbuf) && len(c.rbuf) >= p.maxRequest {
+			if c.end-c.start > p.maxRequest {
 				return n, protocols.ErrRequestTooLarge
 			}
 			break
@@ -154,44 +182,102 @@ func (c *client) parse() (int, error) {
 		if s.req.Close {
 			// Nothing after QUIT is read: the connection ends with it.
 			c.start = c.end
+			c.closing = true
 			break
 		}
 	}
 	return n, nil
 }
 
-// fill reads more bytes, making room first. It reports false when the
-// client is gone.
-func (c *client) fill() bool {
+// fill reads what the socket holds, making room first.
+func (c *client) fill() {
+	if c.rbuf == nil {
+		c.rbuf, c.start, c.end = c.l.getBuf(), 0, 0
+	}
 	if c.start > 0 {
 		c.end = copy(c.rbuf, c.rbuf[c.start:c.end])
 		c.start = 0
 	}
 	if c.end == len(c.rbuf) {
-		size := min(2*len(c.rbuf), c.p.maxRequest+minClientBuffer)
-		nb := make([]byte, size)
+		// A request bigger than the buffer: grow up to the limit, past
+		// which parse reports it too large.
+		nb := make([]byte, min(2*len(c.rbuf), c.p.maxRequest+clientBufSize))
 		copy(nb, c.rbuf[:c.end])
+		c.l.putBuf(c.rbuf)
 		c.rbuf = nb
-	} else if c.end == 0 && len(c.rbuf) > maxKeptClient {
-		c.rbuf = make([]byte, minClientBuffer)
 	}
-	n, err := c.conn.Read(c.rbuf[c.end:])
+	space := len(c.rbuf) - c.end
+	n, err := readFD(c.fd, c.rbuf[c.end:])
+	switch {
+	case err == unix.EAGAIN:
+		c.readable = false
+		return
+	case err == unix.EINTR:
+		return
+	case err != nil:
+		c.readable = false
+		c.eof = true
+		return
+	case n == 0:
+		c.readable = false
+		c.eof = true
+		return
+	}
 	c.end += n
-	return err == nil || n > 0
+	// A short read drained the socket, and new bytes bring a new edge;
+	// but a shutdown that came with the bytes brings none, so keep
+	// reading until the end is seen.
+	if n < space && !c.peerClosed {
+		c.readable = false
+	}
 }
 
-// round routes and sends the first n slots, then waits for every answer.
-func (c *client) round(n int) {
-	c.pending.Store(1)
-	c.touched = c.touched[:0]
+// startRound routes and sends the first n slots. The round finishes at
+// once if nothing went to a server; otherwise when the last answer comes.
+func (c *client) startRound(n int, perr error) {
+	c.inRound = true
+	c.nslots = n
+	c.protoErr = perr
+	if perr != nil {
+		c.closing = true
+	}
+	c.pending = 1 // held while dispatching, so a fast failure cannot finish the round early
 	for _, s := range c.slots[:n] {
 		c.dispatch(s)
 	}
-	for _, sc := range c.touched {
-		sc.flush()
+	c.pending--
+	if c.pending == 0 {
+		c.finishRound()
 	}
-	if c.pending.Add(-1) != 0 {
-		<-c.wake
+}
+
+func (c *client) fragmentDone() {
+	c.pending--
+	if c.pending == 0 {
+		c.finishRound()
+		c.advance()
+	}
+}
+
+// finishRound appends the round's replies to the output.
+func (c *client) finishRound() {
+	c.inRound = false
+	if c.closed {
+		c.release()
+		return
+	}
+	for _, s := range c.slots[:c.nslots] {
+		c.out = c.reply(c.out, s)
+	}
+	if c.protoErr != nil {
+		c.out = c.p.codec.AppendError(c.out, c.protoErr)
+		c.p.log.Info("client closed for bad input", "pool", c.p.name, "client", c.addr, "err", c.protoErr)
+		c.protoErr = nil
+	}
+	c.nslots = 0
+	if len(c.out) > c.outPos && !c.dirty {
+		c.dirty = true
+		c.l.dirtyClients = append(c.l.dirtyClients, c)
 	}
 }
 
@@ -230,11 +316,8 @@ func (c *client) dispatch(s *slot) {
 	for i := range s.parts {
 		f := &s.frags[i]
 		*f = fragment{c: c, slot: s, part: i}
-		c.pending.Add(1)
-		sc := p.backends[s.servers[i]].conn(c.id)
-		if sc.send(f) {
-			c.touch(sc)
-		}
+		c.pending++
+		p.serverConn(c.l, s.servers[i], c.id).send(f)
 	}
 }
 
@@ -259,8 +342,9 @@ func (c *client) split(s *slot, t *table) bool {
 		}
 		s.parts[j].Keys = append(s.parts[j].Keys, int32(i))
 	}
-	for _, srv := range s.servers[:len(s.parts)] {
+	for j, srv := range s.servers[:len(s.parts)] {
 		c.partOf[srv] = -1
+		s.keyBufs[j] = s.parts[j].Keys[:0] // what append grew, for next time
 	}
 	if s.err != nil {
 		s.parts = s.parts[:0]
@@ -273,30 +357,25 @@ func (c *client) split(s *slot, t *table) bool {
 	return true
 }
 
-// addPart appends an empty part for server srv, reusing storage.
+// addPart appends an empty part for server srv, reusing the storage of
+// earlier rounds: a part's response buffer lives in the parts array, its
+// key list in keyBufs.
 func (s *slot) addPart(srv int) int {
 	i := len(s.parts)
-	if i == cap(s.parts) {
+	if i < cap(s.parts) {
+		s.parts = s.parts[:i+1]
+	} else {
 		s.parts = append(s.parts, protocols.Part{})
+	}
+	if i == len(s.keyBufs) {
 		s.keyBufs = append(s.keyBufs, nil)
 		s.servers = append(s.servers, 0)
 		s.frags = append(s.frags, fragment{})
-	} else {
-		s.parts = s.parts[:i+1]
 	}
 	s.parts[i].Keys = s.keyBufs[i][:0]
 	s.parts[i].Err = nil
 	s.servers[i] = srv
 	return i
-}
-
-func (c *client) touch(sc *serverConn) {
-	for _, t := range c.touched {
-		if t == sc {
-			return
-		}
-	}
-	c.touched = append(c.touched, sc)
 }
 
 // reply appends slot s's answer to dst.
@@ -310,15 +389,63 @@ func (c *client) reply(dst []byte, s *slot) []byte {
 	default:
 		dst = codec.AppendReply(dst, &s.req, s.parts)
 	}
-	// Keep the keys' storage for the next request even where a part's
-	// Keys was set to nil to mean "all keys".
 	for i := range s.parts {
-		if s.parts[i].Keys != nil {
-			s.keyBufs[i] = s.parts[i].Keys[:0]
-		}
 		if cap(s.parts[i].Resp) > maxKeptClient {
 			s.parts[i].Resp = nil
 		}
 	}
 	return dst
+}
+
+// writeOut writes pending replies; the loop calls it once per iteration
+// for a client that has some, and again when a full socket drains.
+func (c *client) writeOut() {
+	for c.outPos < len(c.out) {
+		n, err := writeFD(c.fd, c.out[c.outPos:])
+		switch {
+		case err == unix.EAGAIN:
+			c.wantOut = true
+			return
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			c.close()
+			return
+		}
+		c.outPos += n
+	}
+	c.wantOut = false
+	c.outPos = 0
+	c.out = c.out[:0]
+	if cap(c.out) > maxKeptClient {
+		c.out = nil
+	}
+	if c.closing || c.paused {
+		c.paused = false
+		c.advance()
+	}
+}
+
+// close drops the connection. A round still in flight finishes against
+// the closed client and is thrown away.
+func (c *client) close() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.l.remove(c.fd)
+	delete(c.l.clients, c)
+	c.out = nil
+	if !c.inRound {
+		c.release()
+	}
+}
+
+// release returns the read buffer, which in-flight requests may point
+// into until their round is over.
+func (c *client) release() {
+	if c.rbuf != nil {
+		c.l.putBuf(c.rbuf)
+		c.rbuf = nil
+	}
 }

@@ -56,3 +56,32 @@ func TestFIFO(t *testing.T) {
 		}
 	}
 }
+
+// Parts grow one at a time past every capacity step, and a second round
+// reuses the first one's storage.
+func TestAddPartReusesStorage(t *testing.T) {
+	var s slot
+	for round := range 2 {
+		s.parts = s.parts[:0]
+		for i := range 10 {
+			j := s.addPart(i * 3)
+			if j != i || s.servers[j] != i*3 || len(s.parts[j].Keys) != 0 {
+				t.Fatalf("round %d: addPart(%d) = %d, servers %v", round, i*3, j, s.servers)
+			}
+			s.parts[j].Keys = append(s.parts[j].Keys, int32(i), int32(i+1))
+			s.keyBufs[j] = s.parts[j].Keys[:0]
+		}
+		if round == 1 {
+			allocs := testing.AllocsPerRun(10, func() {
+				s.parts = s.parts[:0]
+				for i := range 10 {
+					j := s.addPart(i)
+					s.parts[j].Keys = append(s.parts[j].Keys, 1, 2)
+				}
+			})
+			if allocs != 0 {
+				t.Fatalf("%v allocations in a warm round", allocs)
+			}
+		}
+	}
+}

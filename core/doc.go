@@ -4,10 +4,13 @@
 // protocols.Codec interface and placement only through the distributions
 // interfaces; it imports no concrete codec or distribution.
 //
-// Requests from many clients share a few connections per server. A
-// client's goroutine parses a round of requests, appends their bytes to
-// each server connection's output in the order it also queues them, and
-// whoever finds the connection idle writes everything pending in one
-// syscall. The connection's reader matches responses to requests by that
-// FIFO order and wakes a client once its whole round is answered.
+// The proxy runs on a few event loops (Linux epoll), each a goroutine
+// that owns raw non-blocking sockets: the clients it accepted and its own
+// connections to every server. A client's requests are parsed, routed and
+// appended to the server connections' output in the order they are also
+// queued there; at the end of each loop iteration every server connection
+// with output is written once, whatever number of clients contributed to
+// it, and responses are matched to requests by that FIFO order. Nothing on
+// the request path takes a lock or starts a goroutine, and a warm
+// connection allocates nothing per request.
 package core

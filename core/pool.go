@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
+	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/walnutproxy/walnut/config"
 	"github.com/walnutproxy/walnut/distributions"
@@ -17,6 +18,7 @@ import (
 )
 
 // Pool is one listening endpoint and the servers it shards keys over.
+// Every loop serves it, with its own connections to each server.
 type Pool struct {
 	name   string
 	cfg    *config.Pool
@@ -33,13 +35,10 @@ type Pool struct {
 	maxPipeline int
 	maxRequest  int
 
-	ln       net.Listener
-	mu       sync.Mutex
-	clients  map[*client]struct{}
-	closed   bool
-	nextID   atomic.Uint64
-	wg       sync.WaitGroup
-	stopTick chan struct{}
+	conns  [][][]*serverConn // [loop][backend][connection]
+	lnFD   int
+	lnAddr net.Addr
+	nextID atomic.Uint64
 }
 
 // table is what a request needs to find its server; it is swapped whole
@@ -100,8 +99,7 @@ func newPool(cfg *config.Pool, log *slog.Logger) (*Pool, error) {
 	}
 	p := &Pool{
 		name: cfg.Name, cfg: cfg, log: log, codec: codec, dist: dist, hash: hash,
-		timeout: cfg.Timeout, maxPipeline: cfg.MaxPipeline, maxRequest: cfg.MaxRequestSize,
-		clients: map[*client]struct{}{}, stopTick: make(chan struct{}),
+		timeout: cfg.Timeout, maxPipeline: cfg.MaxPipeline, maxRequest: cfg.MaxRequestSize, lnFD: -1,
 	}
 	if len(cfg.HashTag) == 2 {
 		p.hasTag, p.tag = true, [2]byte{cfg.HashTag[0], cfg.HashTag[1]}
@@ -110,9 +108,6 @@ func newPool(cfg *config.Pool, log *slog.Logger) (*Pool, error) {
 		b := &backend{pool: p, idx: i, name: s.Name, addr: s.Addr, network: "tcp"}
 		if strings.HasPrefix(s.Addr, "/") {
 			b.network = "unix"
-		}
-		for range cfg.ServerConnections {
-			b.conns = append(b.conns, &serverConn{b: b})
 		}
 		p.backends = append(p.backends, b)
 	}
@@ -140,199 +135,102 @@ func (p *Pool) rebuild() error {
 func (p *Pool) Name() string { return p.name }
 
 // Addr returns the address the pool listens on, once started.
-func (p *Pool) Addr() net.Addr {
-	if p.ln == nil {
-		return nil
+func (p *Pool) Addr() net.Addr { return p.lnAddr }
+
+// serverConn returns the connection of loop l to server srv that a
+// client uses; a client sticks to one so its requests stay in order.
+func (p *Pool) serverConn(l *loop, srv int, clientID uint64) *serverConn {
+	cs := p.conns[l.id][srv]
+	if len(cs) == 1 {
+		return cs[0]
 	}
-	return p.ln.Addr()
+	return cs[clientID%uint64(len(cs))]
 }
 
-func (p *Pool) listen() error {
-	network, addr := "tcp", p.cfg.Listen
-	if strings.HasPrefix(addr, "/") {
-		network = "unix"
-		// A socket file left by a process that died would make the bind
-		// fail forever; nobody can be listening on it if connecting fails.
-		if c, err := net.Dial("unix", addr); err == nil {
-			c.Close()
-			return fmt.Errorf("listen %s: another process is serving this socket", addr)
+// attach creates the pool's server connections on loop l.
+func (p *Pool) attach(l *loop) {
+	for len(p.conns) <= l.id {
+		p.conns = append(p.conns, nil)
+	}
+	conns := make([][]*serverConn, len(p.backends))
+	for i, b := range p.backends {
+		for range p.cfg.ServerConnections {
+			sc := &serverConn{l: l, p: p, b: b, fd: -1}
+			conns[i] = append(conns[i], sc)
+			l.servers = append(l.servers, sc)
 		}
-		os.Remove(addr)
 	}
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	p.ln = ln
-	return nil
+	p.conns[l.id] = conns
 }
 
-func (p *Pool) serve() {
-	p.wg.Add(2)
-	go p.acceptLoop()
-	go p.tick()
+// listener accepts a pool's clients on one loop. Every loop watches the
+// same listening socket with EPOLLEXCLUSIVE, so each connection wakes
+// one loop and stays with the loop that accepted it.
+type listener struct {
+	p        *Pool
+	l        *loop
+	disabled bool
 }
 
-func (p *Pool) acceptLoop() {
-	defer p.wg.Done()
-	var delay time.Duration
-	for {
-		conn, err := p.ln.Accept()
-		if err != nil {
-			p.mu.Lock()
-			closed := p.closed
-			p.mu.Unlock()
-			if closed {
-				return
-			}
-			// Out of file descriptors and the like: back off instead of
-			// spinning, and carry on when the pressure is gone.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			p.log.Warn("accept failed", "pool", p.name, "err", err, "retry_in", delay)
-			time.Sleep(delay)
-			continue
-		}
-		delay = 0
-		c := &client{p: p, conn: conn, id: p.nextID.Add(1), wake: make(chan struct{}, 1)}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			conn.Close()
-			continue
-		}
-		p.clients[c] = struct{}{}
-		p.wg.Add(1)
-		p.mu.Unlock()
-		go func() {
-			defer p.wg.Done()
-			c.serve()
-			conn.Close()
-			p.mu.Lock()
-			delete(p.clients, c)
-			p.mu.Unlock()
-		}()
-	}
-}
-
-// tick enforces the pool's timeout. Checking every connection a few
-// times per timeout costs far less than a timer per request.
-func (p *Pool) tick() {
-	defer p.wg.Done()
-	if p.timeout <= 0 {
-		<-p.stopTick
-		return
-	}
-	every := min(max(p.timeout/8, time.Millisecond), 100*time.Millisecond)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.stopTick:
+func (ln *listener) handle(uint32) {
+	p, l := ln.p, ln.l
+	for range 64 {
+		fd, sa, err := unix.Accept4(p.lnFD, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		switch {
+		case err == nil:
+		case err == unix.EAGAIN:
 			return
-		case now := <-t.C:
-			for _, b := range p.backends {
-				for _, sc := range b.conns {
-					sc.expire(now, p.timeout)
-				}
-			}
+		case err == unix.EINTR || err == unix.ECONNABORTED:
+			continue
+		case err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOBUFS || err == unix.ENOMEM:
+			// Out of descriptors: stop accepting on this loop for a
+			// moment instead of spinning on a socket that stays ready.
+			p.log.Warn("accept failed; pausing", "pool", p.name, "err", err)
+			ln.pause(100 * time.Millisecond)
+			return
+		default:
+			p.log.Warn("accept failed", "pool", p.name, "err", err)
+			return
 		}
+		p.newClient(l, fd, sa)
 	}
 }
 
-// close stops the pool: no new clients, current clients and server
-// connections closed. Requests in flight are answered with errors.
-func (p *Pool) close() {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+func (ln *listener) pause(d time.Duration) {
+	ev := unix.EpollEvent{Events: 0, Fd: int32(ln.p.lnFD)}
+	unix.EpollCtl(ln.l.epfd, unix.EPOLL_CTL_MOD, ln.p.lnFD, &ev)
+	ln.disabled = true
+	ln.l.after(d, func() {
+		if !ln.disabled {
+			return
+		}
+		ln.disabled = false
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ln.p.lnFD)}
+		unix.EpollCtl(ln.l.epfd, unix.EPOLL_CTL_MOD, ln.p.lnFD, &ev)
+	})
+}
+
+func (p *Pool) newClient(l *loop, fd int, sa unix.Sockaddr) {
+	c := &client{l: l, p: p, fd: fd, id: p.nextID.Add(1), addr: sockaddrString(sa)}
+	if _, ok := sa.(*unix.SockaddrUnix); !ok {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
+	if err := l.add(fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, c); err != nil {
+		p.log.Warn("cannot watch client", "pool", p.name, "err", err)
+		unix.Close(fd)
 		return
 	}
-	p.closed = true
-	if p.ln != nil {
-		p.ln.Close()
-	}
-	for c := range p.clients {
-		c.conn.Close()
-	}
-	p.mu.Unlock()
-	close(p.stopTick)
-	for _, b := range p.backends {
-		for _, sc := range b.conns {
-			sc.shutdown()
-		}
-	}
-	p.wg.Wait()
-	if p.ln != nil && strings.HasPrefix(p.cfg.Listen, "/") {
-		os.Remove(p.cfg.Listen)
-	}
+	l.clients[c] = struct{}{}
 }
 
-// Proxy runs every pool of a configuration.
-type Proxy struct {
-	log   *slog.Logger
-	pools []*Pool
-}
-
-// New builds a proxy from a validated configuration: codecs, hash
-// functions and routing tables are looked up and built, but nothing
-// listens until Start, so a configuration can be checked without side
-// effects.
-func New(cfg *config.Config, log *slog.Logger) (*Proxy, error) {
-	if log == nil {
-		log = slog.Default()
+func sockaddrString(sa unix.Sockaddr) string {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	case *unix.SockaddrInet6:
+		return net.JoinHostPort(net.IP(a.Addr[:]).String(), strconv.Itoa(a.Port))
+	case *unix.SockaddrUnix:
+		return "unix:" + a.Name
 	}
-	px := &Proxy{log: log}
-	for _, pc := range cfg.Pools {
-		p, err := newPool(pc, log)
-		if err != nil {
-			return nil, fmt.Errorf("pool %s: %w", pc.Name, err)
-		}
-		px.pools = append(px.pools, p)
-	}
-	return px, nil
-}
-
-// Start opens every pool's listener, then serves. If one listener fails,
-// none is left open.
-func (px *Proxy) Start() error {
-	for _, p := range px.pools {
-		if err := p.listen(); err != nil {
-			for _, q := range px.pools {
-				if q.ln != nil {
-					q.ln.Close()
-				}
-			}
-			return fmt.Errorf("pool %s: %w", p.name, err)
-		}
-	}
-	for _, p := range px.pools {
-		p.serve()
-		px.log.Info("pool listening", "pool", p.name, "addr", p.ln.Addr().String(),
-			"protocol", p.cfg.Protocol, "servers", len(p.backends))
-	}
-	return nil
-}
-
-// Pools returns the proxy's pools in configuration order.
-func (px *Proxy) Pools() []*Pool { return px.pools }
-
-// Pool returns the pool called name, or nil.
-func (px *Proxy) Pool(name string) *Pool {
-	for _, p := range px.pools {
-		if p.name == name {
-			return p
-		}
-	}
-	return nil
-}
-
-// Close stops every pool and waits for their goroutines.
-func (px *Proxy) Close() error {
-	var wg sync.WaitGroup
-	for _, p := range px.pools {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.close() }()
-	}
-	wg.Wait()
-	return nil
+	return "?"
 }

@@ -3,19 +3,18 @@ package core
 import (
 	"errors"
 	"fmt"
-	"net"
-	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// backend is one server of a pool and its shared connections.
+// backend is one server of a pool.
 type backend struct {
 	pool    *Pool
 	idx     int
 	name    string
 	addr    string
 	network string
-	conns   []*serverConn
 }
 
 func (b *backend) String() string {
@@ -23,15 +22,6 @@ func (b *backend) String() string {
 		return b.addr + " (" + b.name + ")"
 	}
 	return b.addr
-}
-
-// conn picks the connection a client uses; a client sticks to one so
-// its requests to this server stay in one FIFO.
-func (b *backend) conn(clientID uint64) *serverConn {
-	if len(b.conns) == 1 {
-		return b.conns[0]
-	}
-	return b.conns[clientID%uint64(len(b.conns))]
 }
 
 type connState uint8
@@ -43,34 +33,33 @@ const (
 	stDown                     // the last dial failed; requests fail fast until retryAt
 )
 
-// serverConn is one connection to a server, shared by many clients.
-// Clients append their requests' bytes to out and their fragments to q
-// under mu, in the same order, so the n-th response read belongs to the
-// n-th fragment of q. Only the connection's own goroutine (the one that
-// dialed and then reads) completes fragments in q: everyone else who
-// wants the connection gone (a timeout, a failed write) closes the socket
-// and lets that goroutine fail what is queued. That keeps the reader the
-// only one touching a fragment between send and completion.
+// serverConn is one connection from a loop to a server, shared by the
+// loop's clients. Requests' bytes are appended to out in the order their
+// fragments are pushed on q, so the n-th response read belongs to the
+// n-th fragment of q. The loop writes out once per iteration, whatever
+// number of clients contributed to it.
 type serverConn struct {
-	b  *backend
-	mu sync.Mutex
+	l     *loop
+	p     *Pool
+	b     *backend
+	fd    int
+	state connState
 
-	state   connState
-	conn    net.Conn
-	gen     uint64 // changes with every new connection, for the writer
-	out     []byte // bytes not yet written, in q's order
-	spare   []byte
-	writing bool // a goroutine is inside writeLoop
-	q       fifo
+	out    []byte
+	outPos int
+	q      fifo
 
-	failErr  error     // why requests fail fast while down
-	retryAt  time.Time // end of the fail-fast period
-	backoff  time.Duration
-	closeErr error // why the socket was closed by someone other than the reader
-	closed   bool  // shut down for good
+	rbuf         []byte
+	rstart, rend int
 
-	// Only the connection's goroutine touches this.
-	rbuf []byte
+	dirty   bool
+	wantOut bool
+	closed  bool
+	gen     int // dial attempt, so that a late result of an old one is ignored
+
+	failErr error
+	retryAt time.Time
+	backoff time.Duration
 }
 
 const (
@@ -81,227 +70,262 @@ const (
 	// Buffers that grew past this for one big message are dropped after
 	// it, so that one 50MB value does not pin 50MB per connection.
 	maxKeptBuffer = 1 << 20
+	// maxResponseSize keeps a broken or hostile server from growing a
+	// read buffer without end.
+	maxResponseSize = 1 << 30
 )
 
 var (
 	errUnexpectedData   = errors.New("server sent data nobody asked for")
 	errResponseTooLarge = errors.New("response larger than 1GiB")
+	errServerClosed     = errors.New("server closed the connection")
+	errClosed           = errors.New("proxy is shutting down")
 )
 
-// maxResponseSize keeps a broken or hostile server from growing a read
-// buffer without end.
-const maxResponseSize = 1 << 30
-
-// send queues f on the connection and reports whether the caller must
-// call flush once it has queued the rest of its batch: batching a
-// client's requests into one write is what makes pipelines cheap.
-func (sc *serverConn) send(f *fragment) (mustFlush bool) {
-	sc.mu.Lock()
+// send queues f on the connection, dialing first if needed.
+func (sc *serverConn) send(f *fragment) {
 	if sc.closed {
-		sc.mu.Unlock()
 		f.fail(errClosed)
-		return false
+		return
 	}
 	switch sc.state {
 	case stDown:
-		if time.Now().Before(sc.retryAt) {
-			err := sc.failErr
-			sc.mu.Unlock()
-			f.fail(err)
-			return false
+		if sc.l.now.Before(sc.retryAt) {
+			f.fail(sc.failErr)
+			return
 		}
-		fallthrough
+		sc.dial()
 	case stIdle:
-		sc.state = stDialing
-		go sc.run()
+		sc.dial()
 	}
-	sc.out = sc.b.pool.codec.AppendRequest(sc.out, &f.slot.req, f.slot.partKeys(f.part))
-	f.start = time.Now()
+	sc.out = sc.p.codec.AppendRequest(sc.out, &f.slot.req, f.slot.parts[f.part].Keys)
+	f.start = sc.l.now
 	sc.q.push(f)
-	mustFlush = sc.state == stUp && !sc.writing
-	sc.mu.Unlock()
-	return mustFlush
+	sc.l.inflight++
+	sc.markDirty()
 }
 
-// flush writes what is queued unless another goroutine already is: that
-// one will pick up our bytes too, so under load many clients' requests
-// leave in one write.
-func (sc *serverConn) flush() {
-	sc.mu.Lock()
-	if sc.writing {
-		sc.mu.Unlock()
+func (sc *serverConn) markDirty() {
+	if sc.state == stUp && !sc.dirty && !sc.wantOut {
+		sc.dirty = true
+		sc.l.dirtyServers = append(sc.l.dirtyServers, sc)
+	}
+}
+
+// dial connects on a goroutine: name resolution and connect may block,
+// the loop must not.
+func (sc *serverConn) dial() {
+	sc.state = stDialing
+	sc.gen++
+	gen, l := sc.gen, sc.l
+	network, addr := sc.b.network, sc.b.addr
+	go func() {
+		fd, err := dialFD(network, addr, dialTimeout)
+		if !l.post(func() { sc.dialed(gen, fd, err) }) && fd >= 0 {
+			unix.Close(fd)
+		}
+	}()
+}
+
+func (sc *serverConn) dialed(gen, fd int, err error) {
+	if sc.closed || gen != sc.gen {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
 		return
 	}
-	sc.writing = true
-	sc.writeLoop()
-}
-
-// writeLoop is entered with mu held and writing set; it returns with mu
-// released.
-func (sc *serverConn) writeLoop() {
-	for sc.state == stUp && len(sc.out) > 0 {
-		conn := sc.conn
-		buf := sc.out
-		sc.out = sc.spare[:0]
-		sc.mu.Unlock()
-		_, err := conn.Write(buf)
-		if cap(buf) > maxKeptBuffer {
-			buf = nil
-		}
-		sc.mu.Lock()
-		sc.spare = buf[:0]
-		if err != nil && conn == sc.conn {
-			// The reader fails what is queued when it sees the socket
-			// closed; the bytes of this write are lost with it.
-			sc.closeLocked(fmt.Errorf("write: %w", err))
+	if err == nil {
+		if err = sc.l.add(fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, sc); err != nil {
+			unix.Close(fd)
 		}
 	}
-	sc.writing = false
-	sc.mu.Unlock()
-}
-
-// closeLocked closes the live socket, recording why for the reader.
-func (sc *serverConn) closeLocked(reason error) {
-	if sc.state != stUp || sc.closeErr != nil {
-		return
-	}
-	sc.closeErr = reason
-	sc.conn.Close()
-}
-
-// run dials, then reads responses until the connection fails. It is the
-// connection's only goroutine.
-func (sc *serverConn) run() {
-	b := sc.b
-	conn, err := net.DialTimeout(b.network, b.addr, dialTimeout)
 	if err != nil {
-		sc.mu.Lock()
 		sc.backoff = min(max(2*sc.backoff, minBackoff), maxBackoff)
 		sc.state = stDown
-		sc.failErr = b.pool.serverError(b, fmt.Errorf("dial: %w", err))
-		sc.retryAt = time.Now().Add(sc.backoff)
-		sc.failAllLocked(sc.failErr)
+		sc.retryAt = sc.l.now.Add(sc.backoff)
+		sc.failErr = sc.p.serverError(sc.b, fmt.Errorf("dial: %w", err))
+		sc.p.log.Warn("server unreachable", "pool", sc.p.name, "server", sc.b.String(), "err", err, "retry_in", sc.backoff)
+		sc.failQueued(sc.failErr)
 		return
 	}
-	sc.mu.Lock()
-	if sc.closed {
-		conn.Close()
-		sc.failAllLocked(errClosed)
-		return
+	sc.fd, sc.state, sc.backoff = fd, stUp, 0
+	sc.p.log.Debug("server connected", "pool", sc.p.name, "server", sc.b.String(), "loop", sc.l.id)
+	if sc.outPos < len(sc.out) {
+		sc.markDirty()
 	}
-	sc.conn, sc.gen, sc.state, sc.closeErr, sc.backoff = conn, sc.gen+1, stUp, nil, 0
-	b.pool.log.Debug("server connected", "pool", b.pool.name, "server", b.String())
-	if !sc.writing && len(sc.out) > 0 {
-		sc.writing = true
-		sc.writeLoop()
-	} else {
-		sc.mu.Unlock()
-	}
-	err = sc.readLoop(conn)
-
-	sc.mu.Lock()
-	if sc.closeErr != nil {
-		err = sc.closeErr
-	}
-	conn.Close()
-	sc.state, sc.conn, sc.closeErr = stIdle, nil, nil
-	sc.failAllLocked(b.pool.serverError(b, err))
-	b.pool.log.Info("server connection lost", "pool", b.pool.name, "server", b.String(), "err", err)
 }
 
-// failAllLocked fails every queued fragment with err; it is entered with
-// mu held and releases it before waking clients.
-func (sc *serverConn) failAllLocked(err error) {
-	// A fresh slice: once mu is released a new connection goroutine may
-	// be failing its own queue. Failing is the rare path.
-	frags := sc.q.drain(make([]*fragment, 0, sc.q.len()))
-	sc.out = sc.out[:0]
-	sc.mu.Unlock()
+func (sc *serverConn) handle(ev uint32) {
+	if sc.state != stUp {
+		return
+	}
+	if ev&unix.EPOLLOUT != 0 && sc.wantOut {
+		sc.writeOut()
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		sc.readIn(ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
+	}
+}
+
+// readIn reads and dispatches responses until the socket is drained.
+func (sc *serverConn) readIn(peerClosed bool) {
+	for sc.state == stUp {
+		if sc.rbuf == nil {
+			sc.rbuf = make([]byte, minReadBuffer)
+		}
+		if sc.rend == len(sc.rbuf) {
+			if sc.rstart > 0 {
+				sc.rend = copy(sc.rbuf, sc.rbuf[sc.rstart:sc.rend])
+				sc.rstart = 0
+			} else {
+				if len(sc.rbuf) >= maxResponseSize {
+					sc.fail(errResponseTooLarge)
+					return
+				}
+				nb := make([]byte, 2*len(sc.rbuf))
+				copy(nb, sc.rbuf[:sc.rend])
+				sc.rbuf = nb
+			}
+		}
+		space := len(sc.rbuf) - sc.rend
+		n, err := readFD(sc.fd, sc.rbuf[sc.rend:])
+		switch {
+		case err == unix.EAGAIN:
+			return
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			sc.fail(fmt.Errorf("read: %w", err))
+			return
+		case n == 0:
+			sc.fail(errServerClosed)
+			return
+		}
+		sc.rend += n
+		if err := sc.parseResponses(); err != nil {
+			sc.fail(err)
+			return
+		}
+		if n < space && !peerClosed {
+			return
+		}
+	}
+}
+
+// parseResponses hands every complete response to the fragment at the
+// head of the queue.
+func (sc *serverConn) parseResponses() error {
+	codec := sc.p.codec
+	for sc.rstart < sc.rend {
+		f := sc.q.peek()
+		if f == nil {
+			return errUnexpectedData
+		}
+		m, err := codec.ParseResponse(sc.rbuf[sc.rstart:sc.rend], &f.slot.req)
+		if err != nil {
+			return fmt.Errorf("bad response: %w", err)
+		}
+		if m == 0 {
+			break
+		}
+		sc.q.pop()
+		sc.l.inflight--
+		resp := sc.rbuf[sc.rstart : sc.rstart+m]
+		sc.rstart += m
+		f.complete(resp)
+		if sc.state != stUp {
+			// A completion cannot fail this connection today; if one ever
+			// does, the buffer is gone and so is the rest of its work.
+			return nil
+		}
+	}
+	if sc.rstart == sc.rend {
+		sc.rstart, sc.rend = 0, 0
+		if len(sc.rbuf) > maxKeptBuffer {
+			sc.rbuf = nil
+		}
+	}
+	return nil
+}
+
+// writeOut writes the queued requests.
+func (sc *serverConn) writeOut() {
+	if sc.state != stUp {
+		return
+	}
+	for sc.outPos < len(sc.out) {
+		n, err := writeFD(sc.fd, sc.out[sc.outPos:])
+		switch {
+		case err == unix.EAGAIN:
+			sc.wantOut = true
+			return
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			sc.fail(fmt.Errorf("write: %w", err))
+			return
+		}
+		sc.outPos += n
+	}
+	sc.wantOut = false
+	sc.out, sc.outPos = sc.out[:0], 0
+	if cap(sc.out) > maxKeptBuffer {
+		sc.out = nil
+	}
+}
+
+// fail closes the connection and fails everything queued on it: once a
+// response is missing or malformed, the FIFO cannot be trusted to match
+// the ones after it. The next request dials again.
+func (sc *serverConn) fail(err error) {
+	if sc.state == stUp {
+		sc.l.remove(sc.fd)
+		sc.fd = -1
+		if !sc.closed {
+			sc.p.log.Warn("server connection failed", "pool", sc.p.name, "server", sc.b.String(), "err", err,
+				"queued", sc.q.len())
+		}
+	}
+	sc.state = stIdle
+	sc.rstart, sc.rend = 0, 0
+	sc.failQueued(sc.p.serverError(sc.b, err))
+}
+
+// failQueued fails every queued fragment with err.
+func (sc *serverConn) failQueued(err error) {
+	sc.out, sc.outPos, sc.wantOut = sc.out[:0], 0, false
+	n := sc.q.len()
+	if n == 0 {
+		return
+	}
+	// Take the queue first: failing a fragment wakes its client, which
+	// may queue new requests on this very connection.
+	frags := sc.q.drain(make([]*fragment, 0, n))
+	sc.l.inflight -= n
 	for _, f := range frags {
 		f.fail(err)
 	}
 }
 
-func (sc *serverConn) readLoop(conn net.Conn) error {
-	codec := sc.b.pool.codec
-	if cap(sc.rbuf) < minReadBuffer {
-		sc.rbuf = make([]byte, minReadBuffer)
-	}
-	buf := sc.rbuf[:cap(sc.rbuf)]
-	start, end := 0, 0
-	for {
-		if end == len(buf) {
-			if start > 0 {
-				end = copy(buf, buf[start:end])
-				start = 0
-			} else {
-				if len(buf) >= maxResponseSize {
-					return errResponseTooLarge
-				}
-				nb := make([]byte, 2*len(buf))
-				copy(nb, buf[:end])
-				buf = nb
-			}
-		}
-		n, err := conn.Read(buf[end:])
-		end += n
-		for start < end {
-			sc.mu.Lock()
-			f := sc.q.peek()
-			sc.mu.Unlock()
-			if f == nil {
-				return errUnexpectedData
-			}
-			m, perr := codec.ParseResponse(buf[start:end], &f.slot.req)
-			if perr != nil {
-				return fmt.Errorf("bad response: %w", perr)
-			}
-			if m == 0 {
-				break
-			}
-			sc.mu.Lock()
-			sc.q.pop()
-			sc.mu.Unlock()
-			f.complete(buf[start : start+m])
-			start += m
-		}
-		if start == end {
-			start, end = 0, 0
-			if len(buf) > maxKeptBuffer {
-				buf = make([]byte, minReadBuffer)
-			}
-		}
-		sc.rbuf = buf
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// expire closes the connection if its oldest request has waited longer
-// than timeout; the reader then fails everything queued on it, since
-// once a response is missing the FIFO can no longer be trusted.
-func (sc *serverConn) expire(now time.Time, timeout time.Duration) {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	f := sc.q.peek()
-	if f == nil || sc.state != stUp || now.Sub(f.start) <= timeout {
+// expire fails the connection if its oldest request has waited longer
+// than the pool's timeout.
+func (sc *serverConn) expire(now time.Time) {
+	if sc.p.timeout <= 0 || sc.state != stUp {
 		return
 	}
-	sc.b.pool.log.Warn("server timed out", "pool", sc.b.pool.name, "server", sc.b.String(),
-		"timeout", timeout, "queued", sc.q.len())
-	sc.closeLocked(fmt.Errorf("timed out after %v", timeout))
+	f := sc.q.peek()
+	if f == nil || now.Sub(f.start) <= sc.p.timeout {
+		return
+	}
+	sc.fail(fmt.Errorf("timed out after %v", sc.p.timeout))
 }
 
-// shutdown closes the socket for good; queued requests fail.
+// shutdown closes the connection for good.
 func (sc *serverConn) shutdown() {
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
 	sc.closed = true
-	sc.closeLocked(errClosed)
+	sc.gen++
+	sc.fail(errClosed)
 }
-
-var errClosed = errors.New("proxy is shutting down")
 
 func (p *Pool) serverError(b *backend, err error) error {
 	return fmt.Errorf("pool %s: server %s: %w", p.name, b, err)

@@ -123,7 +123,7 @@ func TestPlacementMatchesNutcracker(t *testing.T) {
 }
 
 // pipelineSet sets every key to val in one pipelined write.
-func pipelineSet(t *testing.T, addr string, keys []string, val string) {
+func pipelineSet(t testing.TB, addr string, keys []string, val string) {
 	t.Helper()
 	c := dialRaw(t, addr)
 	var b strings.Builder

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/walnutproxy/walnut/distributions/hash"
-	"github.com/walnutproxy/walnut/internal/testbed"
 	_ "github.com/walnutproxy/walnut/distributions/random"
+	"github.com/walnutproxy/walnut/internal/testbed"
 )
 
 var update = flag.Bool("update", false, "record "+placementsFile+" afresh from the nutcracker binary")

@@ -1,0 +1,269 @@
+package core
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// handler is what owns a descriptor registered with a loop.
+type handler interface {
+	handle(events uint32)
+}
+
+// loop is one event loop: a goroutine that waits in epoll_wait and then
+// serves every ready descriptor it owns. Clients accepted by a loop, and
+// the server connections their requests use, belong to that loop alone,
+// so nothing on the request path takes a lock. Writes are deferred to the
+// end of an iteration, which is what lets the requests of many clients
+// leave for a server in one write.
+type loop struct {
+	id   int
+	log  *slog.Logger
+	epfd int
+	// wakefd is an eventfd other goroutines write to after posting work.
+	wakefd int
+	events []unix.EpollEvent
+	fds    []handler // by descriptor number
+	now    time.Time
+
+	mu     sync.Mutex
+	dead   bool
+	posted []func()
+	run1   []func() // posted work being run, kept for its capacity
+
+	// Connections with bytes to write, flushed once per iteration.
+	dirtyServers []*serverConn
+	dirtyClients []*client
+	// Descriptors to close once the iteration's events are all handled,
+	// so that a number is not reused while events for it are pending.
+	toClose []int
+
+	servers   []*serverConn // every server connection of this loop
+	inflight  int           // fragments queued on those connections
+	clients   map[*client]struct{}
+	nextCheck time.Time
+	timers    []timer
+	bufs      [][]byte // free client read buffers
+	stopping  bool
+	done      chan struct{}
+}
+
+type timer struct {
+	at time.Time
+	fn func()
+}
+
+const (
+	maxEvents       = 256
+	clientBufSize   = 16 << 10
+	maxFreeBuffers  = 1024
+	timerResolution = 10 * time.Millisecond
+)
+
+func newLoop(id int, log *slog.Logger) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	l := &loop{id: id, log: log, epfd: epfd, wakefd: wfd, events: make([]unix.EpollEvent, maxEvents),
+		clients: map[*client]struct{}{}, done: make(chan struct{})}
+	if err := l.add(wfd, unix.EPOLLIN, wakeHandler{l}); err != nil {
+		unix.Close(epfd)
+		unix.Close(wfd)
+		return nil, err
+	}
+	return l, nil
+}
+
+// add registers fd for events, served by h.
+func (l *loop) add(fd int, events uint32, h handler) error {
+	for fd >= len(l.fds) {
+		l.fds = append(l.fds, make([]handler, len(l.fds)+64)...)
+	}
+	l.fds[fd] = h
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		l.fds[fd] = nil
+		return err
+	}
+	return nil
+}
+
+// remove unregisters fd and closes it at the end of the iteration.
+func (l *loop) remove(fd int) {
+	if fd < 0 {
+		return
+	}
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	l.fds[fd] = nil
+	l.toClose = append(l.toClose, fd)
+}
+
+// post runs fn on the loop's goroutine. It is how the rest of walnut
+// (dialers, shutdown, and later reloads and stats) talks to a loop. It
+// reports false, without running fn, once the loop has shut down.
+func (l *loop) post(fn func()) bool {
+	l.mu.Lock()
+	if l.dead {
+		l.mu.Unlock()
+		return false
+	}
+	l.posted = append(l.posted, fn)
+	first := len(l.posted) == 1
+	l.mu.Unlock()
+	if first {
+		var one = [8]byte{1}
+		writeFD(l.wakefd, one[:])
+	}
+	return true
+}
+
+type wakeHandler struct{ l *loop }
+
+func (w wakeHandler) handle(uint32) {
+	l := w.l
+	var b [8]byte
+	readFD(l.wakefd, b[:])
+	l.mu.Lock()
+	l.run1, l.posted = l.posted, l.run1[:0]
+	l.mu.Unlock()
+	for i, fn := range l.run1 {
+		fn()
+		l.run1[i] = nil
+	}
+}
+
+// after runs fn on the loop once d has passed (at timer resolution).
+func (l *loop) after(d time.Duration, fn func()) {
+	l.timers = append(l.timers, timer{at: l.now.Add(d), fn: fn})
+}
+
+func (l *loop) run() {
+	defer close(l.done)
+	l.now = time.Now()
+	for !l.stopping {
+		timeout := -1
+		if l.busy() {
+			timeout = int(max(l.nextCheck.Sub(l.now), time.Millisecond) / time.Millisecond)
+		}
+		n, err := unix.EpollWait(l.epfd, l.events, timeout)
+		l.now = time.Now()
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			l.log.Error("epoll_wait failed", "loop", l.id, "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		for i := range n {
+			ev := &l.events[i]
+			if h := l.fds[ev.Fd]; h != nil {
+				h.handle(ev.Events)
+			}
+		}
+		l.flush()
+		if !l.now.Before(l.nextCheck) {
+			l.check()
+		}
+	}
+	l.shutdown()
+}
+
+// busy reports whether the loop has something to time: requests in
+// flight or timers. An idle proxy sleeps in epoll_wait without waking.
+func (l *loop) busy() bool {
+	return l.inflight > 0 || len(l.timers) > 0
+}
+
+// flush writes what the iteration produced and closes what it retired.
+func (l *loop) flush() {
+	// Writing to a client can let it start its next round, which dirties
+	// servers again: go on until nothing is left.
+	for len(l.dirtyServers) > 0 || len(l.dirtyClients) > 0 {
+		for i := 0; i < len(l.dirtyServers); i++ {
+			sc := l.dirtyServers[i]
+			sc.dirty = false
+			sc.writeOut()
+			l.dirtyServers[i] = nil
+		}
+		l.dirtyServers = l.dirtyServers[:0]
+		for i := 0; i < len(l.dirtyClients); i++ {
+			c := l.dirtyClients[i]
+			c.dirty = false
+			c.writeOut()
+			l.dirtyClients[i] = nil
+		}
+		l.dirtyClients = l.dirtyClients[:0]
+	}
+	for _, fd := range l.toClose {
+		unix.Close(fd)
+	}
+	l.toClose = l.toClose[:0]
+}
+
+// check fires timeouts and timers; it runs at timerResolution at most.
+func (l *loop) check() {
+	l.nextCheck = l.now.Add(timerResolution)
+	for _, sc := range l.servers {
+		sc.expire(l.now)
+	}
+	if len(l.timers) > 0 {
+		due := l.timers
+		l.timers = nil
+		for _, t := range due {
+			if l.now.Before(t.at) {
+				l.timers = append(l.timers, t)
+			} else {
+				t.fn()
+			}
+		}
+	}
+	// Writes the timeouts caused (errors to clients) go out now.
+	l.flush()
+}
+
+// getBuf returns a client read buffer from the loop's free list, so that
+// an idle client holds none.
+func (l *loop) getBuf() []byte {
+	if n := len(l.bufs); n > 0 {
+		b := l.bufs[n-1]
+		l.bufs = l.bufs[:n-1]
+		return b
+	}
+	return make([]byte, clientBufSize)
+}
+
+func (l *loop) putBuf(b []byte) {
+	if cap(b) == clientBufSize && len(l.bufs) < maxFreeBuffers {
+		l.bufs = append(l.bufs, b[:clientBufSize])
+	}
+}
+
+// shutdown closes everything the loop owns; it runs on the loop.
+func (l *loop) shutdown() {
+	for c := range l.clients {
+		c.close()
+	}
+	for _, sc := range l.servers {
+		sc.shutdown()
+	}
+	l.flush()
+	l.mu.Lock()
+	l.dead = true
+	l.mu.Unlock()
+	unix.Close(l.wakefd)
+	unix.Close(l.epfd)
+}
+
+// stop asks the loop to finish and waits for it.
+func (l *loop) stop() {
+	l.post(func() { l.stopping = true })
+	<-l.done
+}

@@ -1,0 +1,211 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/walnutproxy/walnut/internal/testbed"
+)
+
+func TestQuitAndHalfClose(t *testing.T) {
+	servers := testbed.Redises(t, 2)
+	_, addrs := startWalnut(t, redisPool("alpha", servers, ""))
+
+	c := dialRaw(t, addrs["alpha"])
+	c.send(t, "SET q 1\r\nQUIT\r\nGET q\r\n")
+	if got := c.line(t); got != "+OK\r\n" {
+		t.Fatalf("SET before QUIT: %q", got)
+	}
+	if got := c.line(t); got != "+OK\r\n" {
+		t.Fatalf("QUIT: %q", got)
+	}
+	if !c.closed() {
+		t.Fatal("connection open after QUIT")
+	}
+
+	// A client that shuts down its sending side still gets its replies.
+	h := dialRaw(t, addrs["alpha"])
+	h.send(t, "PING\r\nGET q\r\n")
+	h.Conn.(*net.TCPConn).CloseWrite()
+	for _, want := range []string{"+PONG\r\n", "$1\r\n", "1\r\n"} {
+		if got := h.line(t); got != want {
+			t.Fatalf("after half-close: %q, want %q", got, want)
+		}
+	}
+	if !h.closed() {
+		t.Fatal("connection open after the client's EOF was answered")
+	}
+}
+
+// More requests in one burst than max_pipeline: served in rounds, in
+// order.
+func TestPipelineLongerThanBound(t *testing.T) {
+	servers := testbed.Redises(t, 3)
+	_, addrs := startWalnut(t, redisPool("alpha", servers, "hash = \"md5\"\nmax_pipeline = 7"))
+	c := dialRaw(t, addrs["alpha"])
+	var b strings.Builder
+	for i := range 500 {
+		fmt.Fprintf(&b, "SET k%d v%d\r\nGET k%d\r\n", i, i, i)
+	}
+	c.send(t, b.String())
+	for i := range 500 {
+		if got := c.line(t); got != "+OK\r\n" {
+			t.Fatalf("SET %d: %q", i, got)
+		}
+		c.line(t)
+		want := fmt.Sprintf("v%d\r\n", i)
+		if got := c.line(t); got != want {
+			t.Fatalf("GET %d: %q, want %q", i, got, want)
+		}
+	}
+}
+
+func TestLargeValues(t *testing.T) {
+	servers := testbed.Redises(t, 2)
+	_, addrs := startWalnut(t, redisPool("alpha", servers, ""))
+	ctx := context.Background()
+	cl := newClient(t, addrs["alpha"])
+	for _, size := range []int{100 << 10, 1 << 20, 16 << 20} {
+		val := strings.Repeat("x", size-7) + fmt.Sprintf("%07d", size%9999999)
+		if err := cl.Set(ctx, fmt.Sprintf("big%d", size), val, 0).Err(); err != nil {
+			t.Fatalf("SET %d bytes: %v", size, err)
+		}
+		got, err := cl.Get(ctx, fmt.Sprintf("big%d", size)).Result()
+		if err != nil || got != val {
+			t.Fatalf("GET %d bytes: len %d, %v", size, len(got), err)
+		}
+	}
+	vals, err := cl.MGet(ctx, "big102400", "big1048576", "none").Result()
+	if err != nil || len(vals[0].(string)) != 100<<10 || len(vals[1].(string)) != 1<<20 || vals[2] != nil {
+		t.Fatalf("MGET of large values: %v", err)
+	}
+}
+
+// A server that sends bytes nobody asked for loses its connection; the
+// requests on it get errors, and the next ones work.
+func TestServerSendingGarbage(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := 0; ; n++ {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 4096)
+			conn.Read(buf)
+			if n == 0 {
+				// Two replies to one request, the second unasked for.
+				conn.Write([]byte("+OK\r\n+SURPRISE\r\n"))
+			} else {
+				conn.Write([]byte("$-1\r\n"))
+			}
+			go func() { time.Sleep(2 * time.Second); conn.Close() }()
+		}
+	}()
+	_, addrs := startWalnut(t, fmt.Sprintf("[pools.alpha]\nlisten = \"127.0.0.1:0\"\nservers = [\"%s:1\"]\n", ln.Addr()))
+	c := dialRaw(t, addrs["alpha"])
+	c.send(t, "SET a b\r\n")
+	if got := c.line(t); got != "+OK\r\n" {
+		t.Fatalf("first reply: %q", got)
+	}
+	// The connection was dropped for the unasked reply; walnut dials
+	// again for the next request.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c.send(t, "GET a\r\n")
+		got := c.line(t)
+		if got == "$-1\r\n" {
+			break
+		}
+		if !strings.HasPrefix(got, "-ERR") || time.Now().After(deadline) {
+			t.Fatalf("after garbage: %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ln.Close()
+}
+
+// Clients that vanish with requests in flight, on a server that hangs,
+// leave walnut serving others.
+func TestClientGoneMidRequest(t *testing.T) {
+	servers := testbed.Redises(t, 2)
+	_, addrs := startWalnut(t, redisPool("alpha", servers, "hash = \"md5\"\ntimeout = \"500ms\""))
+	ctx := context.Background()
+	cl := newClient(t, addrs["alpha"])
+	ds := direct(t, servers)
+	var hung string
+	for i := 0; hung == "" && i < 100; i++ {
+		k := fmt.Sprintf("h%d", i)
+		cl.Set(ctx, k, "v", 0)
+		if owners(t, ctx, ds, k)[0] == 0 {
+			hung = k
+		}
+	}
+	servers[0].Stop()
+	for range 20 {
+		c := dialRaw(t, addrs["alpha"])
+		c.send(t, "GET "+hung+"\r\nGET "+hung+"\r\n")
+		c.Close()
+	}
+	time.Sleep(700 * time.Millisecond)
+	servers[0].Continue()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := cl.Get(ctx, hung).Result()
+		if err == nil && got == "v" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after vanished clients: %q, %v", got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Many concurrent clients, each checking its own replies.
+func TestManyClients(t *testing.T) {
+	servers := testbed.Redises(t, 4)
+	_, addrs := startWalnut(t, "[proxy]\nworkers = 2\n"+redisPool("alpha", servers, ""))
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 500)
+	for w := range 500 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := redis.NewClient(&redis.Options{Addr: addrs["alpha"], Protocol: 2, DisableIdentity: true, PoolSize: 1,
+				DialTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second})
+			defer c.Close()
+			for i := range 10 {
+				k := fmt.Sprintf("c%d:%d", w, i)
+				if err := c.Set(ctx, k, k, 0).Err(); err != nil {
+					errs <- err
+					return
+				}
+				if got, err := c.Get(ctx, k).Result(); err != nil || got != k {
+					errs <- fmt.Errorf("GET %s = %q, %v", k, got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

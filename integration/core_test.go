@@ -147,14 +147,7 @@ func TestClientGoneMidRequest(t *testing.T) {
 	ctx := context.Background()
 	cl := newClient(t, addrs["alpha"])
 	ds := direct(t, servers)
-	var hung string
-	for i := 0; hung == "" && i < 100; i++ {
-		k := fmt.Sprintf("h%d", i)
-		cl.Set(ctx, k, "v", 0)
-		if owners(t, ctx, ds, k)[0] == 0 {
-			hung = k
-		}
-	}
+	hung := keyPerServer(t, ctx, cl, ds)[0]
 	servers[0].Stop()
 	for range 20 {
 		c := dialRaw(t, addrs["alpha"])
@@ -166,7 +159,7 @@ func TestClientGoneMidRequest(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		got, err := cl.Get(ctx, hung).Result()
-		if err == nil && got == "v" {
+		if err == nil && got == hung {
 			break
 		}
 		if time.Now().After(deadline) {

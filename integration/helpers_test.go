@@ -111,6 +111,24 @@ func owners(t testing.TB, ctx context.Context, cs []*redis.Client, key string) [
 	return out
 }
 
+// keyPerServer sets keys through c until it has one on every server of
+// ds, each holding its own name, and returns them by server index.
+func keyPerServer(t testing.TB, ctx context.Context, c *redis.Client, ds []*redis.Client) map[int]string {
+	t.Helper()
+	keyOn := map[int]string{}
+	for i := 0; len(keyOn) < len(ds) && i < 1000; i++ {
+		k := fmt.Sprintf("k%d", i)
+		if err := c.Set(ctx, k, k, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		keyOn[owners(t, ctx, ds, k)[0]] = k
+	}
+	if len(keyOn) != len(ds) {
+		t.Fatalf("found keys on servers %v only", keyOn)
+	}
+	return keyOn
+}
+
 // rawConn is a plain socket with a line reader, for what clients libraries
 // would not send.
 type rawConn struct {

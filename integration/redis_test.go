@@ -211,18 +211,7 @@ func TestRedisUnreachableServer(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t, addrs["alpha"], func(o *redis.Options) { o.PoolSize = 1 })
 	ds := direct(t, servers)
-	// Find a key on each server.
-	keyOn := map[int]string{}
-	for i := 0; len(keyOn) < 3 && i < 1000; i++ {
-		k := fmt.Sprintf("k%d", i)
-		if err := c.Set(ctx, k, k, 0).Err(); err != nil {
-			t.Fatal(err)
-		}
-		keyOn[owners(t, ctx, ds, k)[0]] = k
-	}
-	if len(keyOn) != 3 {
-		t.Fatalf("found keys on servers %v only", keyOn)
-	}
+	keyOn := keyPerServer(t, ctx, c, ds)
 	servers[1].Kill()
 	err := c.Get(ctx, keyOn[1]).Err()
 	if err == nil || !strings.Contains(err.Error(), "ERR") || !strings.Contains(err.Error(), servers[1].Addr) {
@@ -260,17 +249,7 @@ func TestRedisTimeoutOnHungServer(t *testing.T) {
 	ctx := context.Background()
 	c := newClient(t, addrs["alpha"], func(o *redis.Options) { o.PoolSize = 1 })
 	ds := direct(t, servers)
-	keyOn := map[int]string{}
-	for i := 0; len(keyOn) < 2 && i < 1000; i++ {
-		k := fmt.Sprintf("k%d", i)
-		if err := c.Set(ctx, k, k, 0).Err(); err != nil {
-			t.Fatal(err)
-		}
-		keyOn[owners(t, ctx, ds, k)[0]] = k
-	}
-	if len(keyOn) != 2 {
-		t.Fatalf("found keys on servers %v only", keyOn)
-	}
+	keyOn := keyPerServer(t, ctx, c, ds)
 	servers[0].Stop()
 	start := time.Now()
 	err := c.Get(ctx, keyOn[0]).Err()

@@ -1,7 +1,7 @@
 # walnut: `make run` to try it, `make test` to check it.
 GO ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
-TEST_BINARIES = redis-server redis-cli nutcracker gcc
+TEST_BINARIES = redis-server redis-cli nutcracker memcached gcc
 
 .PHONY: all build run test unit lint fmt bench bench-proxy deps clean
 

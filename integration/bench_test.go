@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/walnutproxy/walnut/internal/testbed"
@@ -46,17 +47,25 @@ func (bc *benchClient) do(tb testing.TB) {
 	}
 }
 
-func benchProxy(tb testing.TB, servers int) string {
+// benchProxy starts walnut in the test process with a Redis pool and a
+// memcached pool of servers each, both filled with the keys the cases
+// read, and returns the pools' addresses.
+func benchProxy(tb testing.TB, servers int) (redisAddr, mcAddr string) {
 	tb.Helper()
 	rs := testbed.Redises(tb, servers)
-	_, addrs := startWalnut(tb, redisPool("alpha", rs, "hash = \"md5\"\ntimeout = \"2s\""))
-	// The GET and MGET cases read these, whatever ran before them.
+	ms := make([]*testbed.Process, servers)
+	for i := range ms {
+		ms[i] = testbed.Memcached(tb)
+	}
+	opts := "hash = \"md5\"\ntimeout = \"2s\""
+	_, addrs := startWalnut(tb, "[proxy]\nworkers = 1\n"+redisPool("r", rs, opts)+mcPool("m", ms, opts))
 	keys := make([]string, 10)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("key:%d", i)
 	}
-	pipelineSet(tb, addrs["alpha"], keys, benchValue)
-	return addrs["alpha"]
+	pipelineSet(tb, addrs["r"], keys, benchValue)
+	mcPipelineSet(tb, addrs["m"], keys, benchValue)
+	return addrs["r"], addrs["m"]
 }
 
 func resp(args ...string) string {
@@ -72,6 +81,7 @@ var benchValue = string(bytes.Repeat([]byte("v"), 32))
 type benchCase struct {
 	name, req, reply string
 	pipeline         int
+	memcached        bool
 }
 
 func benchCases() []benchCase {
@@ -88,22 +98,42 @@ func benchCases() []benchCase {
 	getReply := fmt.Sprintf("$%d\r\n%s\r\n", len(benchValue), benchValue)
 	set := resp("SET", "key:1", benchValue)
 	return []benchCase{
-		{"SET", set, "+OK\r\n", 1},
-		{"GET", get, getReply, 1},
-		{"GET_P16", get, getReply, 16},
-		{"SET_P16", set, "+OK\r\n", 16},
-		{"MSET10", resp(msetArgs...), "+OK\r\n", 1},
-		{"MGET10", resp(mgetKeys...), mgetReply, 1},
+		{"SET", set, "+OK\r\n", 1, false},
+		{"GET", get, getReply, 1, false},
+		{"GET_P16", get, getReply, 16, false},
+		{"SET_P16", set, "+OK\r\n", 16, false},
+		{"MSET10", resp(msetArgs...), "+OK\r\n", 1, false},
+		{"MGET10", resp(mgetKeys...), mgetReply, 1, false},
+		{"mc_set", "set key:1 0 0 32\r\n" + benchValue + "\r\n", "STORED\r\n", 1, true},
+		{"mc_get", "get key:1\r\n", "VALUE key:1 0 32\r\n" + benchValue + "\r\nEND\r\n", 1, true},
+		{"mc_get_p16", "get key:1\r\n", "VALUE key:1 0 32\r\n" + benchValue + "\r\nEND\r\n", 16, true},
+		{"mc_get10", "get " + strings.Join(mgetKeys[1:], " ") + "\r\n", mcValues(mgetKeys[1:]) + "END\r\n", 1, true},
+		{"mc_mg", "mg key:1 v\r\n", "VA 32\r\n" + benchValue + "\r\n", 1, true},
 	}
+}
+
+func mcValues(keys []string) string {
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "VALUE %s 0 %d\r\n%s\r\n", k, len(benchValue), benchValue)
+	}
+	return b.String()
+}
+
+func (bc benchCase) addr(redisAddr, mcAddr string) string {
+	if bc.memcached {
+		return mcAddr
+	}
+	return redisAddr
 }
 
 // BenchmarkProxy measures full round trips through an in-process walnut
 // to four real redis-servers; allocs/op is the proxy's own.
 func BenchmarkProxy(b *testing.B) {
-	addr := benchProxy(b, 4)
+	ra, ma := benchProxy(b, 4)
 	for _, bc := range benchCases() {
 		b.Run(bc.name, func(b *testing.B) {
-			c := newBenchClient(b, addr, bc.req, bc.reply, bc.pipeline)
+			c := newBenchClient(b, bc.addr(ra, ma), bc.req, bc.reply, bc.pipeline)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
@@ -117,10 +147,10 @@ func BenchmarkProxy(b *testing.B) {
 // The GET/SET path allocates nothing per request once warm: asserted
 // exactly, not timed.
 func TestProxyZeroAllocs(t *testing.T) {
-	addr := benchProxy(t, 4)
+	ra, ma := benchProxy(t, 4)
 	for _, bc := range benchCases() {
 		t.Run(bc.name, func(t *testing.T) {
-			c := newBenchClient(t, addr, bc.req, bc.reply, bc.pipeline)
+			c := newBenchClient(t, bc.addr(ra, ma), bc.req, bc.reply, bc.pipeline)
 			for range 200 {
 				c.do(t)
 			}

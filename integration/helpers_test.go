@@ -22,6 +22,7 @@ import (
 	_ "github.com/walnutproxy/walnut/distributions/ketama"
 	_ "github.com/walnutproxy/walnut/distributions/modula"
 	_ "github.com/walnutproxy/walnut/distributions/random"
+	_ "github.com/walnutproxy/walnut/protocols/memcached"
 	_ "github.com/walnutproxy/walnut/protocols/redis"
 )
 
@@ -63,14 +64,23 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// redisPool renders a pool section over servers.
+// redisPool renders a Redis pool section over servers.
 func redisPool(name string, servers []*testbed.Process, extra string) string {
+	return pool(name, "redis", servers, extra)
+}
+
+// mcPool renders a memcached pool section over servers.
+func mcPool(name string, servers []*testbed.Process, extra string) string {
+	return pool(name, "memcached", servers, extra)
+}
+
+func pool(name, protocol string, servers []*testbed.Process, extra string) string {
 	var list []string
 	for _, s := range servers {
 		list = append(list, fmt.Sprintf("%q", s.Addr+":1"))
 	}
-	return fmt.Sprintf("[pools.%s]\nlisten = \"127.0.0.1:0\"\nprotocol = \"redis\"\n%s\nservers = [%s]\n",
-		name, extra, strings.Join(list, ", "))
+	return fmt.Sprintf("[pools.%s]\nlisten = \"127.0.0.1:0\"\nprotocol = %q\n%s\nservers = [%s]\n",
+		name, protocol, extra, strings.Join(list, ", "))
 }
 
 func newClient(t testing.TB, addr string, opts ...func(*redis.Options)) *redis.Client {

@@ -137,3 +137,99 @@ func pipelineSet(t testing.TB, addr string, keys []string, val string) {
 		}
 	}
 }
+
+// Memcached pools place keys as nutcracker does too, including its
+// naming rule for servers on port 11211 (the host alone, as libmemcached
+// does), which only a memcached pool spelled that way exercises.
+func TestMemcachedPlacementMatchesNutcracker(t *testing.T) {
+	servers := []*testbed.Process{
+		testbed.MemcachedAt(t, "127.0.0.2", 11211),
+		testbed.MemcachedAt(t, "127.0.0.3", 11211),
+		testbed.Memcached(t),
+		testbed.MemcachedAt(t, "127.0.0.4", 11211),
+	}
+	specs := []string{
+		servers[0].Addr + ":1",
+		servers[1].Addr + ":2",
+		servers[2].Addr + ":1",
+		servers[3].Addr + ":1 mc-d",
+	}
+	quoted := make([]string, len(specs))
+	for i, s := range specs {
+		quoted[i] = fmt.Sprintf("%q", s)
+	}
+	var pools []placementPool
+	for _, h := range twemproxyHashes {
+		for _, d := range []string{"ketama", "modula"} {
+			pools = append(pools, placementPool{name: fmt.Sprintf("mc_%s_%s", d, h), hash: h, dist: d})
+		}
+	}
+	var yaml, toml strings.Builder
+	for i := range pools {
+		p := &pools[i]
+		p.ncPort = testbed.FreePort(t)
+		fmt.Fprintf(&yaml, "%s:\n  listen: 127.0.0.1:%d\n  hash: %s\n  distribution: %s\n  servers:\n", p.name, p.ncPort, p.hash, p.dist)
+		for _, s := range specs {
+			fmt.Fprintf(&yaml, "   - %s\n", s)
+		}
+		fmt.Fprintf(&toml, "[pools.%s]\nlisten = \"127.0.0.1:0\"\nprotocol = \"memcached\"\nhash = %q\ndistribution = %q\nservers = [%s]\n\n",
+			p.name, p.hash, p.dist, strings.Join(quoted, ", "))
+	}
+	testbed.Nutcracker(t, yaml.String(), pools[0].ncPort)
+	for _, p := range pools[1:] {
+		if err := testbed.WaitListening(fmt.Sprintf("127.0.0.1:%d", p.ncPort), 5*time.Second); err != nil {
+			t.Fatalf("nutcracker pool %s not listening: %v", p.name, err)
+		}
+	}
+	_, addrs := startWalnut(t, toml.String())
+	for _, p := range pools {
+		t.Run(p.name, func(t *testing.T) {
+			keys := make([]string, 500)
+			for j := range keys {
+				keys[j] = fmt.Sprintf("%s:key:%d", p.name, j)
+			}
+			mcPipelineSet(t, fmt.Sprintf("127.0.0.1:%d", p.ncPort), keys, "nutcracker")
+			mcPipelineSet(t, addrs[p.name], keys, "walnut")
+			count := map[string]int{}
+			perServer := make([]int, len(servers))
+			for i, s := range servers {
+				c := dialRaw(t, s.Addr)
+				c.send(t, "get "+strings.Join(keys, " ")+"\r\n")
+				for {
+					l := c.line(t)
+					if l == "END\r\n" {
+						break
+					}
+					k := strings.Fields(l)[1]
+					if v := c.line(t); v != "walnut\r\n" {
+						t.Errorf("key %q: nutcracker put it on server %d, walnut did not", k, i)
+					}
+					count[k]++
+					perServer[i]++
+				}
+			}
+			for _, k := range keys {
+				if count[k] != 1 {
+					t.Errorf("key %q is on %d servers", k, count[k])
+				}
+			}
+			t.Logf("keys per server: %v", perServer)
+		})
+	}
+}
+
+// mcPipelineSet stores every key with value val in one pipelined write.
+func mcPipelineSet(t testing.TB, addr string, keys []string, val string) {
+	t.Helper()
+	c := dialRaw(t, addr)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "set %s 0 0 %d\r\n%s\r\n", k, len(val), val)
+	}
+	c.send(t, b.String())
+	for _, k := range keys {
+		if got := c.line(t); got != "STORED\r\n" {
+			t.Fatalf("set %q through %s: %q", k, addr, got)
+		}
+	}
+}

@@ -4,7 +4,7 @@
 set -euo pipefail
 declare -A pkg_of=(
   [redis-server]=redis-server [redis-cli]=redis-tools [redis-benchmark]=redis-tools
-  [memcached]=memcached [nutcracker]=nutcracker [memcaslap]=libmemcached-tools
+  [memcached]=memcached [nutcracker]=nutcracker [memcaslap]=libmemcached-tools [memccat]=libmemcached-tools
   [gcc]=gcc
 )
 want=()
@@ -27,3 +27,4 @@ $sudo apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
 # `make run` pick their own ports, but stop nutcracker's, which would hold
 # 22121.
 $sudo service nutcracker stop >/dev/null 2>&1 || true
+$sudo service memcached stop >/dev/null 2>&1 || true

@@ -9,6 +9,7 @@ import (
 	_ "github.com/walnutproxy/walnut/distributions/ketama"
 	_ "github.com/walnutproxy/walnut/distributions/modula"
 	_ "github.com/walnutproxy/walnut/distributions/random"
+	_ "github.com/walnutproxy/walnut/protocols/memcached"
 	_ "github.com/walnutproxy/walnut/protocols/redis"
 )
 

@@ -161,13 +161,19 @@ func (p *Process) start(t testing.TB) {
 	}
 }
 
-// Start runs binary with args on port, registered for cleanup, and waits
-// until the port accepts connections.
+// Start runs binary with args, which make it listen on 127.0.0.1:port,
+// registered for cleanup, and waits until the port accepts connections.
 func Start(t testing.TB, name string, port int, binary string, args ...string) *Process {
+	t.Helper()
+	return StartAt(t, name, "127.0.0.1", port, binary, args...)
+}
+
+// StartAt is Start for a process listening on host:port.
+func StartAt(t testing.TB, name, host string, port int, binary string, args ...string) *Process {
 	t.Helper()
 	path := Need(t, binary)
 	p := &Process{
-		Name: name, Port: port, Addr: "127.0.0.1:" + strconv.Itoa(port),
+		Name: name, Port: port, Addr: net.JoinHostPort(host, strconv.Itoa(port)),
 		args: append([]string{path}, args...), log: &bytes.Buffer{}, t: t,
 	}
 	p.start(t)
@@ -197,15 +203,27 @@ func Redises(t testing.TB, n int) []*Process {
 	return ps
 }
 
-// Memcached starts a memcached on a free port.
+// Memcached starts a memcached on a free loopback port.
 func Memcached(t testing.TB, extra ...string) *Process {
 	t.Helper()
-	port := FreePort(t)
-	args := []string{"-p", strconv.Itoa(port), "-l", "127.0.0.1", "-U", "0", "-t", "2", "-m", "64"}
+	return MemcachedAt(t, "127.0.0.1", FreePort(t), extra...)
+}
+
+// MemcachedAt starts a memcached on host:port, which must be free. Other
+// loopback addresses (127.0.0.2, ...) let several servers use port 11211,
+// whose servers nutcracker names by host alone.
+func MemcachedAt(t testing.TB, host string, port int, extra ...string) *Process {
+	t.Helper()
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatalf("%s is already taken by another process; stop it (a system memcached, perhaps: service memcached stop)", addr)
+	}
+	args := []string{"-p", strconv.Itoa(port), "-l", host, "-U", "0", "-t", "2", "-m", "64"}
 	if os.Geteuid() == 0 {
 		args = append(args, "-u", "root")
 	}
-	return Start(t, "memcached:"+strconv.Itoa(port), port, "memcached", append(args, extra...)...)
+	return StartAt(t, "memcached:"+addr, host, port, "memcached", append(args, extra...)...)
 }
 
 // Nutcracker runs nutcracker with the YAML configuration conf. listen is

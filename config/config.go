@@ -44,6 +44,9 @@ type Pool struct {
 	ServerConnections int
 	// MaxRequestSize bounds a single client request in bytes.
 	MaxRequestSize int
+	// StrictKeys refuses keys the protocol's specification forbids even
+	// where servers accept them (control bytes in memcached keys).
+	StrictKeys bool
 	// MaxPipeline bounds the requests of one client in flight at once;
 	// reading from that client pauses at the bound.
 	MaxPipeline int

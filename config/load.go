@@ -200,6 +200,19 @@ func (t *table) str(k, def string) string {
 	return s
 }
 
+func (t *table) boolean(k string, def bool) bool {
+	v, ok := t.get(k)
+	if !ok {
+		return def
+	}
+	b, ok := v.(bool)
+	if !ok {
+		t.d.addf(t.key(k), "want true or false, got %s", tomlType(v))
+		return def
+	}
+	return b
+}
+
 func (t *table) integer(k string, def int) int {
 	v, ok := t.get(k)
 	if !ok {

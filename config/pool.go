@@ -45,6 +45,7 @@ func (d *decoder) pool(name string, t *table) *Pool {
 		d.addf(t.key("server_connections"), "want at least 1, got %d", p.ServerConnections)
 	}
 	p.MaxRequestSize = d.size(t, "max_request_size", DefaultMaxRequestSize)
+	p.StrictKeys = t.boolean("strict_keys", false)
 	p.MaxPipeline = t.integer("max_pipeline", DefaultMaxPipeline)
 	if p.MaxPipeline < 1 {
 		d.addf(t.key("max_pipeline"), "want at least 1, got %d", p.MaxPipeline)

@@ -85,7 +85,7 @@ func newPool(cfg *config.Pool, log *slog.Logger) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	codec, err := codecFactory(protocols.Options{MaxRequestSize: cfg.MaxRequestSize, MaxValueSize: cfg.MaxRequestSize})
+	codec, err := codecFactory(protocols.Options{MaxRequestSize: cfg.MaxRequestSize, MaxValueSize: cfg.MaxRequestSize, StrictKeys: cfg.StrictKeys})
 	if err != nil {
 		return nil, fmt.Errorf("protocol %s: %w", cfg.Protocol, err)
 	}

@@ -305,7 +305,7 @@ func TestMemcachedSameAsDirect(t *testing.T) {
 
 func TestMemcachedBadInput(t *testing.T) {
 	servers := []*testbed.Process{testbed.Memcached(t), testbed.Memcached(t)}
-	_, addrs := startWalnut(t, mcPool("cache", servers, `max_request_size = "64KiB"`))
+	_, addrs := startWalnut(t, mcPool("cache", servers, "max_request_size = \"64KiB\"\nstrict_keys = true"))
 	addr := addrs["cache"]
 	bystander := newMC(t, addr)
 	if err := bystander.Set(&memcache.Item{Key: "by", Value: []byte("stander")}); err != nil {
@@ -352,6 +352,20 @@ func TestMemcachedBadInput(t *testing.T) {
 	}
 	if it, err := bystander.Get("by"); err != nil || string(it.Value) != "stander" {
 		t.Fatalf("bystander after bad input: %v %v", it, err)
+	}
+}
+
+// Keys with control bytes, as memcaslap makes them, work as they do on
+// memcached unless the pool asks for strict keys.
+func TestMemcachedControlBytesInKeys(t *testing.T) {
+	servers := []*testbed.Process{testbed.Memcached(t), testbed.Memcached(t)}
+	_, addrs := startWalnut(t, mcPool("cache", servers, ""))
+	c := dialRaw(t, addrs["cache"])
+	c.send(t, "set \x10\x10key 3 0 2\r\nab\r\nget \x10\x10key a\x01b\r\n")
+	for _, want := range []string{"STORED\r\n", "VALUE \x10\x10key 3 2\r\n", "ab\r\n", "END\r\n"} {
+		if got := c.line(t); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
 	}
 }
 

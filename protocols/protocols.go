@@ -102,6 +102,10 @@ type Options struct {
 	MaxRequestSize int
 	// MaxValueSize bounds one value inside a request or response.
 	MaxValueSize int
+	// StrictKeys refuses keys the protocol's specification forbids even
+	// where its servers accept them (control characters in memcached
+	// keys, for one).
+	StrictKeys bool
 }
 
 // Factory builds a codec for one pool.

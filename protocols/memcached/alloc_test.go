@@ -69,7 +69,7 @@ var scenarios = []scenario{
 	{name: "version", request: "version\r\n", reply: "VERSION " + Version + "\r\n"},
 	{name: "mn", request: "mn\r\n", reply: "MN\r\n"},
 	{name: "unknown", request: "bogus\r\n", reply: "ERROR\r\n"},
-	{name: "bad key", request: "get a\x01\r\n", reply: replyBadFormat},
+	{name: "bad key", request: "get a\rb\r\n", reply: replyBadFormat},
 }
 
 // trip holds one scenario's bytes and the buffers a connection would

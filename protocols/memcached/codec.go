@@ -54,6 +54,8 @@ type Codec struct {
 	lineErr    error
 	getLineMax int
 	getLineErr error
+	// keyOK is strictKeyBytes or lenientKeyBytes.
+	keyOK *[256]bool
 }
 
 // New returns a codec for a pool with the given limits. A zero limit is
@@ -66,6 +68,10 @@ func New(o protocols.Options) (*Codec, error) {
 		maxValue: defaultMaxValue, maxRespValue: defaultMaxValue, maxRequest: o.MaxRequestSize,
 		lineMax: maxLine, lineErr: errLineTooLong,
 		getLineMax: int(^uint(0) >> 2), getLineErr: protocols.ErrRequestTooLarge,
+		keyOK: &lenientKeyBytes,
+	}
+	if o.StrictKeys {
+		c.keyOK = &strictKeyBytes
 	}
 	if o.MaxRequestSize > 0 {
 		c.maxValue = min(c.maxValue, o.MaxRequestSize)

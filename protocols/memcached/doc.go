@@ -35,7 +35,7 @@
 //	then     input                                          reply
 //	read on  unknown command, empty line                    ERROR
 //	read on  wrong token count (not a storage command)      ERROR
-//	read on  key over 250 bytes, or with a control byte     CLIENT_ERROR bad command line format (1)
+//	read on  key over 250 bytes, or with NUL, CR or LF (2)  CLIENT_ERROR bad command line format (1)
 //	read on  bad flags, exptime or cas in set, ..., cas     CLIENT_ERROR bad command line format (1)
 //	read on  bad delta in incr, decr                        CLIENT_ERROR invalid numeric delta argument
 //	read on  bad exptime in touch, gat, gats                CLIENT_ERROR invalid exptime argument
@@ -53,6 +53,9 @@
 // (1) A storage command's data block is skipped with it, its length being
 // known. Errors that would be read on are not sent for a text command with
 // noreply, as memcached sends none either; meta commands always get theirs.
+// (2) Other control bytes and DEL too when the pool sets strict_keys, as
+// protocol.txt asks; by default walnut takes what memcached takes, and
+// benchmark tools such as memcaslap do put control bytes in keys.
 //
 // Server errors (a server unreachable or timed out) reach the client as
 // "SERVER_ERROR <reason>"; for a multi-get, one failed part fails the

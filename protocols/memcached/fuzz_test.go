@@ -81,7 +81,7 @@ func checkRequest(t *testing.T, c *Codec, data []byte) {
 			t.Fatalf("kind %d with keys %q", req.Kind, req.Keys)
 		}
 		for _, k := range req.Keys {
-			if !validKey(k) {
+			if !c.validKey(k) {
 				t.Fatalf("routed with a bad key %q", k)
 			}
 		}

@@ -31,16 +31,27 @@ const (
 	replyEnd         = "END\r\n"
 )
 
-// keyByte tells the bytes a key may hold: memcached's keys exclude
-// whitespace and control characters, though memcached itself only splits
-// on spaces. Refusing the others keeps a key from meaning one thing to
-// walnut and another to the server (a NUL ends memcached's line early).
-var keyByte = func() (t [256]bool) {
-	for i := range t {
-		t[i] = i > ' ' && i != 0x7f
-	}
-	return t
-}()
+// Which bytes a key may hold. protocol.txt excludes whitespace and
+// control characters, but memcached itself only splits on spaces, and
+// tools such as memcaslap put control bytes in their keys: walnut accepts
+// what memcached accepts unless the pool asks for strict keys. Either way
+// it refuses the bytes that would make a key mean one thing to walnut and
+// another to the server: a NUL ends memcached's line early, and a CR or LF
+// inside a key would end it for one of the two.
+var (
+	strictKeyBytes = func() (t [256]bool) {
+		for i := range t {
+			t[i] = i > ' ' && i != 0x7f
+		}
+		return t
+	}()
+	lenientKeyBytes = func() (t [256]bool) {
+		for i := range t {
+			t[i] = i != ' ' && i != 0 && i != '\r' && i != '\n'
+		}
+		return t
+	}()
+)
 
 // ParseRequest implements protocols.Codec.
 func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
@@ -59,13 +70,13 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 	n := next
 	switch string(name) {
 	case "get":
-		parseRetrieval(line, name, e, cmdGet, req)
+		c.parseRetrieval(line, name, e, cmdGet, req)
 	case "gets":
-		parseRetrieval(line, name, e, cmdGets, req)
+		c.parseRetrieval(line, name, e, cmdGets, req)
 	case "gat":
-		parseRetrieval(line, name, e, cmdGat, req)
+		c.parseRetrieval(line, name, e, cmdGat, req)
 	case "gats":
-		parseRetrieval(line, name, e, cmdGats, req)
+		c.parseRetrieval(line, name, e, cmdGats, req)
 	case "set":
 		n, err = c.parseStorage(buf, line, next, e, cmdSet, req)
 	case "add":
@@ -79,13 +90,13 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 	case "cas":
 		n, err = c.parseStorage(buf, line, next, e, cmdCas, req)
 	case "incr":
-		parseKeyed(buf, line, next, e, cmdIncr, req)
+		c.parseKeyed(buf, line, next, e, cmdIncr, req)
 	case "decr":
-		parseKeyed(buf, line, next, e, cmdDecr, req)
+		c.parseKeyed(buf, line, next, e, cmdDecr, req)
 	case "touch":
-		parseKeyed(buf, line, next, e, cmdTouch, req)
+		c.parseKeyed(buf, line, next, e, cmdTouch, req)
 	case "delete":
-		parseKeyed(buf, line, next, e, cmdDelete, req)
+		c.parseKeyed(buf, line, next, e, cmdDelete, req)
 	case "mg":
 		n, err = c.parseMeta(buf, line, next, e, cmdMg, req)
 	case "ms":
@@ -232,7 +243,7 @@ func (f *fields) isNoreply(line []byte, i int) bool {
 // parseRetrieval parses get, gets, gat and gats, whose line holds all its
 // request: "<cmd> [<exptime>] <key>*". A bad key makes memcached drop the
 // whole answer for a CLIENT_ERROR, so walnut does the same.
-func parseRetrieval(line, name []byte, i int, cmd uint16, req *protocols.Request) {
+func (c *Codec) parseRetrieval(line, name []byte, i int, cmd uint16, req *protocols.Request) {
 	var exptime []byte
 	if cmd == cmdGat || cmd == cmdGats {
 		s, e := token(line, i)
@@ -256,7 +267,7 @@ func parseRetrieval(line, name []byte, i int, cmd uint16, req *protocols.Request
 			break
 		}
 		s := i
-		i = keyEnd(line, i)
+		i = c.keyEnd(line, i)
 		if (i < len(line) && line[i] != ' ') || i-s > maxKeyLen {
 			req.Keys = keys[:0]
 			local(req, replyBadFormat)
@@ -316,7 +327,7 @@ func (c *Codec) parseStorage(buf, line []byte, next, i int, cmd uint16, req *pro
 	// past the checks has it in its place.
 	noreply := f.isNoreply(line, f.n-1)
 	key := f.tok(line, 0)
-	if !validKey(key) || !validUint32(f.tok(line, 1)) || !validInt(f.tok(line, 2)) ||
+	if !c.validKey(key) || !validUint32(f.tok(line, 1)) || !validInt(f.tok(line, 2)) ||
 		(cmd == cmdCas && !validUint(f.tok(line, 4))) {
 		localUnlessNoreply(req, replyBadFormat, noreply)
 		return end, nil
@@ -352,7 +363,7 @@ func (c *Codec) dataEnd(buf []byte, start, size int) (int, error) {
 // ("<cmd> <key> <delta> [noreply]"), touch ("touch <key> <exptime>
 // [noreply]") and delete ("delete <key> [0] [noreply]"). The checks and
 // their order are memcached's, so the same line gets the same error.
-func parseKeyed(buf, line []byte, next, i int, cmd uint16, req *protocols.Request) {
+func (c *Codec) parseKeyed(buf, line []byte, next, i int, cmd uint16, req *protocols.Request) {
 	var f fields
 	f.split(line, i)
 	var noreply bool
@@ -365,7 +376,7 @@ func parseKeyed(buf, line []byte, next, i int, cmd uint16, req *protocols.Reques
 		}
 		noreply = f.isNoreply(line, f.n-1)
 		switch {
-		case !validKey(f.tok(line, 0)):
+		case !c.validKey(f.tok(line, 0)):
 			bad = replyBadFormat
 		case cmd == cmdTouch && !validInt(f.tok(line, 1)):
 			bad = replyBadExptime
@@ -386,7 +397,7 @@ func parseKeyed(buf, line []byte, next, i int, cmd uint16, req *protocols.Reques
 				return
 			}
 		}
-		if !validKey(f.tok(line, 0)) {
+		if !c.validKey(f.tok(line, 0)) {
 			bad = replyBadFormat
 		}
 	}
@@ -447,7 +458,7 @@ func (c *Codec) parseMeta(buf, line []byte, next, i int, cmd uint16, req *protoc
 	}
 	key := line[ks:ke:ke]
 	switch {
-	case !validKey(key):
+	case !c.validKey(key):
 		local(req, replyBadFormat)
 		return end, nil
 	case nq > 1:
@@ -520,7 +531,7 @@ func localUnlessNoreply(req *protocols.Request, reply string, noreply bool) {
 // cannot be in a key. Multi-gets spend most of their parsing here, so it
 // checks eight bytes at a time while none is a space, a control byte or
 // DEL.
-func keyEnd(line []byte, i int) int {
+func (c *Codec) keyEnd(line []byte, i int) int {
 	const lo, hi = 0x0101010101010101, 0x8080808080808080
 	for i+8 <= len(line) {
 		x := binary.LittleEndian.Uint64(line[i:])
@@ -533,18 +544,18 @@ func keyEnd(line []byte, i int) int {
 		}
 		i += 8
 	}
-	for i < len(line) && keyByte[line[i]] {
+	for i < len(line) && c.keyOK[line[i]] {
 		i++
 	}
 	return i
 }
 
-func validKey(k []byte) bool {
+func (c *Codec) validKey(k []byte) bool {
 	if len(k) == 0 || len(k) > maxKeyLen {
 		return false
 	}
 	for _, b := range k {
-		if !keyByte[b] {
+		if !c.keyOK[b] {
 			return false
 		}
 	}

@@ -209,10 +209,12 @@ var badRequests = []badCase{
 	// Answered locally: the whole request is known, the stream intact.
 	{in: "get " + key251 + "\r\n", reply: replyBadFormat},
 	{in: "get a " + key251 + " b\r\n", reply: replyBadFormat},
-	{in: "get a\x01b\r\n", reply: replyBadFormat},
-	{in: "get a\x7f\r\n", reply: replyBadFormat},
-	{in: "get a\tb\r\n", reply: replyBadFormat},
+	{in: "get a\x01b\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
+	{in: "get a\x7f\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
+	{in: "get a\tb\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
 	{in: "get a\x00b\r\n", reply: replyBadFormat},
+	{in: "get a\rb\r\n", reply: replyBadFormat},
+	{in: "get a\x00b\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
 	{in: "get a\rb\r\n", reply: replyBadFormat},
 	{in: "get a\r\r\n", reply: replyBadFormat},
 	{in: "get\r\n", reply: replyError},
@@ -221,9 +223,9 @@ var badRequests = []badCase{
 	{in: "gat x a\r\n", reply: replyBadExptime},
 	{in: "gat x\r\n", reply: replyBadExptime},
 	{in: "gat 99999999999999999999 a\r\n", reply: replyBadExptime},
-	{in: "gat 10 a\x01\r\n", reply: replyBadFormat},
+	{in: "gat 10 a\x01\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
 	{in: "set " + key251 + " 0 0 1\r\nx\r\n", reply: replyBadFormat},
-	{in: "set k\x02 0 0 1\r\nx\r\n", reply: replyBadFormat},
+	{in: "set k\x02 0 0 1\r\nx\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
 	{in: "set k x 0 1\r\nx\r\n", reply: replyBadFormat},
 	{in: "set k -1 0 1\r\nx\r\n", reply: replyBadFormat},
 	{in: "set k 4294967296 0 1\r\nx\r\n", reply: replyBadFormat},
@@ -242,7 +244,7 @@ var badRequests = []badCase{
 	{in: "decr k 18446744073709551616\r\n", reply: replyBadDelta},
 	{in: "incr k\r\n", reply: replyError},
 	{in: "incr k 1 2 3\r\n", reply: replyError},
-	{in: "incr k\x01 1\r\n", reply: replyBadFormat},
+	{in: "incr k\x01 1\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
 	{in: "incr " + key251 + " x\r\n", reply: replyBadFormat},
 	{in: "incr k x noreply\r\n", reply: ""},
 	{in: "touch k x\r\n", reply: replyBadExptime},
@@ -257,7 +259,7 @@ var badRequests = []badCase{
 	{in: "mg\r\n", reply: replyError},
 	{in: "ms\r\n", reply: replyError},
 	{in: "mg " + key251 + " v\r\n", reply: replyBadFormat},
-	{in: "md k\x01 q\r\n", reply: replyBadFormat},
+	{in: "md k\x01 q\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
 	{in: "mg k q q\r\n", reply: replyDupFlag},
 	{in: "mg k q v qx\r\n", reply: replyDupFlag},
 	{in: "md k q q\r\n", reply: replyDupFlagMdMa},
@@ -418,4 +420,17 @@ func eqStrs(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// By default keys hold what memcached accepts, control bytes included
+// (memcaslap's keys start with 0x10 bytes); strict keys refuse them.
+func TestLenientKeys(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	for _, in := range []string{"get \x10\x10abc\r\n", "get a\x01b c\x7f\r\n", "get a\tb\r\n", "set \x10k 0 0 1\r\nx\r\n", "mg \x10k v\r\n", "incr k\x01 1\r\n"} {
+		var req protocols.Request
+		n, err := c.ParseRequest([]byte(in), &req)
+		if err != nil || n != len(in) || req.Kind == protocols.Local {
+			t.Errorf("%q: n=%d err=%v kind %d reply %q, want it routed", in, n, err, req.Kind, req.Reply)
+		}
+	}
 }

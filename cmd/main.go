@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/walnutproxy/walnut/config"
 	"github.com/walnutproxy/walnut/core"
@@ -93,17 +94,81 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := px.Start(); err != nil {
+	raiseFileLimit(log)
+	// Signals are caught before anything listens: a SIGHUP or SIGUSR2
+	// that arrives as soon as the port answers must not kill walnut.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	inh, err := core.InheritedFromEnv()
+	if err != nil {
+		log.Error("cannot take over from the old process", "err", err)
+		return 1
+	}
+	if err := px.StartInherited(inh); err != nil {
 		log.Error("cannot start", "config", cfg.Path, "err", err)
 		return 1
 	}
-	log.Info("walnut started", "version", Version, "config", cfg.Path, "pid", os.Getpid())
-	<-ctx.Done()
-	log.Info("walnut stopping")
-	px.Close()
+	log.Info("walnut started", "version", Version, "config", cfg.Path, "pid", os.Getpid(), "upgrade", inh != nil)
+	return serve(px, cfg, *confFile, sigs, log)
+}
+
+// serve runs until a signal ends the process: SIGTERM and SIGINT drain
+// and stop, SIGHUP reloads the configuration, SIGUSR2 hands over to a new
+// binary.
+func serve(px *core.Proxy, cfg *config.Config, path string, sigs <-chan os.Signal, log *slog.Logger) int {
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			next, err := config.Load(path)
+			if err == nil {
+				err = px.Reload(next)
+			}
+			if err != nil {
+				log.Error("reload rejected; the running configuration stays", "config", path, "err", err)
+				continue
+			}
+			cfg = next
+			log.Info("reload applied", "config", path, "pools", len(cfg.Pools))
+		case syscall.SIGUSR2:
+			log.Info("upgrade requested")
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout+30*time.Second)
+			err := px.Upgrade(ctx, os.Args)
+			cancel()
+			if err != nil {
+				log.Error("upgrade failed", "err", err)
+				continue
+			}
+			log.Info("walnut exiting after upgrade")
+			return 0
+		default:
+			log.Info("walnut stopping", "signal", sig.String(), "shutdown_timeout", cfg.ShutdownTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			err := px.Shutdown(ctx)
+			cancel()
+			if err != nil {
+				log.Warn("shutdown timed out", "err", err)
+			}
+			log.Info("walnut stopped")
+			return 0
+		}
+	}
 	return 0
+}
+
+// raiseFileLimit lifts the soft limit on open files to the hard one:
+// every client and server connection takes a descriptor, and the usual
+// soft limit of 1024 would cap a proxy far below what it can serve.
+func raiseFileLimit(log *slog.Logger) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur >= rl.Max {
+		return
+	}
+	old := rl.Cur
+	rl.Cur = rl.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		log.Warn("cannot raise the open files limit", "limit", old, "err", err)
+	}
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

@@ -9,9 +9,12 @@ import (
 type Config struct {
 	// Path is the file it was read from, for messages.
 	Path string
-	// Workers is the number of event loops; 0 means one per CPU.
+	// Workers is the number of event loops; 0 picks a default.
 	Workers int
-	Stats   Stats
+	// ShutdownTimeout bounds how long a stopping walnut waits for
+	// requests in flight before closing what is left.
+	ShutdownTimeout time.Duration
+	Stats           Stats
 	// Pools in the order the file lists them.
 	Pools []*Pool
 }
@@ -42,14 +45,42 @@ type Pool struct {
 	// ServerConnections is the number of connections to each server,
 	// shared by all the pool's clients.
 	ServerConnections int
-	// MaxRequestSize bounds a single client request in bytes.
+	// MaxRequestSize bounds a single client request in bytes, and
+	// MaxValueSize a single value in a request or a response.
 	MaxRequestSize int
+	MaxValueSize   int
 	// StrictKeys refuses keys the protocol's specification forbids even
 	// where servers accept them (control bytes in memcached keys).
 	StrictKeys bool
 	// MaxPipeline bounds the requests of one client in flight at once;
 	// reading from that client pauses at the bound.
 	MaxPipeline int
+	// MaxClientOutput bounds the replies waiting for a client that does
+	// not read them; past it walnut stops reading that client.
+	MaxClientOutput int
+	// ClientConnections bounds the pool's clients; one more is told so
+	// and closed.
+	ClientConnections int
+	// ClientTimeout closes clients idle that long; 0: never.
+	ClientTimeout time.Duration
+
+	// Server failure handling, with nutcracker's names and meaning:
+	// after ServerFailureLimit consecutive failures an AutoEjectHosts
+	// pool routes around a server for ServerRetryTimeout, then tries it
+	// again.
+	AutoEjectHosts     bool
+	ServerFailureLimit int
+	ServerRetryTimeout time.Duration
+	// Preconnect dials every server at start instead of at first use.
+	Preconnect bool
+	// DialTimeout bounds a connection attempt to a server.
+	DialTimeout time.Duration
+	// HealthCheckInterval, when not 0, probes every server that often
+	// (PING, version) so that a dead one is ejected before requests fail
+	// on it and a recovered one returns without a request to try it.
+	HealthCheckInterval time.Duration
+	// Backlog is the listen queue length.
+	Backlog int
 	// Servers in nutcracker's order (see SortServers), which is the order
 	// distributions see them in.
 	Servers []Server
@@ -77,5 +108,14 @@ const (
 	// server helps nobody, so walnut gives up after 10s unless told.
 	DefaultTimeout        = 10 * time.Second
 	DefaultMaxRequestSize = 64 << 20
-	DefaultMaxPipeline    = 1024
+	// A client that pipelines and never reads holds at most one round of
+	// replies past max_client_output: max_pipeline of them.
+	DefaultMaxPipeline        = 256
+	DefaultMaxClientOutput    = 4 << 20
+	DefaultClientConnections  = 16384
+	DefaultServerFailureLimit = 2
+	DefaultServerRetryTimeout = 30 * time.Second
+	DefaultDialTimeout        = time.Second
+	DefaultBacklog            = 512
+	DefaultShutdownTimeout    = 10 * time.Second
 )

@@ -56,11 +56,13 @@ func poolOrder(keys []toml.Key) []string {
 func (d *decoder) config(path string, tree map[string]any, order []string) *Config {
 	cfg := &Config{Path: path}
 	t := d.table("", tree)
+	cfg.ShutdownTimeout = DefaultShutdownTimeout
 	if pt := t.subtable("proxy"); pt != nil {
 		cfg.Workers = pt.integer("workers", 0)
 		if cfg.Workers < 0 || cfg.Workers > 1024 {
-			d.addf(pt.key("workers"), "want 0 (one per CPU) to 1024, got %d", cfg.Workers)
+			d.addf(pt.key("workers"), "want 0 (the default) to 1024, got %d", cfg.Workers)
 		}
+		cfg.ShutdownTimeout = d.duration(pt, "shutdown_timeout", DefaultShutdownTimeout)
 		pt.done()
 	}
 	if st := t.subtable("stats"); st != nil {

@@ -40,16 +40,25 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	}
 
 	p.Timeout = d.duration(t, "timeout", DefaultTimeout)
-	p.ServerConnections = t.integer("server_connections", DefaultServerConnections)
-	if p.ServerConnections < 1 {
-		d.addf(t.key("server_connections"), "want at least 1, got %d", p.ServerConnections)
-	}
+	p.ServerConnections = d.atLeast(t, "server_connections", DefaultServerConnections, 1)
 	p.MaxRequestSize = d.size(t, "max_request_size", DefaultMaxRequestSize)
+	p.MaxValueSize = d.size(t, "max_value_size", p.MaxRequestSize)
 	p.StrictKeys = t.boolean("strict_keys", false)
-	p.MaxPipeline = t.integer("max_pipeline", DefaultMaxPipeline)
-	if p.MaxPipeline < 1 {
-		d.addf(t.key("max_pipeline"), "want at least 1, got %d", p.MaxPipeline)
+	p.MaxPipeline = d.atLeast(t, "max_pipeline", DefaultMaxPipeline, 1)
+	p.MaxClientOutput = d.size(t, "max_client_output", DefaultMaxClientOutput)
+	p.ClientConnections = d.atLeast(t, "client_connections", DefaultClientConnections, 1)
+	p.ClientTimeout = d.duration(t, "client_timeout", 0)
+
+	p.AutoEjectHosts = t.boolean("auto_eject_hosts", false)
+	p.ServerFailureLimit = d.atLeast(t, "server_failure_limit", DefaultServerFailureLimit, 1)
+	p.ServerRetryTimeout = d.duration(t, "server_retry_timeout", DefaultServerRetryTimeout)
+	p.Preconnect = t.boolean("preconnect", false)
+	p.DialTimeout = d.duration(t, "dial_timeout", DefaultDialTimeout)
+	if p.DialTimeout == 0 {
+		d.addf(t.key("dial_timeout"), "want a positive duration such as \"1s\"")
 	}
+	p.HealthCheckInterval = d.duration(t, "health_check_interval", 0)
+	p.Backlog = d.atLeast(t, "backlog", DefaultBacklog, 1)
 
 	specs := t.strings("servers")
 	if _, ok := t.m["servers"]; !ok {
@@ -74,6 +83,16 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	}
 	t.done()
 	return p
+}
+
+// atLeast reads an integer that must be min or more.
+func (d *decoder) atLeast(t *table, k string, def, min int) int {
+	n := t.integer(k, def)
+	if n < min {
+		d.addf(t.key(k), "want at least %d, got %d", min, n)
+		return def
+	}
+	return n
 }
 
 func (d *decoder) duration(t *table, k string, def time.Duration) time.Duration {

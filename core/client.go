@@ -22,12 +22,15 @@ type client struct {
 	fd   int
 	id   uint64
 	addr string
+	st   *settings // the pool's settings for the current round
 
 	rbuf       []byte // nil while idle: the loop lends one when data comes
 	start, end int    // unparsed bytes are rbuf[start:end]
 
 	out    []byte
 	outPos int // out[:outPos] is written
+
+	lastActive time.Time
 
 	slots    []*slot
 	nslots   int // slots of the current round
@@ -79,12 +82,8 @@ func (f *fragment) fail(err error) {
 	f.c.fragmentDone()
 }
 
-const (
-	// A client whose unwritten replies pass this stops being read until
-	// it catches up: a client that never reads costs at most this much.
-	maxClientOutput = 4 << 20
-	maxKeptClient   = 64 << 10
-)
+// Buffers that grew past this for one big message are dropped after it.
+const maxKeptClient = 64 << 10
 
 var (
 	// ErrCrossServer answers a request whose keys live on different
@@ -124,7 +123,10 @@ func (c *client) advance() {
 			}
 			return
 		}
-		if len(c.out)-c.outPos > maxClientOutput {
+		c.st = c.p.settings()
+		if len(c.out)-c.outPos > c.st.cfg.MaxClientOutput {
+			// A client that does not read its replies stops being read:
+			// it costs at most max_client_output.
 			c.paused = true
 			return
 		}
@@ -134,6 +136,19 @@ func (c *client) advance() {
 			continue
 		}
 		if c.eof {
+			c.closing = true
+			continue
+		}
+		if c.l.stopping() || c.p.closing.Load() {
+			// Draining: what was read is answered, nothing more is read.
+			// A client handed to a new process goes once its replies are
+			// written (writeOut comes back here); others close.
+			if c.l.handoff != nil && !c.p.closing.Load() {
+				if c.outPos == len(c.out) {
+					c.handOff()
+				}
+				return
+			}
 			c.closing = true
 			continue
 		}
@@ -158,21 +173,21 @@ func (c *client) idle() {
 // to the pool's pipeline bound, into the round's slots. It returns their
 // number and, if the bytes after them are malformed, the protocol error.
 func (c *client) parse() (int, error) {
-	p := c.p
+	cfg := c.st.cfg
 	n := 0
-	for c.start < c.end && n < p.maxPipeline {
+	for c.start < c.end && n < cfg.MaxPipeline {
 		if n == len(c.slots) {
 			c.slots = append(c.slots, &slot{})
 		}
 		s := c.slots[n]
 		s.req.Reset()
 		s.err = nil
-		m, err := p.codec.ParseRequest(c.rbuf[c.start:c.end], &s.req)
+		m, err := c.st.codec.ParseRequest(c.rbuf[c.start:c.end], &s.req)
 		if err != nil {
 			return n, err
 		}
 		if m == 0 {
-			if c.end-c.start > p.maxRequest {
+			if c.end-c.start > cfg.MaxRequestSize {
 				return n, protocols.ErrRequestTooLarge
 			}
 			break
@@ -201,7 +216,7 @@ func (c *client) fill() {
 	if c.end == len(c.rbuf) {
 		// A request bigger than the buffer: grow up to the limit, past
 		// which parse reports it too large.
-		nb := make([]byte, min(2*len(c.rbuf), c.p.maxRequest+clientBufSize))
+		nb := make([]byte, min(2*len(c.rbuf), c.st.cfg.MaxRequestSize+clientBufSize))
 		copy(nb, c.rbuf[:c.end])
 		c.l.putBuf(c.rbuf)
 		c.rbuf = nb
@@ -224,6 +239,7 @@ func (c *client) fill() {
 		return
 	}
 	c.end += n
+	c.lastActive = c.l.now
 	// A short read drained the socket, and new bytes bring a new edge;
 	// but a shutdown that came with the bytes brings none, so keep
 	// reading until the end is seen.
@@ -270,7 +286,7 @@ func (c *client) finishRound() {
 		c.out = c.reply(c.out, s)
 	}
 	if c.protoErr != nil {
-		c.out = c.p.codec.AppendError(c.out, c.protoErr)
+		c.out = c.st.codec.AppendError(c.out, c.protoErr)
 		c.p.log.Info("client closed for bad input", "pool", c.p.name, "client", c.addr, "err", c.protoErr)
 		c.protoErr = nil
 	}
@@ -317,14 +333,14 @@ func (c *client) dispatch(s *slot) {
 		f := &s.frags[i]
 		*f = fragment{c: c, slot: s, part: i}
 		c.pending++
-		p.serverConn(c.l, s.servers[i], c.id).send(f)
+		t.backends[s.servers[i]].conn(c.l, c.id).send(f)
 	}
 }
 
 // split groups a multi-key request's keys by server, one part each.
 func (c *client) split(s *slot, t *table) bool {
-	if len(c.partOf) != len(c.p.backends) {
-		c.partOf = make([]int32, len(c.p.backends))
+	if len(c.partOf) != len(t.backends) {
+		c.partOf = make([]int32, len(t.backends))
 		for i := range c.partOf {
 			c.partOf[i] = -1
 		}
@@ -380,7 +396,7 @@ func (s *slot) addPart(srv int) int {
 
 // reply appends slot s's answer to dst.
 func (c *client) reply(dst []byte, s *slot) []byte {
-	codec := c.p.codec
+	codec := c.st.codec
 	switch {
 	case s.err != nil:
 		dst = codec.AppendError(dst, s.err)
@@ -420,10 +436,31 @@ func (c *client) writeOut() {
 	if cap(c.out) > maxKeptClient {
 		c.out = nil
 	}
-	if c.closing || c.paused {
+	if c.closing || c.paused || c.l.draining {
 		c.paused = false
 		c.advance()
 	}
+}
+
+// expireIdle closes the client if it has been idle longer than the
+// pool's client_timeout.
+func (c *client) expireIdle(now time.Time) {
+	timeout := c.p.settings().cfg.ClientTimeout
+	if timeout <= 0 || c.inRound || c.outPos != len(c.out) || now.Sub(c.lastActive) <= timeout {
+		return
+	}
+	c.p.log.Debug("client idle, closed", "pool", c.p.name, "client", c.addr, "idle", now.Sub(c.lastActive))
+	c.close()
+}
+
+// handOff gives the connection, and what it sent that was read but not
+// parsed, to the process taking over; it runs between rounds, with every
+// reply written.
+func (c *client) handOff() {
+	if err := c.l.handoff.send(c.fd, c.p.name, c.addr, c.rbuf[c.start:c.end]); err != nil {
+		c.p.log.Warn("client hand-off failed; closing it", "pool", c.p.name, "client", c.addr, "err", err)
+	}
+	c.close()
 }
 
 // close drops the connection. A round still in flight finishes against
@@ -435,6 +472,7 @@ func (c *client) close() {
 	c.closed = true
 	c.l.remove(c.fd)
 	delete(c.l.clients, c)
+	c.p.clients.Add(-1)
 	c.out = nil
 	if !c.inRound {
 		c.release()

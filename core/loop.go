@@ -46,10 +46,18 @@ type loop struct {
 	inflight  int           // fragments queued on those connections
 	clients   map[*client]struct{}
 	nextCheck time.Time
+	nextIdle  time.Time // next scan for idle clients
+	idleScan  bool      // some pool has a client_timeout
 	timers    []timer
 	bufs      [][]byte // free client read buffers
-	stopping  bool
-	done      chan struct{}
+
+	// draining: clients are answered what they sent and then closed, or
+	// handed to the process in handoff, and nothing more is read.
+	draining bool
+	handoff  *handoffSender
+	drained  chan struct{} // closed when draining and no client is left
+	exit     bool
+	done     chan struct{}
 }
 
 type timer struct {
@@ -59,6 +67,7 @@ type timer struct {
 
 const (
 	maxEvents       = 256
+	idleScanEvery   = 250 * time.Millisecond
 	clientBufSize   = 16 << 10
 	maxFreeBuffers  = 1024
 	timerResolution = 10 * time.Millisecond
@@ -75,7 +84,7 @@ func newLoop(id int, log *slog.Logger) (*loop, error) {
 		return nil, err
 	}
 	l := &loop{id: id, log: log, epfd: epfd, wakefd: wfd, events: make([]unix.EpollEvent, maxEvents),
-		clients: map[*client]struct{}{}, done: make(chan struct{})}
+		clients: map[*client]struct{}{}, done: make(chan struct{}), drained: make(chan struct{})}
 	if err := l.add(wfd, unix.EPOLLIN, wakeHandler{l}); err != nil {
 		unix.Close(epfd)
 		unix.Close(wfd)
@@ -150,7 +159,7 @@ func (l *loop) after(d time.Duration, fn func()) {
 func (l *loop) run() {
 	defer close(l.done)
 	l.now = time.Now()
-	for !l.stopping {
+	for !l.exit {
 		timeout := -1
 		if l.busy() {
 			timeout = int(max(l.nextCheck.Sub(l.now), time.Millisecond) / time.Millisecond)
@@ -172,14 +181,48 @@ func (l *loop) run() {
 		if !l.now.Before(l.nextCheck) {
 			l.check()
 		}
+		if l.draining && len(l.clients) == 0 {
+			select {
+			case <-l.drained:
+			default:
+				close(l.drained)
+			}
+		}
 	}
 	l.shutdown()
+}
+
+// stopping reports whether the loop is draining its clients.
+func (l *loop) stopping() bool { return l.draining }
+
+// drain stops reading clients: each is answered what it already sent,
+// then closed, or handed to h if h is not nil. It runs on the loop.
+func (l *loop) drain(h *handoffSender) {
+	l.draining, l.handoff = true, h
+	for c := range l.clients {
+		if !c.inRound {
+			c.advance()
+		}
+	}
+}
+
+// forget drops a server connection closed for good from the loop's list.
+func (l *loop) forget(sc *serverConn) {
+	for i, x := range l.servers {
+		if x == sc {
+			last := len(l.servers) - 1
+			l.servers[i] = l.servers[last]
+			l.servers[last] = nil
+			l.servers = l.servers[:last]
+			return
+		}
+	}
 }
 
 // busy reports whether the loop has something to time: requests in
 // flight or timers. An idle proxy sleeps in epoll_wait without waking.
 func (l *loop) busy() bool {
-	return l.inflight > 0 || len(l.timers) > 0
+	return l.inflight > 0 || len(l.timers) > 0 || (l.idleScan && len(l.clients) > 0)
 }
 
 // flush writes what the iteration produced and closes what it retired.
@@ -211,8 +254,18 @@ func (l *loop) flush() {
 // check fires timeouts and timers; it runs at timerResolution at most.
 func (l *loop) check() {
 	l.nextCheck = l.now.Add(timerResolution)
-	for _, sc := range l.servers {
+	for i := 0; i < len(l.servers); i++ {
+		sc := l.servers[i]
 		sc.expire(l.now)
+		if i < len(l.servers) && l.servers[i] != sc {
+			i-- // expire made sc forget itself; another took its place
+		}
+	}
+	if l.idleScan && !l.now.Before(l.nextIdle) {
+		l.nextIdle = l.now.Add(idleScanEvery)
+		for c := range l.clients {
+			c.expireIdle(l.now)
+		}
 	}
 	if len(l.timers) > 0 {
 		due := l.timers
@@ -251,7 +304,9 @@ func (l *loop) shutdown() {
 	for c := range l.clients {
 		c.close()
 	}
-	for _, sc := range l.servers {
+	for len(l.servers) > 0 {
+		sc := l.servers[len(l.servers)-1]
+		l.servers = l.servers[:len(l.servers)-1]
 		sc.shutdown()
 	}
 	l.flush()
@@ -264,6 +319,6 @@ func (l *loop) shutdown() {
 
 // stop asks the loop to finish and waits for it.
 func (l *loop) stop() {
-	l.post(func() { l.stopping = true })
+	l.post(func() { l.exit = true })
 	<-l.done
 }

@@ -2,11 +2,12 @@ package core
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,37 +21,48 @@ import (
 // Pool is one listening endpoint and the servers it shards keys over.
 // Every loop serves it, with its own connections to each server.
 type Pool struct {
-	name   string
-	cfg    *config.Pool
-	log    *slog.Logger
-	codec  protocols.Codec
-	dist   distributions.Distribution
-	table  atomic.Pointer[table]
-	hash   distributions.HashFunc
-	hasTag bool
-	tag    [2]byte
+	name string
+	px   *Proxy
+	log  *slog.Logger
 
-	backends    []*backend
-	timeout     time.Duration
-	maxPipeline int
-	maxRequest  int
+	// st and table are read on every request and replaced whole by a
+	// reload or an ejection, so routing never takes a lock.
+	st    atomic.Pointer[settings]
+	table atomic.Pointer[table]
 
-	conns  [][][]*serverConn // [loop][backend][connection]
-	lnFD   int
-	lnAddr net.Addr
-	nextID atomic.Uint64
+	mu       sync.Mutex // serializes rebuilds and reloads
+	backends []*backend
+
+	lnFD    int
+	lnAddr  net.Addr
+	clients atomic.Int64
+	nextID  atomic.Uint64
+	closing atomic.Bool // draining for shutdown or removal
 }
 
-// table is what a request needs to find its server; it is swapped whole
-// when the server list changes, so routing never takes a lock.
+// settings are a pool's per-request parameters: its configuration and
+// what is derived from it.
+type settings struct {
+	cfg     *config.Pool
+	codec   protocols.Codec
+	dist    distributions.Distribution
+	hash    distributions.HashFunc
+	hasTag  bool
+	tag     [2]byte
+	tooMany []byte // the reply to a client over client_connections
+}
+
+// table is what a request needs to find its server.
 type table struct {
-	pick   distributions.Table
-	hash   distributions.HashFunc
-	hasTag bool
-	tag    [2]byte
+	pick     distributions.Table
+	hash     distributions.HashFunc
+	hasTag   bool
+	tag      [2]byte
+	backends []*backend
 }
 
-// route returns the index of the server that owns key, or -1.
+// route returns the index in t.backends of the server that owns key, or
+// -1 when no server is available.
 func (t *table) route(key []byte) int {
 	if t.hasTag {
 		key = hashTagged(key, t.tag)
@@ -78,14 +90,19 @@ func hashTagged(key []byte, tag [2]byte) []byte {
 	return key[i+1 : i+1+j]
 }
 
-// newPool builds a pool from its validated configuration without
-// touching the network.
-func newPool(cfg *config.Pool, log *slog.Logger) (*Pool, error) {
-	codecFactory, err := protocols.Lookup(cfg.Protocol)
+// ErrTooManyClients answers a client beyond the pool's
+// client_connections before it is closed.
+var ErrTooManyClients = errors.New("max number of clients reached")
+
+// newSettings checks a pool configuration against the registries and
+// builds what requests need from it.
+func newSettings(cfg *config.Pool) (*settings, error) {
+	factory, err := protocols.Lookup(cfg.Protocol)
 	if err != nil {
 		return nil, err
 	}
-	codec, err := codecFactory(protocols.Options{MaxRequestSize: cfg.MaxRequestSize, MaxValueSize: cfg.MaxRequestSize, StrictKeys: cfg.StrictKeys})
+	codec, err := factory(protocols.Options{MaxRequestSize: cfg.MaxRequestSize, MaxValueSize: cfg.MaxValueSize,
+		StrictKeys: cfg.StrictKeys})
 	if err != nil {
 		return nil, fmt.Errorf("protocol %s: %w", cfg.Protocol, err)
 	}
@@ -97,19 +114,25 @@ func newPool(cfg *config.Pool, log *slog.Logger) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{
-		name: cfg.Name, cfg: cfg, log: log, codec: codec, dist: dist, hash: hash,
-		timeout: cfg.Timeout, maxPipeline: cfg.MaxPipeline, maxRequest: cfg.MaxRequestSize, lnFD: -1,
-	}
+	st := &settings{cfg: cfg, codec: codec, dist: dist, hash: hash}
 	if len(cfg.HashTag) == 2 {
-		p.hasTag, p.tag = true, [2]byte{cfg.HashTag[0], cfg.HashTag[1]}
+		st.hasTag, st.tag = true, [2]byte{cfg.HashTag[0], cfg.HashTag[1]}
 	}
-	for i, s := range cfg.Servers {
-		b := &backend{pool: p, idx: i, name: s.Name, addr: s.Addr, network: "tcp"}
-		if strings.HasPrefix(s.Addr, "/") {
-			b.network = "unix"
-		}
-		p.backends = append(p.backends, b)
+	st.tooMany = codec.AppendError(nil, ErrTooManyClients)
+	return st, nil
+}
+
+// newPool builds a pool from its validated configuration without
+// touching the network.
+func newPool(px *Proxy, cfg *config.Pool) (*Pool, error) {
+	st, err := newSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pool{name: cfg.Name, px: px, log: px.log, lnFD: -1}
+	p.st.Store(st)
+	for _, s := range cfg.Servers {
+		p.backends = append(p.backends, newBackend(p, s, cfg.ServerConnections, px.workers))
 	}
 	if err := p.rebuild(); err != nil {
 		return nil, err
@@ -117,17 +140,73 @@ func newPool(cfg *config.Pool, log *slog.Logger) (*Pool, error) {
 	return p, nil
 }
 
-// rebuild computes the routing table from the current server list.
+func (p *Pool) settings() *settings { return p.st.Load() }
+
+// rebuild computes the routing table from the current servers and their
+// ejection state. The distribution sees every server, in configuration
+// order, with ejected ones marked dead: ketama then rebuilds its
+// continuum from the live ones, as nutcracker does.
 func (p *Pool) rebuild() error {
-	servers := make([]distributions.Server, len(p.cfg.Servers))
-	for i, s := range p.cfg.Servers {
-		servers[i] = distributions.Server{Name: s.Name, Addr: s.Addr, Weight: s.Weight, Alive: true}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rebuildLocked()
+}
+
+func (p *Pool) rebuildLocked() error {
+	st := p.settings()
+	servers := make([]distributions.Server, len(p.backends))
+	for i, b := range p.backends {
+		servers[i] = distributions.Server{Name: b.name, Addr: b.addr, Weight: b.weight, Alive: !b.isEjected()}
 	}
-	pick, err := p.dist.Build(servers)
+	pick, err := st.dist.Build(servers)
 	if err != nil {
-		return fmt.Errorf("distribution %s: %w", p.cfg.Distribution, err)
+		return fmt.Errorf("distribution %s: %w", st.cfg.Distribution, err)
 	}
-	p.table.Store(&table{pick: pick, hash: p.hash, hasTag: p.hasTag, tag: p.tag})
+	p.table.Store(&table{pick: pick, hash: st.hash, hasTag: st.hasTag, tag: st.tag,
+		backends: append([]*backend(nil), p.backends...)})
+	return nil
+}
+
+// update applies a reloaded configuration of the same pool (same name,
+// address and protocol): servers that stay keep their connections, new
+// ones are added, removed ones finish what is queued on them and close.
+// New requests see the new settings and table.
+func (p *Pool) update(cfg *config.Pool, st *settings) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.backends
+	var next []*backend
+	kept := map[*backend]bool{}
+	for _, s := range cfg.Servers {
+		var b *backend
+		for _, ob := range old {
+			if !kept[ob] && ob.sameServer(s, cfg.ServerConnections) {
+				b = ob
+				break
+			}
+		}
+		if b == nil {
+			b = newBackend(p, s, cfg.ServerConnections, p.px.workers)
+		} else {
+			kept[b] = true
+			b.weight = s.Weight
+		}
+		next = append(next, b)
+	}
+	prevSt := p.settings()
+	prevBackends := p.backends
+	p.st.Store(st)
+	p.backends = next
+	if err := p.rebuildLocked(); err != nil {
+		p.st.Store(prevSt)
+		p.backends = prevBackends
+		return err
+	}
+	for _, b := range old {
+		if !kept[b] {
+			b.retire()
+		}
+	}
 	return nil
 }
 
@@ -137,30 +216,21 @@ func (p *Pool) Name() string { return p.name }
 // Addr returns the address the pool listens on, once started.
 func (p *Pool) Addr() net.Addr { return p.lnAddr }
 
-// serverConn returns the connection of loop l to server srv that a
-// client uses; a client sticks to one so its requests stay in order.
-func (p *Pool) serverConn(l *loop, srv int, clientID uint64) *serverConn {
-	cs := p.conns[l.id][srv]
-	if len(cs) == 1 {
-		return cs[0]
+// Servers reports each server's address and whether it is ejected.
+func (p *Pool) Servers() []ServerState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ServerState, len(p.backends))
+	for i, b := range p.backends {
+		out[i] = ServerState{Name: b.name, Addr: b.addr, Ejected: b.isEjected()}
 	}
-	return cs[clientID%uint64(len(cs))]
+	return out
 }
 
-// attach creates the pool's server connections on loop l.
-func (p *Pool) attach(l *loop) {
-	for len(p.conns) <= l.id {
-		p.conns = append(p.conns, nil)
-	}
-	conns := make([][]*serverConn, len(p.backends))
-	for i, b := range p.backends {
-		for range p.cfg.ServerConnections {
-			sc := &serverConn{l: l, p: p, b: b, fd: -1}
-			conns[i] = append(conns[i], sc)
-			l.servers = append(l.servers, sc)
-		}
-	}
-	p.conns[l.id] = conns
+// ServerState is a server as Pool.Servers reports it.
+type ServerState struct {
+	Name, Addr string
+	Ejected    bool
 }
 
 // listener accepts a pool's clients on one loop. Every loop watches the
@@ -192,7 +262,7 @@ func (ln *listener) handle(uint32) {
 			p.log.Warn("accept failed", "pool", p.name, "err", err)
 			return
 		}
-		p.newClient(l, fd, sa)
+		p.accept(l, fd, sa)
 	}
 }
 
@@ -201,26 +271,51 @@ func (ln *listener) pause(d time.Duration) {
 	unix.EpollCtl(ln.l.epfd, unix.EPOLL_CTL_MOD, ln.p.lnFD, &ev)
 	ln.disabled = true
 	ln.l.after(d, func() {
-		if !ln.disabled {
+		if !ln.disabled || ln.l.fds[ln.p.lnFD] != ln {
 			return
 		}
 		ln.disabled = false
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(ln.p.lnFD)}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(ln.p.lnFD)}
 		unix.EpollCtl(ln.l.epfd, unix.EPOLL_CTL_MOD, ln.p.lnFD, &ev)
 	})
 }
 
-func (p *Pool) newClient(l *loop, fd int, sa unix.Sockaddr) {
-	c := &client{l: l, p: p, fd: fd, id: p.nextID.Add(1), addr: sockaddrString(sa)}
+// accept takes a new client on loop l, or refuses it past the pool's
+// client_connections.
+func (p *Pool) accept(l *loop, fd int, sa unix.Sockaddr) {
+	st := p.settings()
+	if p.clients.Add(1) > int64(st.cfg.ClientConnections) {
+		p.clients.Add(-1)
+		writeFD(fd, st.tooMany)
+		unix.Close(fd)
+		p.log.Warn("client refused: too many clients", "pool", p.name, "client", sockaddrString(sa),
+			"client_connections", st.cfg.ClientConnections)
+		return
+	}
 	if _, ok := sa.(*unix.SockaddrUnix); !ok {
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
+	p.adopt(l, fd, sockaddrString(sa), nil)
+}
+
+// adopt serves an open client socket on loop l, starting from buffered,
+// bytes it sent that an earlier process read but did not parse.
+func (p *Pool) adopt(l *loop, fd int, addr string, buffered []byte) {
+	c := &client{l: l, p: p, fd: fd, id: p.nextID.Add(1), addr: addr, lastActive: l.now}
+	if len(buffered) > 0 {
+		c.rbuf = make([]byte, max(len(buffered), clientBufSize))
+		c.end = copy(c.rbuf, buffered)
 	}
 	if err := l.add(fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, c); err != nil {
 		p.log.Warn("cannot watch client", "pool", p.name, "err", err)
 		unix.Close(fd)
+		p.clients.Add(-1)
 		return
 	}
 	l.clients[c] = struct{}{}
+	if len(buffered) > 0 {
+		c.advance()
+	}
 }
 
 func sockaddrString(sa unix.Sockaddr) string {

@@ -3,26 +3,11 @@ package core
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// backend is one server of a pool.
-type backend struct {
-	pool    *Pool
-	idx     int
-	name    string
-	addr    string
-	network string
-}
-
-func (b *backend) String() string {
-	if b.name != b.addr {
-		return b.addr + " (" + b.name + ")"
-	}
-	return b.addr
-}
 
 type connState uint8
 
@@ -40,7 +25,6 @@ const (
 // number of clients contributed to it.
 type serverConn struct {
 	l     *loop
-	p     *Pool
 	b     *backend
 	fd    int
 	state connState
@@ -52,10 +36,11 @@ type serverConn struct {
 	rbuf         []byte
 	rstart, rend int
 
-	dirty   bool
-	wantOut bool
-	closed  bool
-	gen     int // dial attempt, so that a late result of an old one is ignored
+	dirty    bool
+	wantOut  bool
+	closed   bool
+	retiring bool // its server left the pool: close once the queue is empty
+	gen      int  // dial attempt, so that a late result of an old one is ignored
 
 	failErr error
 	retryAt time.Time
@@ -63,7 +48,6 @@ type serverConn struct {
 }
 
 const (
-	dialTimeout   = time.Second
 	minBackoff    = 50 * time.Millisecond
 	maxBackoff    = 2 * time.Second
 	minReadBuffer = 16 << 10
@@ -98,7 +82,7 @@ func (sc *serverConn) send(f *fragment) {
 	case stIdle:
 		sc.dial()
 	}
-	sc.out = sc.p.codec.AppendRequest(sc.out, &f.slot.req, f.slot.parts[f.part].Keys)
+	sc.out = sc.b.pool.settings().codec.AppendRequest(sc.out, &f.slot.req, f.slot.parts[f.part].Keys)
 	f.start = sc.l.now
 	sc.q.push(f)
 	sc.l.inflight++
@@ -119,8 +103,9 @@ func (sc *serverConn) dial() {
 	sc.gen++
 	gen, l := sc.gen, sc.l
 	network, addr := sc.b.network, sc.b.addr
+	timeout := sc.b.pool.settings().cfg.DialTimeout
 	go func() {
-		fd, err := dialFD(network, addr, dialTimeout)
+		fd, err := dialFD(network, addr, timeout)
 		if !l.post(func() { sc.dialed(gen, fd, err) }) && fd >= 0 {
 			unix.Close(fd)
 		}
@@ -139,17 +124,25 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 			unix.Close(fd)
 		}
 	}
+	p := sc.b.pool
 	if err != nil {
+		// Capped exponential backoff with jitter, so that many
+		// connections to one dead server do not retry in step.
 		sc.backoff = min(max(2*sc.backoff, minBackoff), maxBackoff)
+		wait := sc.backoff/2 + rand.N(sc.backoff/2+1)
 		sc.state = stDown
-		sc.retryAt = sc.l.now.Add(sc.backoff)
-		sc.failErr = sc.p.serverError(sc.b, fmt.Errorf("dial: %w", err))
-		sc.p.log.Warn("server unreachable", "pool", sc.p.name, "server", sc.b.String(), "err", err, "retry_in", sc.backoff)
+		sc.retryAt = sc.l.now.Add(wait)
+		sc.failErr = p.serverError(sc.b, fmt.Errorf("dial: %w", err))
+		if sc.backoff <= 2*minBackoff {
+			// The first failures of a streak are news; the rest are noise.
+			p.log.Warn("server unreachable", "pool", p.name, "server", sc.b.String(), "err", err)
+		}
 		sc.failQueued(sc.failErr)
+		sc.b.failed(err)
 		return
 	}
 	sc.fd, sc.state, sc.backoff = fd, stUp, 0
-	sc.p.log.Debug("server connected", "pool", sc.p.name, "server", sc.b.String(), "loop", sc.l.id)
+	p.log.Debug("server connected", "pool", p.name, "server", sc.b.String(), "loop", sc.l.id)
 	if sc.outPos < len(sc.out) {
 		sc.markDirty()
 	}
@@ -215,7 +208,8 @@ func (sc *serverConn) readIn(peerClosed bool) {
 // parseResponses hands every complete response to the fragment at the
 // head of the queue.
 func (sc *serverConn) parseResponses() error {
-	codec := sc.p.codec
+	codec := sc.b.pool.settings().codec
+	answered := false
 	for sc.rstart < sc.rend {
 		f := sc.q.peek()
 		if f == nil {
@@ -232,10 +226,18 @@ func (sc *serverConn) parseResponses() error {
 		sc.l.inflight--
 		resp := sc.rbuf[sc.rstart : sc.rstart+m]
 		sc.rstart += m
+		answered = true
 		f.complete(resp)
 		if sc.state != stUp {
 			// A completion cannot fail this connection today; if one ever
 			// does, the buffer is gone and so is the rest of its work.
+			return nil
+		}
+	}
+	if answered {
+		sc.b.succeeded()
+		if sc.retiring && sc.q.len() == 0 {
+			sc.shutdown()
 			return nil
 		}
 	}
@@ -278,17 +280,21 @@ func (sc *serverConn) writeOut() {
 // response is missing or malformed, the FIFO cannot be trusted to match
 // the ones after it. The next request dials again.
 func (sc *serverConn) fail(err error) {
+	p := sc.b.pool
 	if sc.state == stUp {
 		sc.l.remove(sc.fd)
 		sc.fd = -1
 		if !sc.closed {
-			sc.p.log.Warn("server connection failed", "pool", sc.p.name, "server", sc.b.String(), "err", err,
+			p.log.Warn("server connection failed", "pool", p.name, "server", sc.b.String(), "err", err,
 				"queued", sc.q.len())
 		}
 	}
 	sc.state = stIdle
 	sc.rstart, sc.rend = 0, 0
-	sc.failQueued(sc.p.serverError(sc.b, err))
+	sc.failQueued(p.serverError(sc.b, err))
+	if !sc.closed {
+		sc.b.failed(err)
+	}
 }
 
 // failQueued fails every queued fragment with err.
@@ -310,23 +316,33 @@ func (sc *serverConn) failQueued(err error) {
 // expire fails the connection if its oldest request has waited longer
 // than the pool's timeout.
 func (sc *serverConn) expire(now time.Time) {
-	if sc.p.timeout <= 0 || sc.state != stUp {
+	timeout := sc.b.pool.settings().cfg.Timeout
+	if timeout <= 0 || sc.state != stUp {
 		return
 	}
 	f := sc.q.peek()
-	if f == nil || now.Sub(f.start) <= sc.p.timeout {
+	if f == nil || now.Sub(f.start) <= timeout {
 		return
 	}
-	sc.fail(fmt.Errorf("timed out after %v", sc.p.timeout))
+	sc.fail(fmt.Errorf("timed out after %v", timeout))
 }
 
-// shutdown closes the connection for good.
+// retire closes the connection once what is queued on it is answered:
+// its server left the pool in a reload.
+func (sc *serverConn) retire() {
+	sc.retiring = true
+	if sc.q.len() == 0 {
+		sc.shutdown()
+	}
+}
+
+// shutdown closes the connection for good and forgets it.
 func (sc *serverConn) shutdown() {
+	if sc.closed {
+		return
+	}
 	sc.closed = true
 	sc.gen++
 	sc.fail(errClosed)
-}
-
-func (p *Pool) serverError(b *backend, err error) error {
-	return fmt.Errorf("pool %s: server %s: %w", p.name, b, err)
+	sc.l.forget(sc)
 }

@@ -96,6 +96,19 @@ type Codec interface {
 	AppendError(dst []byte, err error) []byte
 }
 
+// HealthChecker is implemented by codecs that can probe a server, so
+// that walnut can eject a dead server before requests fail on it and
+// bring it back as soon as it answers.
+type HealthChecker interface {
+	// HealthProbe returns a request every healthy server answers at
+	// once (PING, version).
+	HealthProbe() []byte
+	// HealthReply returns the length of the reply at the start of buf (0
+	// if incomplete) and whether it says the server is healthy; an error
+	// means the reply is malformed.
+	HealthReply(buf []byte) (n int, healthy bool, err error)
+}
+
 // Options are the pool settings a codec may need.
 type Options struct {
 	// MaxRequestSize bounds one request, in bytes.

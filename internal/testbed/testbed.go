@@ -2,7 +2,6 @@ package testbed
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -80,9 +79,11 @@ type Process struct {
 	Port int
 	cmd  *exec.Cmd
 	args []string
-	log  *bytes.Buffer
-	t    testing.TB
-	mu   sync.Mutex
+	log  string // file the process writes its output to
+	// Config is the configuration file a walnut was started with.
+	Config string
+	t      testing.TB
+	mu     sync.Mutex
 }
 
 // Kill stops the process with SIGKILL and waits for it.
@@ -95,6 +96,41 @@ func (p *Process) Kill() {
 	p.cmd.Process.Kill()
 	p.cmd.Wait()
 	p.cmd = nil
+}
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig syscall.Signal) { p.signal(sig) }
+
+// Pid returns the process id, or 0 once it is gone.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// WaitExit waits up to d for the process to exit by itself and returns
+// its exit code, or -1 if it is still running.
+func (p *Process) WaitExit(d time.Duration) int {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return -1
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		p.mu.Lock()
+		p.cmd = nil
+		p.mu.Unlock()
+		return cmd.ProcessState.ExitCode()
+	case <-time.After(d):
+		return -1
+	}
 }
 
 // Stop freezes the process (SIGSTOP): it keeps its sockets but answers
@@ -123,30 +159,20 @@ func (p *Process) Restart() {
 
 // Log returns what the process printed.
 func (p *Process) Log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
+	b, _ := os.ReadFile(p.log)
+	return string(b)
 }
-
-// syncBuffer lets the exec package's copying goroutine and Log share the
-// buffer.
-type syncBuffer struct {
-	mu  *sync.Mutex
-	buf *bytes.Buffer
-}
-
-func (s syncBuffer) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(b)
-}
-
-var logMu sync.Mutex
 
 func (p *Process) start(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(p.args[0], p.args[1:]...)
-	out := syncBuffer{mu: &logMu, buf: p.log}
+	// A file rather than a pipe: a child the process leaves behind (an
+	// upgraded walnut) would hold a pipe open and make Wait hang.
+	out, err := os.OpenFile(p.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -154,10 +180,7 @@ func (p *Process) start(t testing.TB) {
 	}
 	p.cmd = cmd
 	if err := WaitListening(p.Addr, 10*time.Second); err != nil {
-		logMu.Lock()
-		log := p.log.String()
-		logMu.Unlock()
-		t.Fatalf("%s did not start listening on %s: %v\n%s", p.Name, p.Addr, err, log)
+		t.Fatalf("%s did not start listening on %s: %v\n%s", p.Name, p.Addr, err, p.Log())
 	}
 }
 
@@ -174,7 +197,7 @@ func StartAt(t testing.TB, name, host string, port int, binary string, args ...s
 	path := Need(t, binary)
 	p := &Process{
 		Name: name, Port: port, Addr: net.JoinHostPort(host, strconv.Itoa(port)),
-		args: append([]string{path}, args...), log: &bytes.Buffer{}, t: t,
+		args: append([]string{path}, args...), log: logFile(t, name), t: t,
 	}
 	p.start(t)
 	t.Cleanup(func() {
@@ -299,13 +322,19 @@ func moduleRoot() string {
 // Walnut runs the walnut binary with the TOML configuration conf and
 // waits until every address in wait accepts connections.
 func Walnut(t testing.TB, conf string, wait ...string) *Process {
+	return WalnutArgs(t, conf, nil, wait...)
+}
+
+// WalnutArgs is Walnut with extra command-line arguments.
+func WalnutArgs(t testing.TB, conf string, walnutArgs []string, wait ...string) *Process {
 	t.Helper()
 	bin := WalnutBinary(t)
 	file := filepath.Join(t.TempDir(), "walnut.toml")
 	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &Process{Name: "walnut", args: []string{bin, "-c", file}, log: &bytes.Buffer{}, t: t}
+	p := &Process{Name: "walnut", args: append([]string{bin, "-c", file}, walnutArgs...), log: logFile(t, "walnut"), t: t,
+		Config: file}
 	if len(wait) > 0 {
 		p.Addr = wait[0]
 		p.Port, _ = strconv.Atoi(wait[0][strings.LastIndexByte(wait[0], ':')+1:])
@@ -328,4 +357,8 @@ func Lines(s string) []string {
 		out = append(out, sc.Text())
 	}
 	return out
+}
+
+func logFile(t testing.TB, name string) string {
+	return filepath.Join(t.TempDir(), strings.NewReplacer(":", "_", "/", "_").Replace(name)+".log")
 }

@@ -35,10 +35,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		confFile  = fs.String("c", "walnut.toml", "configuration `file`")
 		testConf  = fs.Bool("t", false, "check the configuration and exit: 0 if valid, 1 if not")
 		version   = fs.Bool("version", false, "print the version and exit")
-		logLevel  = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-		logFormat = fs.String("log-format", "text", "log `format`: text or json")
+		logLevel  = fs.String("log-level", "", "log `level`: debug, info, warn or error (default: [log] level, or info)")
+		logFormat = fs.String("log-format", "", "log `format`: text or json (default: [log] format, or text)")
 		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile to `file` until exit (for performance work)")
+		verbose   = fs.Int("v", -1, "log `level` as nutcracker counts it, 0-11: 4 warn, 5-6 info, 7 and up debug")
 	)
+	fs.IntVar(verbose, "verbose", -1, "same as -v")
 	fs.StringVar(confFile, "conf-file", "walnut.toml", "configuration `file` (same as -c)")
 	fs.BoolVar(testConf, "test-conf", false, "same as -t")
 	fs.Usage = func() {
@@ -60,16 +62,25 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "walnut %s\n", Version)
 		return 0
 	}
-	log, err := newLogger(stderr, *logLevel, *logFormat)
-	if err != nil {
-		fmt.Fprintf(stderr, "walnut: %v\n", err)
-		return 2
-	}
-
 	cfg, err := config.Load(*confFile)
 	if err != nil {
 		fmt.Fprintf(stderr, "walnut: configuration is invalid:\n%v\n", err)
 		return 1
+	}
+	level, format := cfg.Log.Level, cfg.Log.Format
+	if *verbose >= 0 {
+		level = nutcrackerLevel(*verbose)
+	}
+	if *logLevel != "" {
+		level = *logLevel
+	}
+	if *logFormat != "" {
+		format = *logFormat
+	}
+	log, err := newLogger(stderr, level, format)
+	if err != nil {
+		fmt.Fprintf(stderr, "walnut: %v\n", err)
+		return 2
 	}
 	px, err := core.New(cfg, log)
 	if err != nil {
@@ -105,18 +116,27 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot take over from the old process", "err", err)
 		return 1
 	}
+	px.SetVersion(Version)
+	px.RecordLatency(cfg.Stats.MetricsListen != "")
 	if err := px.StartInherited(inh); err != nil {
 		log.Error("cannot start", "config", cfg.Path, "err", err)
 		return 1
 	}
+	var ep endpoints
+	if err := ep.apply(cfg.Stats, px, log); err != nil {
+		log.Error("cannot start", "config", cfg.Path, "err", err)
+		px.Close()
+		return 1
+	}
+	defer ep.close()
 	log.Info("walnut started", "version", Version, "config", cfg.Path, "pid", os.Getpid(), "upgrade", inh != nil)
-	return serve(px, cfg, *confFile, sigs, log)
+	return serve(px, cfg, *confFile, sigs, &ep, log)
 }
 
 // serve runs until a signal ends the process: SIGTERM and SIGINT drain
 // and stop, SIGHUP reloads the configuration, SIGUSR2 hands over to a new
 // binary.
-func serve(px *core.Proxy, cfg *config.Config, path string, sigs <-chan os.Signal, log *slog.Logger) int {
+func serve(px *core.Proxy, cfg *config.Config, path string, sigs <-chan os.Signal, ep *endpoints, log *slog.Logger) int {
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
@@ -128,13 +148,24 @@ func serve(px *core.Proxy, cfg *config.Config, path string, sigs <-chan os.Signa
 				log.Error("reload rejected; the running configuration stays", "config", path, "err", err)
 				continue
 			}
+			px.RecordLatency(next.Stats.MetricsListen != "")
+			if err := ep.apply(next.Stats, px, log); err != nil {
+				log.Error("reload: stats endpoints", "err", err)
+			}
 			cfg = next
 			log.Info("reload applied", "config", path, "pools", len(cfg.Pools))
 		case syscall.SIGUSR2:
 			log.Info("upgrade requested")
 			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout+30*time.Second)
+			// The new process binds the stats endpoints itself.
+			ep.close()
 			err := px.Upgrade(ctx, os.Args)
 			cancel()
+			if err != nil {
+				if err := ep.apply(cfg.Stats, px, log); err != nil {
+					log.Error("stats endpoints after the failed upgrade", "err", err)
+				}
+			}
 			if err != nil {
 				log.Error("upgrade failed", "err", err)
 				continue
@@ -168,6 +199,21 @@ func raiseFileLimit(log *slog.Logger) {
 	rl.Cur = rl.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		log.Warn("cannot raise the open files limit", "limit", old, "err", err)
+	}
+}
+
+// nutcrackerLevel maps nutcracker's -v levels (emerg 0 ... pverb 11,
+// notice 5 by default) to slog's.
+func nutcrackerLevel(v int) string {
+	switch {
+	case v <= 3:
+		return "error"
+	case v == 4:
+		return "warn"
+	case v <= 6:
+		return "info"
+	default:
+		return "debug"
 	}
 }
 

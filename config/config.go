@@ -15,14 +15,28 @@ type Config struct {
 	// requests in flight before closing what is left.
 	ShutdownTimeout time.Duration
 	Stats           Stats
+	Log             Log
 	// Pools in the order the file lists them.
 	Pools []*Pool
 }
 
-// Stats configures the stats endpoint.
+// Stats configures the statistics endpoints.
 type Stats struct {
 	// Listen is host:port for nutcracker-style stats; empty: off.
 	Listen string
+	// MetricsListen is host:port for Prometheus metrics over HTTP
+	// (/metrics, /healthz, /readyz); empty: off.
+	MetricsListen string
+	// Pprof serves /debug/pprof on the metrics endpoint.
+	Pprof bool
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string
+	// Format is text or json.
+	Format string
 }
 
 // Pool is one listening endpoint and the servers it shards over.

@@ -70,7 +70,29 @@ func (d *decoder) config(path string, tree map[string]any, order []string) *Conf
 		if cfg.Stats.Listen != "" {
 			d.check(st.key("listen"), validListen(cfg.Stats.Listen))
 		}
+		cfg.Stats.MetricsListen = st.str("metrics_listen", "")
+		if cfg.Stats.MetricsListen != "" {
+			d.check(st.key("metrics_listen"), validListen(cfg.Stats.MetricsListen))
+		}
+		cfg.Stats.Pprof = st.boolean("pprof", false)
+		if cfg.Stats.Pprof && cfg.Stats.MetricsListen == "" {
+			d.addf(st.key("pprof"), "needs metrics_listen, where /debug/pprof is served")
+		}
 		st.done()
+	}
+	cfg.Log = Log{Level: "info", Format: "text"}
+	if lt := t.subtable("log"); lt != nil {
+		cfg.Log.Level = lt.str("level", "info")
+		switch cfg.Log.Level {
+		case "debug", "info", "warn", "error":
+		default:
+			d.addf(lt.key("level"), "want debug, info, warn or error, got %q", cfg.Log.Level)
+		}
+		cfg.Log.Format = lt.str("format", "text")
+		if cfg.Log.Format != "text" && cfg.Log.Format != "json" {
+			d.addf(lt.key("format"), "want text or json, got %q", cfg.Log.Format)
+		}
+		lt.done()
 	}
 	pools := t.subtable("pools")
 	t.done()
@@ -95,6 +117,12 @@ func (d *decoder) crossCheck(cfg *Config) {
 	seen := map[string]string{}
 	if cfg.Stats.Listen != "" {
 		seen[cfg.Stats.Listen] = "stats.listen"
+	}
+	if a := cfg.Stats.MetricsListen; a != "" {
+		if other, dup := seen[a]; dup && !strings.HasSuffix(a, ":0") {
+			d.addf("stats.metrics_listen", "address %q is already used by %s", a, other)
+		}
+		seen[a] = "stats.metrics_listen"
 	}
 	for _, p := range cfg.Pools {
 		key := "pools." + p.Name + ".listen"

@@ -24,6 +24,11 @@ type backend struct {
 	conns [][]*serverConn
 
 	failures atomic.Int32 // consecutive, reset by any answer
+	down     atomic.Bool  // the last connection attempt failed
+
+	counters  []serverCounters // by loop
+	ejections atomic.Uint64
+	ejectedAt atomic.Int64 // µs since the epoch
 
 	mu      sync.Mutex
 	ejected bool
@@ -33,7 +38,7 @@ type backend struct {
 
 func newBackend(p *Pool, s config.Server, nconns, loops int) *backend {
 	b := &backend{pool: p, name: s.Name, addr: s.Addr, network: "tcp", weight: s.Weight, nconns: nconns,
-		conns: make([][]*serverConn, loops)}
+		conns: make([][]*serverConn, loops), counters: make([]serverCounters, loops)}
 	if strings.HasPrefix(s.Addr, "/") {
 		b.network = "unix"
 	}
@@ -95,6 +100,8 @@ func (b *backend) failed(err error) {
 	}
 	b.ejected = true
 	b.failures.Store(0)
+	b.ejections.Add(1)
+	b.ejectedAt.Store(time.Now().UnixMicro())
 	retry := st.cfg.ServerRetryTimeout
 	b.retry = time.AfterFunc(retry, b.trial)
 	b.mu.Unlock()

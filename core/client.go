@@ -22,7 +22,8 @@ type client struct {
 	fd   int
 	id   uint64
 	addr string
-	st   *settings // the pool's settings for the current round
+	st    *settings // the pool's settings for the current round
+	stats *poolCounters
 
 	rbuf       []byte // nil while idle: the loop lends one when data comes
 	start, end int    // unparsed bytes are rbuf[start:end]
@@ -38,6 +39,8 @@ type client struct {
 	protoErr error
 	partOf   []int32 // server index -> part of the slot being routed, or -1
 
+	roundStart time.Time
+	failed     bool // closed for an error rather than by the client
 	inRound    bool
 	readable   bool // the socket may hold unread bytes
 	peerClosed bool // the client shut down its side
@@ -65,6 +68,7 @@ type fragment struct {
 	c     *client
 	slot  *slot
 	part  int
+	size  int32 // bytes sent for it
 	start time.Time
 }
 
@@ -232,6 +236,7 @@ func (c *client) fill() {
 	case err != nil:
 		c.readable = false
 		c.eof = true
+		c.failed = true
 		return
 	case n == 0:
 		c.readable = false
@@ -254,8 +259,10 @@ func (c *client) startRound(n int, perr error) {
 	c.inRound = true
 	c.nslots = n
 	c.protoErr = perr
+	c.roundStart = c.l.now
 	if perr != nil {
 		c.closing = true
+		c.failed = true
 	}
 	c.pending = 1 // held while dispatching, so a fast failure cannot finish the round early
 	for _, s := range c.slots[:n] {
@@ -282,8 +289,19 @@ func (c *client) finishRound() {
 		c.release()
 		return
 	}
+	cl := c.st.classes
+	timed := c.p.px.latency.Load()
 	for _, s := range c.slots[:c.nslots] {
 		c.out = c.reply(c.out, s)
+		if cl != nil {
+			if i := cl.Family(&s.req); i < len(c.stats.families) {
+				f := &c.stats.families[i]
+				f.requests.Add(1)
+				if timed {
+					f.latency.observe(c.l.now.Sub(c.roundStart))
+				}
+			}
+		}
 	}
 	if c.protoErr != nil {
 		c.out = c.st.codec.AppendError(c.out, c.protoErr)
@@ -369,6 +387,8 @@ func (c *client) split(s *slot, t *table) bool {
 	if len(s.parts) == 1 {
 		// All keys on one server: forward the request as it came.
 		s.parts[0].Keys = nil
+	} else {
+		c.stats.fragments.Add(uint64(len(s.parts)))
 	}
 	return true
 }
@@ -399,10 +419,17 @@ func (c *client) reply(dst []byte, s *slot) []byte {
 	codec := c.st.codec
 	switch {
 	case s.err != nil:
+		c.stats.forwardError.Add(1)
 		dst = codec.AppendError(dst, s.err)
 	case s.req.Kind == protocols.Local:
 		dst = append(dst, s.req.Reply...)
 	default:
+		for i := range s.parts {
+			if s.parts[i].Err != nil {
+				c.stats.forwardError.Add(1)
+				break
+			}
+		}
 		dst = codec.AppendReply(dst, &s.req, s.parts)
 	}
 	for i := range s.parts {
@@ -425,6 +452,7 @@ func (c *client) writeOut() {
 		case err == unix.EINTR:
 			continue
 		case err != nil:
+			c.failed = true
 			c.close()
 			return
 		}
@@ -473,6 +501,11 @@ func (c *client) close() {
 	c.l.remove(c.fd)
 	delete(c.l.clients, c)
 	c.p.clients.Add(-1)
+	if c.failed {
+		c.stats.clientErr.Add(1)
+	} else if c.eof {
+		c.stats.clientEOF.Add(1)
+	}
 	c.out = nil
 	if !c.inRound {
 		c.release()

@@ -33,9 +33,10 @@ type Pool struct {
 	mu       sync.Mutex // serializes rebuilds and reloads
 	backends []*backend
 
-	lnFD    int
-	lnAddr  net.Addr
-	clients atomic.Int64
+	lnFD     int
+	lnAddr   net.Addr
+	counters []poolCounters // by loop
+	clients  atomic.Int64
 	nextID  atomic.Uint64
 	closing atomic.Bool // draining for shutdown or removal
 }
@@ -50,6 +51,7 @@ type settings struct {
 	hasTag  bool
 	tag     [2]byte
 	tooMany []byte // the reply to a client over client_connections
+	classes protocols.Classifier
 }
 
 // table is what a request needs to find its server.
@@ -119,6 +121,7 @@ func newSettings(cfg *config.Pool) (*settings, error) {
 		st.hasTag, st.tag = true, [2]byte{cfg.HashTag[0], cfg.HashTag[1]}
 	}
 	st.tooMany = codec.AppendError(nil, ErrTooManyClients)
+	st.classes, _ = codec.(protocols.Classifier)
 	return st, nil
 }
 
@@ -129,8 +132,13 @@ func newPool(px *Proxy, cfg *config.Pool) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{name: cfg.Name, px: px, log: px.log, lnFD: -1}
+	p := &Pool{name: cfg.Name, px: px, log: px.log, lnFD: -1, counters: make([]poolCounters, px.workers)}
 	p.st.Store(st)
+	if cl, ok := st.codec.(protocols.Classifier); ok {
+		for i := range p.counters {
+			p.counters[i].families = make([]familyCounters, len(cl.Families()))
+		}
+	}
 	for _, s := range cfg.Servers {
 		p.backends = append(p.backends, newBackend(p, s, cfg.ServerConnections, px.workers))
 	}
@@ -301,7 +309,9 @@ func (p *Pool) accept(l *loop, fd int, sa unix.Sockaddr) {
 // adopt serves an open client socket on loop l, starting from buffered,
 // bytes it sent that an earlier process read but did not parse.
 func (p *Pool) adopt(l *loop, fd int, addr string, buffered []byte) {
-	c := &client{l: l, p: p, fd: fd, id: p.nextID.Add(1), addr: addr, lastActive: l.now}
+	c := &client{l: l, p: p, fd: fd, id: p.nextID.Add(1), addr: addr, lastActive: l.now, stats: &p.counters[l.id]}
+	c.stats.clientsAccepted.Add(1)
+	p.px.totalConns.Add(1)
 	if len(buffered) > 0 {
 		c.rbuf = make([]byte, max(len(buffered), clientBufSize))
 		c.end = copy(c.rbuf, buffered)

@@ -31,7 +31,19 @@ type Proxy struct {
 	health    *healthChecker
 	inherit   *Inheritance
 	upgrading atomic.Bool
+
+	start      time.Time
+	version    string
+	latency    atomic.Bool // record latency histograms (a metrics endpoint is on)
+	totalConns atomic.Uint64
 }
+
+// SetVersion sets the version the statistics report.
+func (px *Proxy) SetVersion(v string) { px.version = v }
+
+// RecordLatency turns latency histograms on; the metrics endpoint does
+// it. Counting is always on; timing every request is what it adds.
+func (px *Proxy) RecordLatency(on bool) { px.latency.Store(on) }
 
 // New builds a proxy from a validated configuration: codecs, hash
 // functions and routing tables are looked up and built, but nothing
@@ -41,7 +53,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Proxy, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	px := &Proxy{log: log, cfg: cfg, workers: cfg.Workers}
+	px := &Proxy{log: log, cfg: cfg, workers: cfg.Workers, start: time.Now(), version: "dev"}
 	if px.workers <= 0 {
 		px.workers = DefaultWorkers()
 	}

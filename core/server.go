@@ -82,10 +82,18 @@ func (sc *serverConn) send(f *fragment) {
 	case stIdle:
 		sc.dial()
 	}
+	n := len(sc.out)
 	sc.out = sc.b.pool.settings().codec.AppendRequest(sc.out, &f.slot.req, f.slot.parts[f.part].Keys)
 	f.start = sc.l.now
+	f.size = int32(len(sc.out) - n)
 	sc.q.push(f)
 	sc.l.inflight++
+	c := &sc.b.counters[sc.l.id]
+	c.requests.Add(1)
+	c.requestBytes.Add(uint64(f.size))
+	c.outQueue.Add(1)
+	c.outQueueBytes.Add(int64(f.size))
+	c.inQueueBytes.Add(int64(f.size))
 	sc.markDirty()
 }
 
@@ -104,6 +112,7 @@ func (sc *serverConn) dial() {
 	gen, l := sc.gen, sc.l
 	network, addr := sc.b.network, sc.b.addr
 	timeout := sc.b.pool.settings().cfg.DialTimeout
+	sc.b.counters[l.id].dials.Add(1)
 	go func() {
 		fd, err := dialFD(network, addr, timeout)
 		if !l.post(func() { sc.dialed(gen, fd, err) }) && fd >= 0 {
@@ -138,10 +147,14 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 			p.log.Warn("server unreachable", "pool", p.name, "server", sc.b.String(), "err", err)
 		}
 		sc.failQueued(sc.failErr)
+		sc.b.down.Store(true)
 		sc.b.failed(err)
 		return
 	}
 	sc.fd, sc.state, sc.backoff = fd, stUp, 0
+	sc.b.down.Store(false)
+	sc.b.counters[sc.l.id].connections.Add(1)
+	p.px.totalConns.Add(1)
 	p.log.Debug("server connected", "pool", p.name, "server", sc.b.String(), "loop", sc.l.id)
 	if sc.outPos < len(sc.out) {
 		sc.markDirty()
@@ -209,6 +222,8 @@ func (sc *serverConn) readIn(peerClosed bool) {
 // head of the queue.
 func (sc *serverConn) parseResponses() error {
 	codec := sc.b.pool.settings().codec
+	stats := &sc.b.counters[sc.l.id]
+	timed := sc.b.pool.px.latency.Load()
 	answered := false
 	for sc.rstart < sc.rend {
 		f := sc.q.peek()
@@ -224,6 +239,13 @@ func (sc *serverConn) parseResponses() error {
 		}
 		sc.q.pop()
 		sc.l.inflight--
+		stats.responses.Add(1)
+		stats.responseBytes.Add(uint64(m))
+		stats.outQueue.Add(-1)
+		stats.outQueueBytes.Add(-int64(f.size))
+		if timed {
+			stats.latency.observe(sc.l.now.Sub(f.start))
+		}
 		resp := sc.rbuf[sc.rstart : sc.rstart+m]
 		sc.rstart += m
 		answered = true
@@ -268,6 +290,7 @@ func (sc *serverConn) writeOut() {
 			return
 		}
 		sc.outPos += n
+		sc.b.counters[sc.l.id].inQueueBytes.Add(-int64(n))
 	}
 	sc.wantOut = false
 	sc.out, sc.outPos = sc.out[:0], 0
@@ -281,9 +304,19 @@ func (sc *serverConn) writeOut() {
 // the ones after it. The next request dials again.
 func (sc *serverConn) fail(err error) {
 	p := sc.b.pool
+	stats := &sc.b.counters[sc.l.id]
 	if sc.state == stUp {
 		sc.l.remove(sc.fd)
 		sc.fd = -1
+		stats.connections.Add(-1)
+		switch {
+		case errors.Is(err, errServerClosed):
+			stats.eof.Add(1)
+		case errors.As(err, new(timeoutError)):
+			stats.timedout.Add(1)
+		case !sc.closed:
+			stats.errs.Add(1)
+		}
 		if !sc.closed {
 			p.log.Warn("server connection failed", "pool", p.name, "server", sc.b.String(), "err", err,
 				"queued", sc.q.len())
@@ -299,6 +332,8 @@ func (sc *serverConn) fail(err error) {
 
 // failQueued fails every queued fragment with err.
 func (sc *serverConn) failQueued(err error) {
+	stats := &sc.b.counters[sc.l.id]
+	stats.inQueueBytes.Add(-int64(len(sc.out) - sc.outPos))
 	sc.out, sc.outPos, sc.wantOut = sc.out[:0], 0, false
 	n := sc.q.len()
 	if n == 0 {
@@ -308,6 +343,10 @@ func (sc *serverConn) failQueued(err error) {
 	// may queue new requests on this very connection.
 	frags := sc.q.drain(make([]*fragment, 0, n))
 	sc.l.inflight -= n
+	stats.outQueue.Add(-int64(n))
+	for _, f := range frags {
+		stats.outQueueBytes.Add(-int64(f.size))
+	}
 	for _, f := range frags {
 		f.fail(err)
 	}
@@ -324,8 +363,13 @@ func (sc *serverConn) expire(now time.Time) {
 	if f == nil || now.Sub(f.start) <= timeout {
 		return
 	}
-	sc.fail(fmt.Errorf("timed out after %v", timeout))
+	sc.fail(timeoutError{timeout})
 }
+
+// timeoutError is a request that waited longer than the pool's timeout.
+type timeoutError struct{ after time.Duration }
+
+func (e timeoutError) Error() string { return fmt.Sprintf("timed out after %v", e.after) }
 
 // retire closes the connection once what is queued on it is answered:
 // its server left the pool in a reload.

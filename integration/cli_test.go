@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/walnutproxy/walnut/internal/testbed"
 )
@@ -123,5 +126,37 @@ func TestBinaryServes(t *testing.T) {
 	c.send(t, "PING\r\n")
 	if got := c.line(t); got != "+PONG\r\n" {
 		t.Fatalf("PING through the binary: %q", got)
+	}
+}
+
+// Logs are structured, text or JSON as configured, one line per event:
+// here a client closed for bad input, with its address and the reason.
+func TestJSONLogs(t *testing.T) {
+	servers := testbed.Redises(t, 1)
+	port := testbed.FreePort(t)
+	conf := "[log]\nformat = \"json\"\n" + strings.Replace(redisPool("alpha", servers, ""), "127.0.0.1:0", "127.0.0.1:"+itoa(port), 1)
+	w := testbed.Walnut(t, conf, "127.0.0.1:"+itoa(port))
+	c := dialRaw(t, "127.0.0.1:"+itoa(port))
+	c.send(t, "*1\r\n$x\r\n")
+	c.line(t)
+	local := c.LocalAddr().String()
+	var found bool
+	waitFor(3*time.Second, func() bool {
+		for _, line := range testbed.Lines(w.Log()) {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("log line is not JSON: %q", line)
+			}
+			if rec["msg"] == "client closed for bad input" {
+				if rec["client"] != local || !strings.Contains(fmt.Sprint(rec["err"]), "bulk length") || rec["pool"] != "alpha" {
+					t.Fatalf("bad-input log line lacks the client or reason: %q", line)
+				}
+				found = true
+			}
+		}
+		return found
+	})
+	if !found {
+		t.Fatalf("no log line for the bad input:\n%s", w.Log())
 	}
 }

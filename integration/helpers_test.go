@@ -17,6 +17,8 @@ import (
 	"github.com/walnutproxy/walnut/config"
 	"github.com/walnutproxy/walnut/core"
 	"github.com/walnutproxy/walnut/internal/testbed"
+	"github.com/walnutproxy/walnut/metrics"
+	"github.com/walnutproxy/walnut/stats"
 
 	_ "github.com/walnutproxy/walnut/distributions/hash"
 	_ "github.com/walnutproxy/walnut/distributions/ketama"
@@ -44,6 +46,8 @@ func startWalnut(t testing.TB, conf string) (*core.Proxy, map[string]string) {
 	if err != nil {
 		t.Fatalf("core.New: %v", err)
 	}
+	px.SetVersion("test")
+	px.RecordLatency(cfg.Stats.MetricsListen != "")
 	if err := px.Start(); err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -51,6 +55,24 @@ func startWalnut(t testing.TB, conf string) (*core.Proxy, map[string]string) {
 	addrs := map[string]string{}
 	for _, p := range px.Pools() {
 		addrs[p.Name()] = p.Addr().String()
+	}
+	// The endpoints the command starts, under the names "stats" and
+	// "metrics".
+	if cfg.Stats.Listen != "" {
+		s, err := stats.Listen(cfg.Stats.Listen, px, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		addrs["stats"] = s.Addr().String()
+	}
+	if cfg.Stats.MetricsListen != "" {
+		m, err := metrics.Listen(cfg.Stats.MetricsListen, px, cfg.Stats.Pprof, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		addrs["metrics"] = m.Addr().String()
 	}
 	return px, addrs
 }

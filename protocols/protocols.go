@@ -109,6 +109,15 @@ type HealthChecker interface {
 	HealthReply(buf []byte) (n int, healthy bool, err error)
 }
 
+// Classifier is implemented by codecs that sort requests into command
+// families (a command, usually) for per-family metrics.
+type Classifier interface {
+	// Families lists the families; it is the same list every time.
+	Families() []string
+	// Family returns req's index in Families.
+	Family(req *Request) int
+}
+
 // Options are the pool settings a codec may need.
 type Options struct {
 	// MaxRequestSize bounds one request, in bytes.

@@ -82,6 +82,8 @@ type Process struct {
 	log  string // file the process writes its output to
 	// Config is the configuration file a walnut was started with.
 	Config string
+	// StatsAddr is nutcracker's stats port.
+	StatsAddr string
 	t      testing.TB
 	mu     sync.Mutex
 }
@@ -260,8 +262,11 @@ func Nutcracker(t testing.TB, conf string, listen int) *Process {
 		t.Fatal(err)
 	}
 	stats := FreePort(t)
-	return Start(t, "nutcracker", listen, "nutcracker", "-c", file, "-s", strconv.Itoa(stats), "-a", "127.0.0.1",
-		"-o", filepath.Join(dir, "nutcracker.log"))
+	// Stats every 100ms instead of nutcracker's 30s, for tests to read.
+	p := Start(t, "nutcracker", listen, "nutcracker", "-c", file, "-s", strconv.Itoa(stats), "-a", "127.0.0.1",
+		"-i", "100", "-o", filepath.Join(dir, "nutcracker.log"))
+	p.StatsAddr = "127.0.0.1:" + strconv.Itoa(stats)
+	return p
 }
 
 // WaitListening polls addr until it accepts a connection.

@@ -17,11 +17,11 @@ import (
 // client can have in flight, and lets requests point into the read buffer
 // (nothing moves it until the round is over).
 type client struct {
-	l    *loop
-	p    *Pool
-	fd   int
-	id   uint64
-	addr string
+	l     *loop
+	p     *Pool
+	fd    int
+	id    uint64
+	addr  string
 	st    *settings // the pool's settings for the current round
 	stats *poolCounters
 

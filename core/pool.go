@@ -37,8 +37,8 @@ type Pool struct {
 	lnAddr   net.Addr
 	counters []poolCounters // by loop
 	clients  atomic.Int64
-	nextID  atomic.Uint64
-	closing atomic.Bool // draining for shutdown or removal
+	nextID   atomic.Uint64
+	closing  atomic.Bool // draining for shutdown or removal
 }
 
 // settings are a pool's per-request parameters: its configuration and

@@ -84,8 +84,8 @@ type Process struct {
 	Config string
 	// StatsAddr is nutcracker's stats port.
 	StatsAddr string
-	t      testing.TB
-	mu     sync.Mutex
+	t         testing.TB
+	mu        sync.Mutex
 }
 
 // Kill stops the process with SIGKILL and waits for it.

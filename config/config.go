@@ -16,6 +16,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	Stats           Stats
 	Log             Log
+	// Plugins are external hash functions and distributions, by name.
+	Plugins []Plugin
 	// Pools in the order the file lists them.
 	Pools []*Pool
 }
@@ -29,6 +31,15 @@ type Stats struct {
 	MetricsListen string
 	// Pprof serves /debug/pprof on the metrics endpoint.
 	Pprof bool
+}
+
+// Plugin is an external plugin: an executable that walnut starts and
+// talks to through hashicorp/go-plugin. Pools name it in hash or
+// distribution.
+type Plugin struct {
+	Name string
+	Path string
+	Args []string
 }
 
 // Log configures logging.

@@ -94,6 +94,20 @@ func (d *decoder) config(path string, tree map[string]any, order []string) *Conf
 		}
 		lt.done()
 	}
+	if pt := t.subtable("plugins"); pt != nil {
+		names := make([]string, 0, len(pt.m))
+		for name := range pt.m {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			if et := pt.subtable(name); et != nil {
+				cfg.Plugins = append(cfg.Plugins, d.plugin(name, et))
+			}
+		}
+		pt.done()
+	}
+	d.plugins = cfg.Plugins
 	pools := t.subtable("pools")
 	t.done()
 	if pools == nil || len(pools.m) == 0 {
@@ -141,7 +155,33 @@ func (d *decoder) crossCheck(cfg *Config) {
 // decoder walks the decoded TOML tree, collecting every error with the
 // dotted key it belongs to.
 type decoder struct {
-	errs []string
+	errs    []string
+	plugins []Plugin // declared in the file: valid hash and distribution names too
+}
+
+func (d *decoder) isPlugin(name string) bool {
+	for _, p := range d.plugins {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// plugin reads [plugins.NAME]. The executable must exist and be
+// executable: a typo in a path is found by walnut -t, not at 3am.
+func (d *decoder) plugin(name string, t *table) Plugin {
+	p := Plugin{Name: name, Path: t.str("path", ""), Args: t.strings("args")}
+	switch st, err := os.Stat(p.Path); {
+	case p.Path == "":
+		d.addf(t.key("path"), "missing: the plugin's executable")
+	case err != nil:
+		d.addf(t.key("path"), "%v", err)
+	case st.IsDir() || st.Mode()&0o111 == 0:
+		d.addf(t.key("path"), "%s is not an executable file", p.Path)
+	}
+	t.done()
+	return p
 }
 
 func (d *decoder) addf(key, format string, args ...any) {

@@ -27,12 +27,12 @@ func (d *decoder) pool(name string, t *table) *Pool {
 		d.check(t.key("protocol"), err)
 	}
 	p.Hash = t.str("hash", DefaultHash)
-	if _, err := distributions.LookupHash(p.Hash); err != nil {
-		d.check(t.key("hash"), err)
+	if _, err := distributions.LookupHash(p.Hash); err != nil && !d.isPlugin(p.Hash) {
+		d.check(t.key("hash"), fmt.Errorf("%w, nor a plugin in [plugins]", err))
 	}
 	p.Distribution = t.str("distribution", DefaultDistribution)
-	if _, err := distributions.Lookup(p.Distribution); err != nil {
-		d.check(t.key("distribution"), err)
+	if _, err := distributions.Lookup(p.Distribution); err != nil && !d.isPlugin(p.Distribution) {
+		d.check(t.key("distribution"), fmt.Errorf("%w, nor a plugin in [plugins]", err))
 	}
 	p.HashTag = t.str("hash_tag", "")
 	if p.HashTag != "" && len(p.HashTag) != 2 {

@@ -106,7 +106,9 @@ func (b *backend) failed(err error) {
 	b.retry = time.AfterFunc(retry, b.trial)
 	b.mu.Unlock()
 	p.log.Warn("server ejected", "pool", p.name, "server", b.String(), "failures", n, "err", err, "retry_in", retry)
-	p.rebuild()
+	// Off the loop that saw the failure: building a table may call out
+	// to an external distribution.
+	go p.rebuildLogged()
 }
 
 // succeeded records an answer from the server; it runs for every
@@ -130,7 +132,7 @@ func (b *backend) trial() {
 	b.retry = nil
 	b.mu.Unlock()
 	b.pool.log.Info("server back in the pool", "pool", b.pool.name, "server", b.String())
-	b.pool.rebuild()
+	b.pool.rebuildLogged()
 }
 
 // revive brings an ejected server back at once; the health checker calls

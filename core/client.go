@@ -60,7 +60,16 @@ type slot struct {
 	keyBufs [][]int32 // storage of parts[i].Keys across rounds
 	servers []int     // servers[i] is the server of parts[i]
 	frags   []fragment
-	err     error // answers the request instead of its parts
+	err     error    // answers the request instead of its parts
+	hashes  []uint32 // the keys' hashes, when an external hasher made them
+}
+
+// route returns the server of key i.
+func (s *slot) route(t *table, i int) int {
+	if s.hashes != nil {
+		return t.pick.Pick(s.hashes[i])
+	}
+	return t.route(s.req.Keys[i])
 }
 
 // fragment is the share of a slot sent to one server connection.
@@ -185,7 +194,7 @@ func (c *client) parse() (int, error) {
 		}
 		s := c.slots[n]
 		s.req.Reset()
-		s.err = nil
+		s.err, s.hashes = nil, nil
 		m, err := c.st.codec.ParseRequest(c.rbuf[c.start:c.end], &s.req)
 		if err != nil {
 			return n, err
@@ -265,12 +274,48 @@ func (c *client) startRound(n int, perr error) {
 		c.failed = true
 	}
 	c.pending = 1 // held while dispatching, so a fast failure cannot finish the round early
-	for _, s := range c.slots[:n] {
+	if c.st.batch != nil {
+		// An external hash function: the round waits for its keys to be
+		// hashed with the rest of the iteration's (see hashed).
+		if c.l.queueHash(c, n) {
+			return
+		}
+	}
+	c.dispatchRound()
+}
+
+// dispatchRound sends the round's slots and lets go of the hold.
+func (c *client) dispatchRound() {
+	for _, s := range c.slots[:c.nslots] {
 		c.dispatch(s)
 	}
 	c.pending--
 	if c.pending == 0 {
 		c.finishRound()
+	}
+}
+
+// hashed resumes a round whose keys were hashed externally: hashes holds
+// them in slot order, or err says why there are none.
+func (c *client) hashed(hashes []uint32, err error) {
+	if c.closed {
+		c.pending--
+		c.finishRound()
+		return
+	}
+	for _, s := range c.slots[:c.nslots] {
+		if s.req.Kind == protocols.Local {
+			continue
+		}
+		if err != nil {
+			s.err = err
+			continue
+		}
+		s.hashes, hashes = hashes[:len(s.req.Keys):len(s.req.Keys)], hashes[len(s.req.Keys):]
+	}
+	c.dispatchRound()
+	if !c.inRound {
+		c.advance()
 	}
 }
 
@@ -319,7 +364,7 @@ func (c *client) dispatch(s *slot) {
 	p := c.p
 	req := &s.req
 	s.parts = s.parts[:0]
-	if req.Kind == protocols.Local {
+	if req.Kind == protocols.Local || s.err != nil {
 		return
 	}
 	if len(req.Keys) == 0 {
@@ -329,9 +374,9 @@ func (c *client) dispatch(s *slot) {
 	t := p.table.Load()
 	switch req.Kind {
 	case protocols.Forward:
-		srv := t.route(req.Keys[0])
-		for _, k := range req.Keys[1:] {
-			if t.route(k) != srv {
+		srv := s.route(t, 0)
+		for i := 1; i < len(req.Keys); i++ {
+			if s.route(t, i) != srv {
 				s.err = ErrCrossServer
 				return
 			}
@@ -363,8 +408,8 @@ func (c *client) split(s *slot, t *table) bool {
 			c.partOf[i] = -1
 		}
 	}
-	for i, k := range s.req.Keys {
-		srv := t.route(k)
+	for i := range s.req.Keys {
+		srv := s.route(t, i)
 		if srv < 0 {
 			s.err = ErrNoServer
 			break

@@ -2,11 +2,15 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/walnutproxy/walnut/distributions"
+	"github.com/walnutproxy/walnut/protocols"
 )
 
 // handler is what owns a descriptor registered with a loop.
@@ -50,6 +54,10 @@ type loop struct {
 	idleScan  bool      // some pool has a client_timeout
 	timers    []timer
 	bufs      [][]byte // free client read buffers
+
+	// hashing gathers, per external hasher, the keys of the rounds that
+	// wait for it; each iteration hashes them in one call.
+	hashing map[distributions.BatchHasher]*hashBatch
 
 	// draining: clients are answered what they sent and then closed, or
 	// handed to the process in handoff, and nothing more is read.
@@ -249,6 +257,76 @@ func (l *loop) flush() {
 		unix.Close(fd)
 	}
 	l.toClose = l.toClose[:0]
+	for h, b := range l.hashing {
+		delete(l.hashing, h)
+		go b.run(l)
+	}
+}
+
+// hashBatch is the keys of one iteration's rounds that wait for one
+// external hasher, in the order of its clients.
+type hashBatch struct {
+	h       distributions.BatchHasher
+	keys    [][]byte
+	clients []*client
+	counts  []int // keys of each client
+}
+
+// queueHash adds the keys of c's round (its first n slots) to the
+// iteration's batch for the pool's hasher. It reports false if the
+// round has no key to hash.
+func (l *loop) queueHash(c *client, n int) bool {
+	st := c.st
+	b := l.hashing[st.batch]
+	if b == nil {
+		b = &hashBatch{h: st.batch}
+	}
+	count := 0
+	for _, s := range c.slots[:n] {
+		if s.req.Kind == protocols.Local {
+			continue
+		}
+		for _, k := range s.req.Keys {
+			if st.hasTag {
+				k = hashTagged(k, st.tag)
+			}
+			b.keys = append(b.keys, k)
+			count++
+		}
+	}
+	if count == 0 {
+		return false
+	}
+	if l.hashing == nil {
+		l.hashing = map[distributions.BatchHasher]*hashBatch{}
+	}
+	l.hashing[st.batch] = b
+	b.clients = append(b.clients, c)
+	b.counts = append(b.counts, count)
+	return true
+}
+
+// run hashes the batch off the loop (the hasher is another process) and
+// hands the results back to it. The keys point into the clients' read
+// buffers, which nothing touches while their rounds wait.
+func (b *hashBatch) run(l *loop) {
+	out := make([]uint32, len(b.keys))
+	err := b.h.HashBatch(b.keys, out)
+	if err != nil {
+		err = fmt.Errorf("hash plugin: %w", err)
+	}
+	for i, k := range b.keys {
+		if len(k) == 0 {
+			out[i] = 0 // nutcracker's rule for an empty key
+		}
+	}
+	l.post(func() {
+		off := 0
+		for i, c := range b.clients {
+			c.hashed(out[off:off+b.counts[i]], err)
+			off += b.counts[i]
+		}
+	})
 }
 
 // check fires timeouts and timers; it runs at timerResolution at most.

@@ -52,6 +52,8 @@ type settings struct {
 	tag     [2]byte
 	tooMany []byte // the reply to a client over client_connections
 	classes protocols.Classifier
+	// batch is set, and hash nil, when the hash function is external.
+	batch distributions.BatchHasher
 }
 
 // table is what a request needs to find its server.
@@ -72,6 +74,12 @@ func (t *table) route(key []byte) int {
 	// nutcracker hashes an empty key to 0 rather than running the hash.
 	var h uint32
 	if len(key) > 0 {
+		if t.hash == nil {
+			// An external hash function hashes whole rounds ahead of
+			// routing; a round read just before a reload switched to one
+			// has no hashes: it gets an error rather than a guess.
+			return -1
+		}
 		h = t.hash(key)
 	}
 	return t.pick.Pick(h)
@@ -96,9 +104,9 @@ func hashTagged(key []byte, tag [2]byte) []byte {
 // client_connections before it is closed.
 var ErrTooManyClients = errors.New("max number of clients reached")
 
-// newSettings checks a pool configuration against the registries and
-// builds what requests need from it.
-func newSettings(cfg *config.Pool) (*settings, error) {
+// newSettings checks a pool configuration against the proxy's extensions
+// and the registries, and builds what requests need from it.
+func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
 	factory, err := protocols.Lookup(cfg.Protocol)
 	if err != nil {
 		return nil, err
@@ -108,15 +116,17 @@ func newSettings(cfg *config.Pool) (*settings, error) {
 	if err != nil {
 		return nil, fmt.Errorf("protocol %s: %w", cfg.Protocol, err)
 	}
-	hash, err := distributions.LookupHash(cfg.Hash)
-	if err != nil {
+	st := &settings{cfg: cfg, codec: codec}
+	if h, ok := px.hashers[cfg.Hash]; ok {
+		st.batch = h
+	} else if st.hash, err = distributions.LookupHash(cfg.Hash); err != nil {
 		return nil, err
 	}
-	dist, err := distributions.Lookup(cfg.Distribution)
-	if err != nil {
+	if d, ok := px.dists[cfg.Distribution]; ok {
+		st.dist = d
+	} else if st.dist, err = distributions.Lookup(cfg.Distribution); err != nil {
 		return nil, err
 	}
-	st := &settings{cfg: cfg, codec: codec, dist: dist, hash: hash}
 	if len(cfg.HashTag) == 2 {
 		st.hasTag, st.tag = true, [2]byte{cfg.HashTag[0], cfg.HashTag[1]}
 	}
@@ -128,7 +138,7 @@ func newSettings(cfg *config.Pool) (*settings, error) {
 // newPool builds a pool from its validated configuration without
 // touching the network.
 func newPool(px *Proxy, cfg *config.Pool) (*Pool, error) {
-	st, err := newSettings(cfg)
+	st, err := px.newSettings(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +168,13 @@ func (p *Pool) rebuild() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.rebuildLocked()
+}
+
+// rebuildLogged is rebuild for events: on failure the old table stays.
+func (p *Pool) rebuildLogged() {
+	if err := p.rebuild(); err != nil {
+		p.log.Error("cannot rebuild the routing table; the old one stays", "pool", p.name, "err", err)
+	}
 }
 
 func (p *Pool) rebuildLocked() error {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/walnutproxy/walnut/config"
+	"github.com/walnutproxy/walnut/distributions"
 )
 
 // Proxy runs every pool of a configuration on a set of event loops.
@@ -32,6 +33,9 @@ type Proxy struct {
 	inherit   *Inheritance
 	upgrading atomic.Bool
 
+	dists   map[string]distributions.Distribution
+	hashers map[string]distributions.BatchHasher
+
 	start      time.Time
 	version    string
 	latency    atomic.Bool // record latency histograms (a metrics endpoint is on)
@@ -45,15 +49,34 @@ func (px *Proxy) SetVersion(v string) { px.version = v }
 // it. Counting is always on; timing every request is what it adds.
 func (px *Proxy) RecordLatency(on bool) { px.latency.Store(on) }
 
+// Option extends a Proxy beyond its configuration file.
+type Option func(*Proxy)
+
+// WithDistribution makes d available to pools as distribution name,
+// ahead of the registry: this is how external plugins come in.
+func WithDistribution(name string, d distributions.Distribution) Option {
+	return func(px *Proxy) { px.dists[name] = d }
+}
+
+// WithHasher makes h available to pools as hash name, ahead of the
+// registry.
+func WithHasher(name string, h distributions.BatchHasher) Option {
+	return func(px *Proxy) { px.hashers[name] = h }
+}
+
 // New builds a proxy from a validated configuration: codecs, hash
 // functions and routing tables are looked up and built, but nothing
 // listens or dials until Start, so a configuration can be checked without
 // side effects.
-func New(cfg *config.Config, log *slog.Logger) (*Proxy, error) {
+func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	px := &Proxy{log: log, cfg: cfg, workers: cfg.Workers, start: time.Now(), version: "dev"}
+	px := &Proxy{log: log, cfg: cfg, workers: cfg.Workers, start: time.Now(), version: "dev",
+		dists: map[string]distributions.Distribution{}, hashers: map[string]distributions.BatchHasher{}}
+	for _, o := range opts {
+		o(px)
+	}
 	if px.workers <= 0 {
 		px.workers = DefaultWorkers()
 	}
@@ -355,7 +378,7 @@ func (px *Proxy) Reload(cfg *config.Config) error {
 		return err
 	}
 	for _, pc := range cfg.Pools {
-		st, err := newSettings(pc)
+		st, err := px.newSettings(pc)
 		if err != nil {
 			return fail(fmt.Errorf("pool %s: %w", pc.Name, err))
 		}
@@ -488,6 +511,20 @@ func (px *Proxy) retirePools(pools []*Pool) {
 			}
 			p.mu.Unlock()
 		}()
+	}
+}
+
+// Rebuild recomputes the routing tables of the pools that use
+// distribution name: an external distribution that restarted may answer
+// differently than before.
+func (px *Proxy) Rebuild(name string) {
+	for _, p := range px.Pools() {
+		if p.settings().cfg.Distribution != name {
+			continue
+		}
+		if err := p.rebuild(); err != nil {
+			px.log.Error("cannot rebuild the routing table; the old one stays", "pool", p.name, "err", err)
+		}
 	}
 }
 

@@ -26,6 +26,15 @@ type Server struct {
 	Alive bool
 }
 
+// BatchHasher hashes many keys in one call, writing key i's hash to
+// out[i]. Hash functions that live in another process implement it
+// instead of HashFunc: a call out per key would cost far more than the
+// hashing, so walnut gathers the keys of a loop iteration and hashes them
+// in one call.
+type BatchHasher interface {
+	HashBatch(keys [][]byte, out []uint32) error
+}
+
 // Distribution turns a server list into a routing table. Build runs when
 // a pool starts and whenever its servers change (ejection, return,
 // reload), never per request, so it may be slow or even call out to

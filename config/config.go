@@ -53,8 +53,17 @@ type Log struct {
 // Pool is one listening endpoint and the servers it shards over.
 type Pool struct {
 	Name string
-	// Listen is host:port, or a unix socket path (starts with '/').
+	// Listen is host:port, or a unix socket path (starts with '/'),
+	// optionally followed by the socket's permissions in octal, as
+	// nutcracker writes it: "/var/run/walnut.sock 0666".
 	Listen string
+	// ListenMode is the unix socket's permissions, 0 to leave the default.
+	ListenMode uint32
+	// RedisAuth is the password walnut sends servers with AUTH, and
+	// requires of clients, as nutcracker's redis_auth does.
+	RedisAuth string
+	// RedisDB is the database walnut selects on every server connection.
+	RedisDB int
 	// Protocol names a registered codec ("redis", ...).
 	Protocol string
 	// Hash names a registered hash function; Distribution a registered

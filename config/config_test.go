@@ -13,7 +13,9 @@ import (
 // The registries are filled by the builtins in a real binary; here a few
 // stand-ins make names valid without importing concrete packages.
 func init() {
-	protocols.Register("redis", func(protocols.Options) (protocols.Codec, error) { return nil, nil })
+	for _, p := range []string{"redis", "memcached"} {
+		protocols.Register(p, func(protocols.Options) (protocols.Codec, error) { return nil, nil })
+	}
 	for _, h := range []string{"fnv1a_64", "md5", "murmur"} {
 		distributions.RegisterHash(h, func([]byte) uint32 { return 0 })
 	}
@@ -100,7 +102,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate servers", "[pools.a]\nlisten = \"127.0.0.1:1\"\nservers = [\"127.0.0.1:6379:1\", \"127.0.0.1:6379:2\"]\n", []string{"same name \"127.0.0.1:6379\""}},
 		{"bad listen port", "[pools.a]\nlisten = \"127.0.0.1:http\"\nservers = [\"127.0.0.1:6379:1\"]\n", []string{"pools.a.listen", "invalid port"}},
 		{"listen without host", "[pools.a]\nlisten = \":22121\"\nservers = [\"127.0.0.1:6379:1\"]\n", []string{"pools.a.listen", "missing host"}},
-		{"bad protocol", "[pools.a]\n" + ok + "protocol = \"http\"\n", []string{"pools.a.protocol", "unknown protocol \"http\" (known: redis)"}},
+		{"bad protocol", "[pools.a]\n" + ok + "protocol = \"http\"\n", []string{"pools.a.protocol", "unknown protocol \"http\" (known: memcached, redis)"}},
 		{"bad hash", "[pools.a]\n" + ok + "hash = \"sha\"\n", []string{"pools.a.hash", "unknown hash \"sha\" (known: fnv1a_64, md5, murmur)"}},
 		{"bad distribution", "[pools.a]\n" + ok + "distribution = \"x\"\n", []string{"pools.a.distribution", "(known: ketama, modula, random)"}},
 		{"bad duration", "[pools.a]\n" + ok + "timeout = \"fast\"\n", []string{"pools.a.timeout", "\"fast\""}},

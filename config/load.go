@@ -5,17 +5,22 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 )
 
-// Load reads and validates a TOML configuration file. Every problem is
+// Load reads and validates a configuration file: walnut's TOML, or a
+// nutcracker YAML file (told apart by IsYAML). Every problem is
 // reported, each naming the file, the key and what is wrong.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if IsYAML(path, data) {
+		return ParseYAML(path, data)
 	}
 	return Parse(path, data)
 }
@@ -156,7 +161,8 @@ func (d *decoder) crossCheck(cfg *Config) {
 // dotted key it belongs to.
 type decoder struct {
 	errs    []string
-	plugins []Plugin // declared in the file: valid hash and distribution names too
+	plugins []Plugin       // declared in the file: valid hash and distribution names too
+	lines   map[string]int // line of a key, where the format tells (YAML)
 }
 
 func (d *decoder) isPlugin(name string) bool {
@@ -185,7 +191,22 @@ func (d *decoder) plugin(name string, t *table) Plugin {
 }
 
 func (d *decoder) addf(key, format string, args ...any) {
-	d.errs = append(d.errs, key+": "+fmt.Sprintf(format, args...))
+	msg := key + ": " + fmt.Sprintf(format, args...)
+	for k := key; k != ""; k = parentKey(k) {
+		if line, ok := d.lines[k]; ok {
+			msg = strconv.Itoa(line) + ": " + msg
+			break
+		}
+	}
+	d.errs = append(d.errs, msg)
+}
+
+// parentKey drops the last element of a dotted key.
+func parentKey(k string) string {
+	if i := strings.LastIndexAny(k, ".["); i > 0 {
+		return k[:i]
+	}
+	return ""
 }
 
 func (d *decoder) check(key string, err error) {
@@ -200,7 +221,11 @@ func (d *decoder) err(path string) error {
 	}
 	lines := make([]string, len(d.errs))
 	for i, e := range d.errs {
-		lines[i] = path + ": " + e
+		sep := ": "
+		if e != "" && e[0] >= '0' && e[0] <= '9' {
+			sep = ":" // a line number: FILE:LINE: key: ...
+		}
+		lines[i] = path + sep + e
 	}
 	return errors.New(strings.Join(lines, "\n"))
 }

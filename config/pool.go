@@ -19,7 +19,12 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	case p.Listen == "":
 		d.addf(t.key("listen"), "missing: every pool needs a listen address (host:port or a unix socket path)")
 	default:
-		d.check(t.key("listen"), validListen(p.Listen))
+		var err error
+		p.Listen, p.ListenMode, err = splitListen(p.Listen)
+		if err == nil {
+			err = validListen(p.Listen)
+		}
+		d.check(t.key("listen"), err)
 	}
 
 	p.Protocol = t.str("protocol", DefaultProtocol)
@@ -44,6 +49,8 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	p.MaxRequestSize = d.size(t, "max_request_size", DefaultMaxRequestSize)
 	p.MaxValueSize = d.size(t, "max_value_size", p.MaxRequestSize)
 	p.StrictKeys = t.boolean("strict_keys", false)
+	p.RedisAuth = t.str("redis_auth", "")
+	p.RedisDB = d.atLeast(t, "redis_db", 0, 0)
 	p.MaxPipeline = d.atLeast(t, "max_pipeline", DefaultMaxPipeline, 1)
 	p.MaxClientOutput = d.size(t, "max_client_output", DefaultMaxClientOutput)
 	p.ClientConnections = d.atLeast(t, "client_connections", DefaultClientConnections, 1)
@@ -159,6 +166,23 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("want a size such as 1048576 or \"16MiB\", got %q", s)
 	}
 	return n * mult, nil
+}
+
+// splitListen separates nutcracker's "/path/to.sock 0666" into the path
+// and the socket's permissions.
+func splitListen(s string) (string, uint32, error) {
+	if !strings.HasPrefix(s, "/") {
+		return s, 0, nil
+	}
+	i := strings.LastIndexByte(s, ' ')
+	if i < 0 {
+		return s, 0, nil
+	}
+	mode, err := strconv.ParseUint(s[i+1:], 8, 32)
+	if err != nil || mode > 0o777 {
+		return s, 0, fmt.Errorf("invalid file permission %q in \"socket_path permission\" (want octal, such as 0666)", s[i+1:])
+	}
+	return strings.TrimRight(s[:i], " "), uint32(mode), nil
 }
 
 // validListen checks a listen address: host:port or a unix socket path.

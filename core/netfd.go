@@ -48,9 +48,9 @@ func writeFD(fd int, b []byte) (int, error) {
 
 // listenFD opens a non-blocking listening socket on addr: host:port, or
 // a unix socket path.
-func listenFD(addr string, backlog int) (int, net.Addr, error) {
+func listenFD(addr string, backlog int, mode uint32) (int, net.Addr, error) {
 	if strings.HasPrefix(addr, "/") {
-		return listenUnix(addr, backlog)
+		return listenUnix(addr, backlog, mode)
 	}
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -111,7 +111,7 @@ func listenFD(addr string, backlog int) (int, net.Addr, error) {
 	return fd, &net.TCPAddr{IP: ip, Port: port}, nil
 }
 
-func listenUnix(path string, backlog int) (int, net.Addr, error) {
+func listenUnix(path string, backlog int, mode uint32) (int, net.Addr, error) {
 	// A socket file left by a process that died would make bind fail
 	// forever; nobody is serving it if a connection is refused.
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
@@ -126,6 +126,13 @@ func listenUnix(path string, backlog int) (int, net.Addr, error) {
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		unix.Close(fd)
 		return -1, nil, os.NewSyscallError("bind", err)
+	}
+	if mode != 0 {
+		if err := os.Chmod(path, os.FileMode(mode)); err != nil {
+			unix.Close(fd)
+			os.Remove(path)
+			return -1, nil, err
+		}
 	}
 	if err := unix.Listen(fd, backlog); err != nil {
 		unix.Close(fd)

@@ -167,7 +167,7 @@ func (px *Proxy) listen(p *Pool, inh *Inheritance) error {
 		p.lnFD, p.lnAddr = fd, addr
 		return nil
 	}
-	fd, addr, err := listenFD(cfg.Listen, cfg.Backlog)
+	fd, addr, err := listenFD(cfg.Listen, cfg.Backlog, cfg.ListenMode)
 	if err != nil {
 		return fmt.Errorf("pool %s: listen %s: %w", p.name, cfg.Listen, err)
 	}

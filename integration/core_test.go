@@ -1,9 +1,11 @@
 package integration
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -200,5 +202,29 @@ func TestManyClients(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// A pool can listen on a unix socket, with nutcracker's permission
+// suffix.
+func TestUnixSocketListener(t *testing.T) {
+	servers := testbed.Redises(t, 1)
+	path := t.TempDir() + "/walnut.sock"
+	startWalnut(t, fmt.Sprintf("[pools.u]\nlisten = \"%s 0600\"\nservers = [%q]\n", path, servers[0].Addr+":1"))
+	st, err := os.Stat(path)
+	if err != nil || st.Mode()&os.ModeSocket == 0 || st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %s: %v, mode %v", path, err, st.Mode())
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "SET u 1\r\nGET u\r\n")
+	r := bufio.NewReader(c)
+	for _, want := range []string{"+OK\r\n", "$1\r\n", "1\r\n"} {
+		if got, _ := r.ReadString('\n'); got != want {
+			t.Fatalf("over the unix socket: %q, want %q", got, want)
+		}
 	}
 }

@@ -17,13 +17,14 @@ import (
 // client can have in flight, and lets requests point into the read buffer
 // (nothing moves it until the round is over).
 type client struct {
-	l     *loop
-	p     *Pool
-	fd    int
-	id    uint64
-	addr  string
-	st    *settings // the pool's settings for the current round
-	stats *poolCounters
+	l       *loop
+	p       *Pool
+	fd      int
+	id      uint64
+	addr    string
+	st      *settings // the pool's settings for the current round
+	stats   *poolCounters
+	session any // the codec's state for this client
 
 	rbuf       []byte // nil while idle: the loop lends one when data comes
 	start, end int    // unparsed bytes are rbuf[start:end]
@@ -194,6 +195,7 @@ func (c *client) parse() (int, error) {
 		}
 		s := c.slots[n]
 		s.req.Reset()
+		s.req.Session = c.session
 		s.err, s.hashes = nil, nil
 		m, err := c.st.codec.ParseRequest(c.rbuf[c.start:c.end], &s.req)
 		if err != nil {
@@ -530,7 +532,11 @@ func (c *client) expireIdle(now time.Time) {
 // parsed, to the process taking over; it runs between rounds, with every
 // reply written.
 func (c *client) handOff() {
-	if err := c.l.handoff.send(c.fd, c.p.name, c.addr, c.rbuf[c.start:c.end]); err != nil {
+	var session []byte
+	if ss := c.p.settings().sessions; ss != nil && c.session != nil {
+		session = ss.MarshalSession(c.session)
+	}
+	if err := c.l.handoff.send(c.fd, c.p.name, c.addr, c.rbuf[c.start:c.end], session); err != nil {
 		c.p.log.Warn("client hand-off failed; closing it", "pool", c.p.name, "client", c.addr, "err", err)
 	}
 	c.close()

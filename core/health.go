@@ -106,7 +106,7 @@ func probeLoop(b *backend, every time.Duration, stop chan struct{}) {
 			return
 		}
 		var err error
-		conn, err = probe(conn, b, hcodec, st.cfg.DialTimeout, every, buf)
+		conn, err = probe(conn, b, hcodec, st.greeter, st.cfg.DialTimeout, every, buf)
 		switch {
 		case err != nil:
 			if conn != nil {
@@ -133,25 +133,43 @@ func probeLoop(b *backend, every time.Duration, stop chan struct{}) {
 
 // probe sends one probe on conn (dialing it if nil) and reads the
 // answer, within timeout.
-func probe(conn net.Conn, b *backend, h protocols.HealthChecker, dialTimeout, timeout time.Duration, buf []byte) (net.Conn, error) {
+func probe(conn net.Conn, b *backend, h protocols.HealthChecker, g protocols.Greeter, dialTimeout, timeout time.Duration, buf []byte) (net.Conn, error) {
+	greetings := 0
+	var msg []byte
 	if conn == nil {
 		c, err := net.DialTimeout(b.network, b.addr, dialTimeout)
 		if err != nil {
 			return nil, err
 		}
 		conn = c
+		if g != nil {
+			msg, greetings = g.Greeting()
+		}
 	}
 	conn.SetDeadline(time.Now().Add(timeout))
-	if _, err := conn.Write(h.HealthProbe()); err != nil {
+	if _, err := conn.Write(append(msg[:len(msg):len(msg)], h.HealthProbe()...)); err != nil {
 		return conn, err
 	}
 	n := 0
-	for {
-		if n == len(buf) {
-			return conn, fmt.Errorf("health reply longer than %d bytes", len(buf))
+	for greetings > 0 {
+		k, err := g.GreetingReply(buf[:n])
+		switch {
+		case err != nil:
+			return conn, err
+		case k > 0:
+			n = copy(buf, buf[k:n])
+			greetings--
+			continue
+		case n == len(buf):
+			return conn, fmt.Errorf("setup reply longer than %d bytes", len(buf))
 		}
 		m, err := conn.Read(buf[n:])
 		n += m
+		if err != nil {
+			return conn, err
+		}
+	}
+	for {
 		if k, ok, perr := h.HealthReply(buf[:n]); perr != nil {
 			return conn, perr
 		} else if k > 0 {
@@ -160,7 +178,12 @@ func probe(conn net.Conn, b *backend, h protocols.HealthChecker, dialTimeout, ti
 			}
 			return conn, nil
 		}
-		if err != nil {
+		if n == len(buf) {
+			return conn, fmt.Errorf("health reply longer than %d bytes", len(buf))
+		}
+		m, err := conn.Read(buf[n:])
+		n += m
+		if err != nil && m == 0 {
 			return conn, err
 		}
 	}

@@ -53,7 +53,9 @@ type settings struct {
 	tooMany []byte // the reply to a client over client_connections
 	classes protocols.Classifier
 	// batch is set, and hash nil, when the hash function is external.
-	batch distributions.BatchHasher
+	batch    distributions.BatchHasher
+	sessions protocols.Sessions // nil: the codec keeps no client state
+	greeter  protocols.Greeter  // nil: server connections need no setup
 }
 
 // table is what a request needs to find its server.
@@ -112,7 +114,10 @@ func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
 		return nil, err
 	}
 	codec, err := factory(protocols.Options{MaxRequestSize: cfg.MaxRequestSize, MaxValueSize: cfg.MaxValueSize,
-		StrictKeys: cfg.StrictKeys})
+		StrictKeys: cfg.StrictKeys, ServerPassword: cfg.RedisAuth, Database: cfg.RedisDB,
+		// nutcracker's redis_auth is both: walnut authenticates to the
+		// servers and clients authenticate to walnut with it.
+		ClientPassword: cfg.RedisAuth})
 	if err != nil {
 		return nil, fmt.Errorf("protocol %s: %w", cfg.Protocol, err)
 	}
@@ -132,6 +137,12 @@ func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
 	}
 	st.tooMany = codec.AppendError(nil, ErrTooManyClients)
 	st.classes, _ = codec.(protocols.Classifier)
+	st.sessions, _ = codec.(protocols.Sessions)
+	if g, ok := codec.(protocols.Greeter); ok {
+		if _, n := g.Greeting(); n > 0 {
+			st.greeter = g
+		}
+	}
 	return st, nil
 }
 
@@ -320,13 +331,21 @@ func (p *Pool) accept(l *loop, fd int, sa unix.Sockaddr) {
 	if _, ok := sa.(*unix.SockaddrUnix); !ok {
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
-	p.adopt(l, fd, sockaddrString(sa), nil)
+	p.adopt(l, fd, sockaddrString(sa), nil, nil)
 }
 
 // adopt serves an open client socket on loop l, starting from buffered,
-// bytes it sent that an earlier process read but did not parse.
-func (p *Pool) adopt(l *loop, fd int, addr string, buffered []byte) {
+// bytes it sent that an earlier process read but did not parse, and
+// from the session that process kept for it (nil for a new client).
+func (p *Pool) adopt(l *loop, fd int, addr string, buffered, session []byte) {
 	c := &client{l: l, p: p, fd: fd, id: p.nextID.Add(1), addr: addr, lastActive: l.now, stats: &p.counters[l.id]}
+	if ss := p.settings().sessions; ss != nil {
+		if session != nil {
+			c.session = ss.UnmarshalSession(session)
+		} else {
+			c.session = ss.NewSession()
+		}
+	}
 	c.stats.clientsAccepted.Add(1)
 	p.px.totalConns.Add(1)
 	if len(buffered) > 0 {

@@ -40,6 +40,7 @@ type serverConn struct {
 	wantOut  bool
 	closed   bool
 	retiring bool // its server left the pool: close once the queue is empty
+	greeting int  // replies to the connection's setup still to come
 	gen      int  // dial attempt, so that a late result of an old one is ignored
 
 	failErr error
@@ -152,6 +153,12 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 		return
 	}
 	sc.fd, sc.state, sc.backoff = fd, stUp, 0
+	if g := p.settings().greeter; g != nil {
+		// The setup (AUTH, SELECT) goes out before anything queued.
+		req, n := g.Greeting()
+		sc.out = append(append(make([]byte, 0, len(req)+len(sc.out)-sc.outPos), req...), sc.out[sc.outPos:]...)
+		sc.outPos, sc.greeting = 0, n
+	}
 	sc.b.down.Store(false)
 	sc.b.counters[sc.l.id].connections.Add(1)
 	p.px.totalConns.Add(1)
@@ -225,6 +232,17 @@ func (sc *serverConn) parseResponses() error {
 	stats := &sc.b.counters[sc.l.id]
 	timed := sc.b.pool.px.latency.Load()
 	answered := false
+	for sc.greeting > 0 && sc.rstart < sc.rend {
+		m, err := sc.b.pool.settings().greeter.GreetingReply(sc.rbuf[sc.rstart:sc.rend])
+		if err != nil {
+			return err
+		}
+		if m == 0 {
+			return nil
+		}
+		sc.rstart += m
+		sc.greeting--
+	}
 	for sc.rstart < sc.rend {
 		f := sc.q.peek()
 		if f == nil {
@@ -323,7 +341,7 @@ func (sc *serverConn) fail(err error) {
 		}
 	}
 	sc.state = stIdle
-	sc.rstart, sc.rend = 0, 0
+	sc.rstart, sc.rend, sc.greeting = 0, 0, 0
 	sc.failQueued(p.serverError(sc.b, err))
 	if !sc.closed {
 		sc.b.failed(err)

@@ -150,7 +150,7 @@ func (inh *Inheritance) receive(px *Proxy) {
 			px.log.Warn("upgrade: client without descriptor", "err", err)
 			continue
 		}
-		pool, addr, total, first, err := parseClientMsg(buf[:n])
+		pool, addr, session, total, first, err := parseClientMsg(buf[:n])
 		if err != nil {
 			unix.Close(fd)
 			px.log.Warn("upgrade: bad client message", "err", err)
@@ -175,7 +175,7 @@ func (inh *Inheritance) receive(px *Proxy) {
 		l := loops[next%len(loops)]
 		next++
 		p.clients.Add(1)
-		if !l.post(func() { p.adopt(l, fd, addr, data) }) {
+		if !l.post(func() { p.adopt(l, fd, addr, data, session) }) {
 			unix.Close(fd)
 			p.clients.Add(-1)
 			continue
@@ -203,18 +203,20 @@ func rightsFD(oob []byte) (int, error) {
 	return -1, errors.New("no descriptor attached")
 }
 
-// A client message: type, pool name, client address, total length of the
-// unparsed bytes, then the first of them.
-func appendClientMsg(dst []byte, pool, addr string, total int) []byte {
+// A client message: type, pool name, client address, the codec's
+// session, total length of the unparsed bytes, then the first of them.
+func appendClientMsg(dst []byte, pool, addr string, session []byte, total int) []byte {
 	dst = append(dst, msgClient)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(pool)))
 	dst = append(dst, pool...)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(addr)))
 	dst = append(dst, addr...)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(session)))
+	dst = append(dst, session...)
 	return binary.BigEndian.AppendUint32(dst, uint32(total))
 }
 
-func parseClientMsg(b []byte) (pool, addr string, total int, first []byte, err error) {
+func parseClientMsg(b []byte) (pool, addr string, session []byte, total int, first []byte, err error) {
 	bad := errors.New("short client message")
 	b = b[1:]
 	field := func() (string, bool) {
@@ -230,17 +232,21 @@ func parseClientMsg(b []byte) (pool, addr string, total int, first []byte, err e
 		return s, true
 	}
 	var ok bool
+	var sess string
 	if pool, ok = field(); !ok {
-		return "", "", 0, nil, bad
+		return "", "", nil, 0, nil, bad
 	}
 	if addr, ok = field(); !ok {
-		return "", "", 0, nil, bad
+		return "", "", nil, 0, nil, bad
+	}
+	if sess, ok = field(); !ok {
+		return "", "", nil, 0, nil, bad
 	}
 	if len(b) < 4 {
-		return "", "", 0, nil, bad
+		return "", "", nil, 0, nil, bad
 	}
 	total = int(binary.BigEndian.Uint32(b))
-	return pool, addr, total, b[4:], nil
+	return pool, addr, []byte(sess), total, b[4:], nil
 }
 
 // handoffSender sends clients to the new process; loops share it.
@@ -249,10 +255,10 @@ type handoffSender struct {
 	fd int
 }
 
-func (h *handoffSender) send(fd int, pool, addr string, buffered []byte) error {
+func (h *handoffSender) send(fd int, pool, addr string, buffered, session []byte) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	msg := appendClientMsg(make([]byte, 0, 64+len(pool)+len(addr)), pool, addr, len(buffered))
+	msg := appendClientMsg(make([]byte, 0, 64+len(pool)+len(addr)+len(session)), pool, addr, session, len(buffered))
 	first := min(len(buffered), maxChunk)
 	msg = append(msg, buffered[:first]...)
 	if err := unix.Sendmsg(h.fd, msg, unix.UnixRights(fd), nil, 0); err != nil {

@@ -45,11 +45,14 @@ type Request struct {
 	Reply []byte
 	// Close asks the core to close the client once Reply is written.
 	Close bool
+	// Session is the client's session (see Sessions), set by the core
+	// before ParseRequest; nil for codecs without sessions.
+	Session any
 }
 
 // Reset empties r for reuse, keeping the capacity of its slices.
 func (r *Request) Reset() {
-	*r = Request{Keys: r.Keys[:0], Args: r.Args[:0], Reply: r.Reply[:0]}
+	*r = Request{Keys: r.Keys[:0], Args: r.Args[:0], Reply: r.Reply[:0], Session: r.Session}
 }
 
 // Part is the share of a request that went to one server: the indices of
@@ -118,6 +121,30 @@ type Classifier interface {
 	Family(req *Request) int
 }
 
+// Sessions is implemented by codecs that keep state per client across
+// requests (whether it has authenticated, say). The core makes a session
+// for every client and hands it over with each request in
+// Request.Session; only the codec looks inside.
+type Sessions interface {
+	NewSession() any
+	// MarshalSession and UnmarshalSession carry a session to the process
+	// taking over in a binary upgrade.
+	MarshalSession(s any) []byte
+	UnmarshalSession(b []byte) any
+}
+
+// Greeter is implemented by codecs that set up every new server
+// connection before it carries clients' requests (AUTH, SELECT).
+type Greeter interface {
+	// Greeting returns the requests to send first on a new connection
+	// and the number of replies they get; nil and 0 for none.
+	Greeting() ([]byte, int)
+	// GreetingReply returns the length of the reply at the start of buf
+	// (0 if incomplete), and an error if it refuses the setup; the core
+	// then closes that connection and fails what was queued on it.
+	GreetingReply(buf []byte) (int, error)
+}
+
 // Options are the pool settings a codec may need.
 type Options struct {
 	// MaxRequestSize bounds one request, in bytes.
@@ -128,6 +155,14 @@ type Options struct {
 	// where its servers accept them (control characters in memcached
 	// keys, for one).
 	StrictKeys bool
+	// ServerPassword authenticates walnut to every server, and Database
+	// is selected on every server connection (nutcracker's redis_auth,
+	// redis_db).
+	ServerPassword string
+	Database       int
+	// ClientPassword, when set, must be given by every client before
+	// anything else.
+	ClientPassword string
 }
 
 // Factory builds a codec for one pool.

@@ -25,6 +25,10 @@ type Codec struct {
 	maxBulk      int
 	maxReplyBulk int
 	maxRequest   int
+
+	clientPassword  string
+	greeting        []byte
+	greetingReplies int
 }
 
 // New returns a codec for a pool with the given limits. A zero limit is
@@ -34,7 +38,9 @@ func New(o protocols.Options) (*Codec, error) {
 	if o.MaxRequestSize < 0 || o.MaxValueSize < 0 {
 		return nil, errors.New("redis: negative size limit")
 	}
-	c := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk, maxRequest: o.MaxRequestSize}
+	c := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk, maxRequest: o.MaxRequestSize,
+		clientPassword: o.ClientPassword}
+	c.greeting, c.greetingReplies = buildGreeting(o)
 	if o.MaxRequestSize > 0 {
 		c.maxBulk = min(c.maxBulk, o.MaxRequestSize)
 		c.maxReplyBulk = min(c.maxReplyBulk, o.MaxRequestSize)
@@ -74,6 +80,9 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 	}
 	req.Raw = buf[:n:n]
 	route(req)
+	if c.clientPassword != "" || req.Cmd == authIdx {
+		c.authenticate(req)
+	}
 	return n, nil
 }
 

@@ -121,7 +121,7 @@ var routeCases = []struct {
 	{"RANDOMKEY", loc, nil, "-ERR unsupported command 'RANDOMKEY'\r\n"},
 	{"ECHO hi", loc, nil, "-ERR unsupported command 'ECHO'\r\n"},
 	{"HELLO 3", loc, nil, "-ERR unsupported command 'HELLO'\r\n"},
-	{"AUTH pw", loc, nil, "-ERR unsupported command 'AUTH'\r\n"},
+	{"AUTH pw", loc, nil, "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"},
 	{"MULTI", loc, nil, "-ERR unsupported command 'MULTI'\r\n"},
 	{"EXEC", loc, nil, "-ERR unsupported command 'EXEC'\r\n"},
 	{"DISCARD", loc, nil, "-ERR unsupported command 'DISCARD'\r\n"},

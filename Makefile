@@ -3,7 +3,7 @@ GO ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_BINARIES = redis-server redis-cli nutcracker memcached gcc
 
-.PHONY: all build run test unit lint fmt bench bench-proxy deps clean
+.PHONY: all build run test unit lint fmt bench bench-proxy deps clean proto
 
 all: build
 
@@ -43,3 +43,18 @@ bench-proxy: build
 
 clean:
 	rm -rf bin
+
+# Regenerate plugins/proto from plugin.proto with the pinned generators,
+# so that the committed code is what anyone regenerates.
+PROTOC_GEN_GO_VERSION = v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION = v1.5.1
+GOBIN := $(shell $(GO) env GOPATH)/bin
+proto:
+	@command -v protoc >/dev/null || { echo "protoc is missing: apt-get install -y protobuf-compiler"; exit 1; }
+	@$(GOBIN)/protoc-gen-go --version 2>/dev/null | grep -q '$(PROTOC_GEN_GO_VERSION:v%=%)$$' || \
+	  $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@$(GOBIN)/protoc-gen-go-grpc --version 2>/dev/null | grep -q '$(PROTOC_GEN_GO_GRPC_VERSION:v%=%)$$' || \
+	  $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	cd plugins/proto && PATH="$(GOBIN):$$PATH" protoc --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative plugin.proto
+	@test -z "$$(gofmt -l plugins/proto)" || { echo "generated code is not gofmt-clean:"; gofmt -l plugins/proto; exit 1; }

@@ -3,12 +3,21 @@ GO ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_BINARIES = redis-server redis-cli nutcracker memcached gcc
 
-.PHONY: all build run test unit lint fmt bench bench-proxy deps clean proto
+.PHONY: all build run test unit lint fmt bench bench-proxy deps clean proto plugins custom-build
 
 all: build
 
 build:
 	$(GO) build -o bin/walnut ./cmd/walnut
+
+# The example plugins, each its own executable (docs/plugins.md).
+plugins:
+	$(GO) build -o bin/plugins/jump ./examples/plugins/jump
+	$(GO) build -o bin/plugins/fnv ./examples/plugins/fnv
+
+# walnut with an extra compiled-in distribution (examples/custom-build).
+custom-build:
+	$(GO) build -o bin/walnut-custom ./examples/custom-build
 
 run:
 	bash scripts/run.sh

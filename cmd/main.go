@@ -16,6 +16,7 @@ import (
 
 	"github.com/walnutproxy/walnut/config"
 	"github.com/walnutproxy/walnut/core"
+	"github.com/walnutproxy/walnut/plugins"
 )
 
 // Version is walnut's version, set at build time with
@@ -82,15 +83,38 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "walnut: %v\n", err)
 		return 2
 	}
-	px, err := core.New(cfg, log)
+	if *testConf {
+		// Plugins are not started by a check: their names and paths were
+		// checked by config.Load, and stand-ins take their place here.
+		if _, err := core.New(cfg, log, checkOptions(cfg)...); err != nil {
+			fmt.Fprintf(stderr, "walnut: configuration is invalid:\n%s: %v\n", cfg.Path, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "walnut: configuration file '%s' syntax is ok\n", cfg.Path)
+		return 0
+	}
+	// Plugins start before anything listens, so that the first request
+	// finds its pool's distribution and hash ready. They end with walnut:
+	// Close on any return, and the kernel's parent-death signal otherwise.
+	host, err := plugins.Start(cfg.Plugins, log)
+	if err != nil {
+		log.Error("cannot start", "config", cfg.Path, "err", err)
+		return 1
+	}
+	defer host.Close()
+	opts, err := pluginOptions(cfg, host)
 	if err != nil {
 		fmt.Fprintf(stderr, "walnut: configuration is invalid:\n%s: %v\n", cfg.Path, err)
 		return 1
 	}
-	if *testConf {
-		fmt.Fprintf(stdout, "walnut: configuration file '%s' syntax is ok\n", cfg.Path)
-		return 0
+	px, err := core.New(cfg, log, opts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "walnut: configuration is invalid:\n%s: %v\n", cfg.Path, err)
+		return 1
 	}
+	// A restarted distribution plugin may answer otherwise than the
+	// process it replaces; until then the pools route with its last table.
+	host.OnRestart(px.Rebuild)
 
 	if *cpuProf != "" {
 		f, err := os.Create(*cpuProf)
@@ -130,17 +154,24 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer ep.close()
 	log.Info("walnut started", "version", Version, "config", cfg.Path, "pid", os.Getpid(), "upgrade", inh != nil)
-	return serve(px, cfg, *confFile, sigs, &ep, log)
+	return serve(px, host, cfg, *confFile, sigs, &ep, log)
 }
 
 // serve runs until a signal ends the process: SIGTERM and SIGINT drain
 // and stop, SIGHUP reloads the configuration, SIGUSR2 hands over to a new
 // binary.
-func serve(px *core.Proxy, cfg *config.Config, path string, sigs <-chan os.Signal, ep *endpoints, log *slog.Logger) int {
+func serve(px *core.Proxy, host *plugins.Host, cfg *config.Config, path string, sigs <-chan os.Signal, ep *endpoints, log *slog.Logger) int {
+	running := cfg.Plugins // what host runs, whatever later reloads say
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
 			next, err := config.Load(path)
+			if err == nil {
+				// Plugins keep running as started: restarting one under
+				// live traffic is what SIGUSR2 is for.
+				warnPluginChanges(running, next.Plugins, log)
+				err = checkPluginUse(next, host)
+			}
 			if err == nil {
 				err = px.Reload(next)
 			}

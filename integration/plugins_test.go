@@ -327,7 +327,7 @@ func TestPluginBrokenBinaryFailsStartup(t *testing.T) {
 	}{
 		{"missing", filepath.Join(dir, "nope"), "distribution", "plugins.missing.path: stat " + filepath.Join(dir, "nope"), true},
 		{"notexec", notExec, "distribution", "plugins.notexec.path: " + notExec + " is not an executable file", true},
-		{"truebin", "/bin/true", "distribution", "plugin truebin: /bin/true: handshake failed", false},
+		{"truebin", "/bin/true", "distribution", "plugin truebin: /bin/true: handshake failed: Unrecognized remote plugin message: none (it exited", false},
 		{"garbage", garbage, "hash", "plugin garbage: " + garbage + ": handshake failed: Unrecognized remote plugin message: not a plugin", false},
 		{"fnv", fnv, "distribution", `pool p: distribution = "fnv": plugin fnv serves no distribution (it serves: hash)`, false},
 	} {

@@ -259,10 +259,15 @@ func (p *proc) start() (*conn, error) {
 // rest is advice to plugin authors about go-plugin itself.
 func firstLine(err error) error {
 	msg, _, cut := strings.Cut(err.Error(), "\n")
-	if !cut {
+	msg = strings.TrimSpace(msg)
+	if strings.HasSuffix(msg, "message:") {
+		// go-plugin quotes what the process said instead of a handshake,
+		// which is nothing when it exits at once (/bin/true).
+		msg += " none (it exited or said nothing: is it a walnut plugin?)"
+	} else if !cut {
 		return err
 	}
-	return &trimmedError{msg: strings.TrimSpace(msg), err: err}
+	return &trimmedError{msg: msg, err: err}
 }
 
 type trimmedError struct {

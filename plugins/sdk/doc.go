@@ -15,5 +15,6 @@
 // costs).
 //
 // What a plugin writes to stdout or stderr, and what it logs through
-// Logger, lands in walnut's log tagged with the plugin's name.
+// Logger, lands in walnut's log tagged with the plugin's name. Before
+// Serve, stdout carries go-plugin's handshake: print nothing there.
 package sdk

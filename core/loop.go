@@ -54,6 +54,7 @@ type loop struct {
 	idleScan  bool      // some pool has a client_timeout
 	timers    []timer
 	bufs      [][]byte // free client read buffers
+	ded       loopDed  // idle dedicated server connections
 
 	// hashing gathers, per external hasher, the keys of the rounds that
 	// wait for it; each iteration hashes them in one call.
@@ -208,6 +209,9 @@ func (l *loop) stopping() bool { return l.draining }
 func (l *loop) drain(h *handoffSender) {
 	l.draining, l.handoff = true, h
 	for c := range l.clients {
+		if c.ded != nil {
+			c.abandonBlocked()
+		}
 		if !c.inRound {
 			c.advance()
 		}

@@ -46,6 +46,8 @@ type serverConn struct {
 	failErr error
 	retryAt time.Time
 	backoff time.Duration
+
+	ded *dedConn // set for a client's dedicated connection (dedicated.go)
 }
 
 const (
@@ -135,6 +137,10 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 		}
 	}
 	p := sc.b.pool
+	if err != nil && sc.ded != nil {
+		sc.fail(fmt.Errorf("dial: %w", err)) // no retries: it is closed
+		return
+	}
 	if err != nil {
 		// Capped exponential backoff with jitter, so that many
 		// connections to one dead server do not retry in step.
@@ -183,6 +189,9 @@ func (sc *serverConn) handle(ev uint32) {
 // readIn reads and dispatches responses until the socket is drained.
 func (sc *serverConn) readIn(peerClosed bool) {
 	for sc.state == stUp {
+		if sc.ded != nil && sc.ded.held {
+			return // resumed once its client's output is written
+		}
 		if sc.rbuf == nil {
 			sc.rbuf = make([]byte, minReadBuffer)
 		}
@@ -245,6 +254,14 @@ func (sc *serverConn) parseResponses() error {
 	}
 	for sc.rstart < sc.rend {
 		f := sc.q.peek()
+		if f == nil && sc.ded != nil {
+			m, err := sc.relayPush(sc.rbuf[sc.rstart:sc.rend])
+			if m == 0 || err != nil {
+				return err
+			}
+			sc.rstart += m
+			continue
+		}
 		if f == nil {
 			return errUnexpectedData
 		}
@@ -279,6 +296,9 @@ func (sc *serverConn) parseResponses() error {
 		if sc.retiring && sc.q.len() == 0 {
 			sc.shutdown()
 			return nil
+		}
+		if sc.ded != nil && sc.q.len() == 0 {
+			sc.dedDrained()
 		}
 	}
 	if sc.rstart == sc.rend {
@@ -321,6 +341,9 @@ func (sc *serverConn) writeOut() {
 // response is missing or malformed, the FIFO cannot be trusted to match
 // the ones after it. The next request dials again.
 func (sc *serverConn) fail(err error) {
+	if sc.ded != nil {
+		sc.dedFailed()
+	}
 	p := sc.b.pool
 	stats := &sc.b.counters[sc.l.id]
 	if sc.state == stUp {
@@ -378,7 +401,16 @@ func (sc *serverConn) expire(now time.Time) {
 		return
 	}
 	f := sc.q.peek()
-	if f == nil || now.Sub(f.start) <= timeout {
+	if f == nil {
+		return
+	}
+	if b := f.slot.req.Block; b != 0 {
+		if b < 0 {
+			return // a blocking command without a timeout of its own
+		}
+		timeout += b
+	}
+	if now.Sub(f.start) <= timeout {
 		return
 	}
 	sc.fail(timeoutError{timeout})

@@ -16,6 +16,8 @@ var (
 // session is what walnut remembers of a Redis client between requests.
 type session struct {
 	authed bool
+	tx     *txState  // transaction, from the first WATCH or MULTI
+	sub    *subState // subscriptions, from the first one
 }
 
 // NewSession implements protocols.Sessions.

@@ -183,6 +183,13 @@ func (c *client) dispatchDedicated(s *slot) {
 	if req.Release {
 		switch req.Conn {
 		case protocols.Pinned:
+			if sc := d.pin; sc != nil && err != nil {
+				// What would have left it clean (EXEC, DISCARD, UNWATCH)
+				// was not sent: it must not go back to the idle set.
+				d.pin = nil
+				sc.ded.owner = nil
+				sc.shutdown()
+			}
 			c.unpin()
 		case protocols.Subscribed:
 			c.unsubscribeAll()

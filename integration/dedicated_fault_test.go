@@ -2,9 +2,12 @@ package integration
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/walnutproxy/walnut/config"
+	"github.com/walnutproxy/walnut/core"
+	"github.com/walnutproxy/walnut/distributions"
 	"github.com/walnutproxy/walnut/internal/testbed"
 )
 
@@ -238,6 +243,71 @@ func TestUpgradeWithDedicatedClients(t *testing.T) {
 		c.send(t, cmd("GET k"))
 		if got, err := readValue(c.r); got != "$1\r\nv\r\n" {
 			t.Fatalf("a client after the upgrade: %q, %v\n%s", got, err, w.Log())
+		}
+	}
+}
+
+// flakyHasher is an external hash function as core sees one, which fails
+// while told to.
+type flakyHasher struct {
+	hash distributions.HashFunc
+	fail atomic.Bool
+}
+
+func (h *flakyHasher) HashBatch(keys [][]byte, out []uint32) error {
+	if h.fail.Load() {
+		return errors.New("plugin went away")
+	}
+	for i, k := range keys {
+		out[i] = h.hash(k)
+	}
+	return nil
+}
+
+// An EXEC that could not be sent (here an external hash function failed
+// the round it came in) answers EXECABORT, and the transaction's
+// connection, still in MULTI on the server, is closed rather than given
+// to the next client: a blocking command there must not be QUEUED.
+func TestDedicatedUnsentExec(t *testing.T) {
+	srv := testbed.Redis(t)
+	cfg, err := config.Parse("test.toml", []byte("[plugins.flaky]\npath = \"/bin/true\"\n"+
+		redisPool("alpha", []*testbed.Process{srv}, "hash = \"flaky\"")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md5, _ := distributions.LookupHash("md5")
+	h := &flakyHasher{hash: md5}
+	px, err := core.New(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)), core.WithHasher("flaky", h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := px.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	raw := dialRaw(t, px.Pools()[0].Addr().String())
+	raw.send(t, cmd("MULTI")+cmd("SET k v"))
+	for _, want := range []string{"+OK\r\n", "+QUEUED\r\n"} {
+		if got, _ := readValue(raw.r); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	h.fail.Store(true)
+	raw.send(t, cmd("SET k v2")+cmd("EXEC"))
+	if got, _ := readValue(raw.r); !strings.Contains(got, "plugin went away") {
+		t.Fatalf("SET while the hash function fails: %q", got)
+	}
+	if got, _ := readValue(raw.r); got != "-EXECABORT Transaction discarded because of previous errors.\r\n" {
+		t.Fatalf("EXEC: %q", got)
+	}
+	h.fail.Store(false)
+	if !waitFor(5*time.Second, func() bool { return dedicatedOpen(px, "alpha") == 0 }) {
+		t.Fatalf("the transaction's connection is still open (%d)", dedicatedOpen(px, "alpha"))
+	}
+	raw.send(t, cmd("BLPOP l 0.01")+cmd("GET k"))
+	for _, want := range []string{"*-1\r\n", "$-1\r\n"} {
+		if got, _ := readValue(raw.r); got != want {
+			t.Fatalf("after the aborted transaction: %q, want %q", got, want)
 		}
 	}
 }

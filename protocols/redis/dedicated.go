@@ -184,6 +184,14 @@ func (c *Codec) queue(req *protocols.Request, s *session, act action) {
 		req.Keys = req.Keys[:0]
 		localError(req, "walnut does not run ", policies[req.Cmd].upper, " inside a transaction")
 	default:
+		if len(req.Keys) == 0 {
+			// Routed without keys (to every server, say): one server's
+			// answer inside a transaction would be a wrong one.
+			tx.parseErr = true
+			req.Conn = protocols.Shared
+			localError(req, "walnut does not run ", policies[req.Cmd].upper, " inside a transaction")
+			return
+		}
 		// A command with keys: it must live where the transaction does.
 		// Blocking commands do not block inside MULTI.
 		req.Kind = protocols.Forward

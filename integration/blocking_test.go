@@ -329,7 +329,7 @@ func TestShutdownWithBlockedClient(t *testing.T) {
 		t.Errorf("shutdown took %v with a client blocked", took)
 	}
 	got, _ := readValue(raw.r)
-	if !strings.HasPrefix(got, "-ERR") || !strings.Contains(got, "shutting down") {
+	if !strings.HasPrefix(got, "-ERR") || !strings.Contains(strings.ToLower(got), "shutting down") {
 		t.Errorf("the blocked client got %q", got)
 	}
 	if !raw.closed() {

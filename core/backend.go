@@ -1,7 +1,6 @@
 package core
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -169,8 +168,4 @@ func (b *backend) retire() {
 			}
 		})
 	}
-}
-
-func (p *Pool) serverError(b *backend, err error) error {
-	return fmt.Errorf("pool %s: server %s: %w", p.name, b, err)
 }

@@ -103,10 +103,20 @@ var (
 	// ErrCrossServer answers a request whose keys live on different
 	// servers when the protocol cannot split it.
 	ErrCrossServer = errors.New("keys of this request belong to different servers (a hash tag keeps related keys together)")
-	// ErrNoServer answers a request when no server of the pool is alive.
+	// ErrNoServer is behind the answer to a request when no server of
+	// the pool is alive (errors.Is finds it in the *ServerError).
 	ErrNoServer = errors.New("no server is available")
 	errNoKey    = errors.New("request has no key to route by")
+	errNoHash   = errors.New("the pool's hash function changed under this request; send it again")
 )
+
+// noRoute is the answer to a request route could not place.
+func (c *client) noRoute(srv int) error {
+	if srv == noHash {
+		return errNoHash
+	}
+	return c.st.noServer
+}
 
 func (c *client) handle(ev uint32) {
 	if c.closed {
@@ -384,7 +394,7 @@ func (c *client) dispatch(s *slot) {
 			}
 		}
 		if srv < 0 {
-			s.err = ErrNoServer
+			s.err = c.noRoute(srv)
 			return
 		}
 		s.addPart(srv)
@@ -413,7 +423,7 @@ func (c *client) split(s *slot, t *table) bool {
 	for i := range s.req.Keys {
 		srv := s.route(t, i)
 		if srv < 0 {
-			s.err = ErrNoServer
+			s.err = c.noRoute(srv)
 			break
 		}
 		j := c.partOf[srv]

@@ -140,9 +140,11 @@ type Greeter interface {
 	// and the number of replies they get; nil and 0 for none.
 	Greeting() ([]byte, int)
 	// GreetingReply returns the length of the reply at the start of buf
-	// (0 if incomplete), and an error if it refuses the setup; the core
-	// then closes that connection and fails what was queued on it.
-	GreetingReply(buf []byte) (int, error)
+	// (0 if incomplete), the reply to the i-th request of the greeting
+	// (from 0), and an error if it refuses the setup; the core then
+	// closes that connection and fails what was queued on it with the
+	// error's text. Nothing queued is sent before every reply is in.
+	GreetingReply(i int, buf []byte) (int, error)
 }
 
 // Options are the pool settings a codec may need.

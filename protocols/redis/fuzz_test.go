@@ -59,7 +59,7 @@ func checkRequest(t *testing.T, c *Codec, data []byte) {
 		t.Fatalf("raw %q, want %q", req.Raw, data[:n])
 	}
 	for _, a := range append(append([][]byte(nil), req.Args...), req.Keys...) {
-		if len(a) > 0 && !within(data[:n], a) {
+		if len(a) > 0 && !within(data[:n], a) && &a[0] != &placeholderKey[0] {
 			t.Fatalf("%q is not a slice of the request", a)
 		}
 	}

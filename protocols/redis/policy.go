@@ -1,12 +1,17 @@
 package redis
 
+import "strings"
+
 // Routing policy: what walnut does with each command of commandTable.
 //
 // A sharding proxy can serve a command only when it knows which server
 // owns the data the command touches, and when the command's effect is
 // confined to that server and to the one request. So, in order:
 //
-//  1. PING and QUIT are answered by walnut itself (Local).
+//  1. PING and QUIT are answered by walnut itself (Local). COMMAND (with
+//     its subcommands) and LOLWUT, which are about the server rather
+//     than data, go where nutcracker sends them: to the server that owns
+//     the key "placeholder".
 //  2. MGET, MSET, DEL, UNLINK, TOUCH and EXISTS have independent keys:
 //     they are Split into one part per server and the replies merged
 //     (MGET's arrays back in the client's key order, MSET's +OK only if
@@ -46,6 +51,7 @@ const (
 	actSumInt
 	actPing
 	actQuit
+	actPlaceholder
 )
 
 // hook is a command-specific check or key rule applied before
@@ -103,6 +109,9 @@ var (
 func decide(c *commandInfo) action {
 	if a, ok := localCommands[c.name]; ok {
 		return a
+	}
+	if c.name == "lolwut" || c.name == "command" || strings.HasPrefix(c.name, "command|") {
+		return actPlaceholder
 	}
 	if a, ok := splitCommands[c.name]; ok {
 		return a

@@ -71,6 +71,7 @@ func (e *encoder) pool(p *Pool) {
 	e.kv("dial_timeout", duration(p.DialTimeout), "")
 	e.kv("health_check_interval", duration(p.HealthCheckInterval), "")
 	e.kv("client_connections", strconv.Itoa(p.ClientConnections), "")
+	e.kv("tcpkeepalive", strconv.FormatBool(p.TCPKeepalive), "")
 	e.kv("client_timeout", duration(p.ClientTimeout), "")
 	e.kv("max_request_size", strconv.Itoa(p.MaxRequestSize), "")
 	e.kv("max_value_size", strconv.Itoa(p.MaxValueSize), "")

@@ -196,7 +196,7 @@ func TestEncodeTOMLLayout(t *testing.T) {
 			"hash_tag = \"$$\"\ndistribution = \"modula\"\ntimeout = \"1m30s\"\nbacklog = 64\npreconnect = true\n" +
 			"redis_auth = \"p\\\"a\\\\ss\"\nredis_db = 3\nserver_connections = 4\nauto_eject_hosts = true\n" +
 			"server_failure_limit = 5\nserver_retry_timeout = \"1.5s\"\ndial_timeout = \"1s\"\n" +
-			"health_check_interval = \"0s\"\nclient_connections = 100\nclient_timeout = \"0s\"\n" +
+			"health_check_interval = \"0s\"\nclient_connections = 100\ntcpkeepalive = false\nclient_timeout = \"0s\"\n" +
 			"max_request_size = 67108864\nmax_value_size = 67108864\nmax_pipeline = 256\n" +
 			"max_client_output = 4194304\nstrict_keys = false\nservers = [\n  \"10.0.0.1:6379:1 a:name\",\n" +
 			"  \"10.0.0.2:6379:2 b:name\",\n  \"/var/run/redis.sock:3\",\n]\n",

@@ -367,3 +367,27 @@ func Lines(s string) []string {
 func logFile(t testing.TB, name string) string {
 	return filepath.Join(t.TempDir(), strings.NewReplacer(":", "_", "/", "_").Replace(name)+".log")
 }
+
+// WalnutNutcracker runs the walnut binary the way twemproxy's test suite
+// runs nutcracker: from the YAML file conf, with nutcracker's flags
+// (-c -o -s -a -v -m -i) and the stats port on 127.0.0.1:stats. listen is
+// the first pool's port; extra flags (e.g. "-m", "65536") are appended and
+// win over the defaults. The log file given to -o is what Log returns.
+func WalnutNutcracker(t testing.TB, conf string, listen, stats int, extra ...string) *Process {
+	t.Helper()
+	bin := WalnutBinary(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "nutcracker.yml")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "nutcracker.log")
+	args := []string{bin, "-c", file, "-o", logPath, "-s", strconv.Itoa(stats), "-a", "127.0.0.1",
+		"-v", "5", "-m", "512", "-i", "1"}
+	p := &Process{Name: "walnut", Port: listen, Addr: "127.0.0.1:" + strconv.Itoa(listen),
+		args: append(args, extra...), log: logPath, t: t, Config: file,
+		StatsAddr: "127.0.0.1:" + strconv.Itoa(stats)}
+	p.start(t)
+	t.Cleanup(p.Kill)
+	return p
+}

@@ -89,6 +89,16 @@ func (f *fragment) complete(resp []byte) {
 	f.c.fragmentDone()
 }
 
+// completeOwned is complete for a response whose buffer the fragment may
+// keep: a large one that had a read buffer to itself, handed over rather
+// than copied.
+func (f *fragment) completeOwned(resp []byte) {
+	p := &f.slot.parts[f.part]
+	p.Resp = resp
+	p.Err = nil
+	f.c.fragmentDone()
+}
+
 func (f *fragment) fail(err error) {
 	p := &f.slot.parts[f.part]
 	p.Resp = p.Resp[:0]
@@ -240,8 +250,14 @@ func (c *client) fill() {
 	}
 	if c.end == len(c.rbuf) {
 		// A request bigger than the buffer: grow up to the limit, past
-		// which parse reports it too large.
-		nb := make([]byte, min(2*len(c.rbuf), c.st.cfg.MaxRequestSize+clientBufSize))
+		// which parse reports it too large. To the size its headers
+		// announce, when the codec can tell: a 16 MiB value then takes
+		// one buffer and no copy on the way, rather than ten doublings.
+		size := 2 * len(c.rbuf)
+		if c.st.sizer != nil {
+			size = max(size, c.st.sizer.RequestSize(c.rbuf[:c.end]))
+		}
+		nb := make([]byte, min(size, c.st.cfg.MaxRequestSize+clientBufSize))
 		copy(nb, c.rbuf[:c.end])
 		c.l.putBuf(c.rbuf)
 		c.rbuf = nb

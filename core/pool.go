@@ -58,6 +58,7 @@ type settings struct {
 	batch    distributions.BatchHasher
 	sessions protocols.Sessions // nil: the codec keeps no client state
 	greeter  protocols.Greeter  // nil: server connections need no setup
+	sizer    protocols.Sizer    // nil: buffers grow by doubling
 }
 
 // table is what a request needs to find its server.
@@ -148,6 +149,7 @@ func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
 	st.noServer = noServerError(cfg.Name)
 	st.classes, _ = codec.(protocols.Classifier)
 	st.sessions, _ = codec.(protocols.Sessions)
+	st.sizer, _ = codec.(protocols.Sizer)
 	if g, ok := codec.(protocols.Greeter); ok {
 		if _, n := g.Greeting(); n > 0 {
 			st.greeter = g

@@ -56,6 +56,9 @@ const (
 	// Buffers that grew past this for one big message are dropped after
 	// it, so that one 50MB value does not pin 50MB per connection.
 	maxKeptBuffer = 1 << 20
+	// handOverSize is the response size from which a read buffer is
+	// handed to the client rather than its content copied.
+	handOverSize = 256 << 10
 	// maxResponseSize keeps a broken or hostile server from growing a
 	// read buffer without end.
 	maxResponseSize = 1 << 30
@@ -199,7 +202,11 @@ func (sc *serverConn) readIn(peerClosed bool) {
 					sc.fail(errResponseTooLarge)
 					return
 				}
-				nb := make([]byte, 2*len(sc.rbuf))
+				size := 2 * len(sc.rbuf)
+				if sz := sc.b.pool.settings().sizer; sz != nil {
+					size = max(size, sz.ResponseSize(sc.rbuf[:sc.rend]))
+				}
+				nb := make([]byte, min(size, maxResponseSize))
 				copy(nb, sc.rbuf[:sc.rend])
 				sc.rbuf = nb
 			}
@@ -276,10 +283,20 @@ func (sc *serverConn) parseResponses() error {
 		if timed {
 			stats.latency.observe(sc.l.now.Sub(f.start))
 		}
-		resp := sc.rbuf[sc.rstart : sc.rstart+m]
+		resp := sc.rbuf[sc.rstart : sc.rstart+m : sc.rstart+m]
 		sc.rstart += m
 		answered = true
-		f.complete(resp)
+		if m >= handOverSize && m > len(sc.rbuf)/2 {
+			// A large response that had a buffer grown for it: hand the
+			// buffer to the fragment instead of copying the response out
+			// of it, and read on into a new one.
+			rest := sc.rbuf[sc.rstart:sc.rend]
+			sc.rbuf = make([]byte, max(minReadBuffer, len(rest)))
+			sc.rstart, sc.rend = 0, copy(sc.rbuf, rest)
+			f.completeOwned(resp)
+		} else {
+			f.complete(resp)
+		}
 		if sc.state != stUp {
 			// A completion cannot fail this connection today; if one ever
 			// does, the buffer is gone and so is the rest of its work.

@@ -137,7 +137,38 @@ func (p *Process) WaitExit(d time.Duration) int {
 
 // Stop freezes the process (SIGSTOP): it keeps its sockets but answers
 // nothing, like a hung server.
-func (p *Process) Stop() { p.signal(syscall.SIGSTOP) }
+// It returns once every thread of the process is stopped: the signal
+// alone only queues the stop, and a thread that is running may still
+// answer a request sent right after.
+func (p *Process) Stop() {
+	p.signal(syscall.SIGSTOP)
+	pid := p.Pid()
+	for deadline := time.Now().Add(5 * time.Second); pid > 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if allStopped(pid) {
+			return
+		}
+	}
+}
+
+// allStopped reports whether every thread of pid is in the stopped state.
+func allStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return true // gone
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		// The state follows the command name, which is in parentheses.
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i < 0 || i+2 >= len(s) || s[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
 
 // Continue resumes a stopped process.
 func (p *Process) Continue() { p.signal(syscall.SIGCONT) }

@@ -206,7 +206,7 @@ func (c *client) route1(s *slot, t *table) (*backend, error) {
 		}
 	}
 	if srv < 0 {
-		return nil, ErrNoServer
+		return nil, c.noRoute(srv)
 	}
 	return t.backends[srv], nil
 }
@@ -271,7 +271,7 @@ func (c *client) sendSubscribed(s *slot) error {
 		for i := range req.Keys {
 			srv := s.route(t, i)
 			if srv < 0 {
-				return ErrNoServer
+				return c.noRoute(srv)
 			}
 			b := t.backends[srv]
 			j := -1
@@ -324,7 +324,7 @@ func (c *client) sendSubscribed(s *slot) error {
 			conns = append(conns, sc)
 		}
 		if len(conns) == 0 {
-			return ErrNoServer
+			return c.st.noServer
 		}
 	}
 	for i, sc := range conns {

@@ -26,9 +26,9 @@ type Codec struct {
 	maxReplyBulk int
 	maxRequest   int
 
-	clientPassword  string
-	greeting        []byte
-	greetingReplies int
+	clientPassword string
+	greeting       []byte
+	greetingNames  []string
 }
 
 // New returns a codec for a pool with the given limits. A zero limit is
@@ -40,7 +40,7 @@ func New(o protocols.Options) (*Codec, error) {
 	}
 	c := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk, maxRequest: o.MaxRequestSize,
 		clientPassword: o.ClientPassword}
-	c.greeting, c.greetingReplies = buildGreeting(o)
+	c.greeting, c.greetingNames = buildGreeting(o)
 	if o.MaxRequestSize > 0 {
 		c.maxBulk = min(c.maxBulk, o.MaxRequestSize)
 		c.maxReplyBulk = min(c.maxReplyBulk, o.MaxRequestSize)
@@ -117,6 +117,10 @@ func route(req *protocols.Request) {
 	}
 	idx, cont := lookup(args)
 	if idx < 0 {
+		if cont >= 0 && len(args) == 1 && policies[cont].act == actPlaceholder {
+			placeholder(req, cont)
+			return
+		}
 		if cont >= 0 && len(args) == 1 && policies[cont].anySub {
 			arityError(req, commandTable[cont].name)
 			return
@@ -189,6 +193,8 @@ func route(req *protocols.Request) {
 	case actQuit:
 		local(req, "+OK\r\n")
 		req.Close = true
+	case actPlaceholder:
+		placeholder(req, idx)
 	case actWatch, actBlock, actXRead:
 		req.Keys = appendKeys(req.Keys[:0], ci, args)
 		if len(req.Keys) == 0 {
@@ -209,6 +215,16 @@ func route(req *protocols.Request) {
 		// the client's session.
 		req.Kind = protocols.Forward
 	}
+}
+
+// placeholderKey routes what has no key but goes to a server anyway
+// (COMMAND, LOLWUT), as nutcracker routes it.
+var placeholderKey = []byte("placeholder")
+
+func placeholder(req *protocols.Request, idx int) {
+	req.Cmd = uint16(idx)
+	req.Keys = append(req.Keys[:0], placeholderKey)
+	req.Kind = protocols.Forward
 }
 
 // checkNumkeys validates the numkeys of EVAL and FCALL (argument 2)

@@ -177,7 +177,10 @@ func (c *Codec) queue(req *protocols.Request, s *session, act action) {
 		local(req, replyWatchMulti)
 	case actExec, actDiscard:
 		c.endTransaction(req, tx, act, tx.parseErr)
-	case actUnwatch, actWait:
+	case actUnwatch, actWait, actPlaceholder:
+		// COMMAND and LOLWUT route by "placeholder" outside a
+		// transaction; inside one, any server answers them: the
+		// transaction's.
 		c.queueKeyless(req, tx)
 	case actSubscribe, actUnsubscribe, actPSubscribe, actPUnsubscribe:
 		tx.parseErr = true
@@ -229,7 +232,8 @@ func (c *Codec) endTransaction(req *protocols.Request, tx *txState, act action, 
 	tx.pinned, tx.parseErr = false, false
 }
 
-// queueKeyless queues a command without keys (PING, WAIT, UNWATCH) on
+// queueKeyless queues a command without keys (PING, WAIT, UNWATCH,
+// COMMAND, LOLWUT) on
 // the transaction's connection, which exists only once a key chose it.
 func (c *Codec) queueKeyless(req *protocols.Request, tx *txState) {
 	if !tx.pinned {

@@ -207,6 +207,20 @@ func TestTransactionSteps(t *testing.T) {
 			{in: "PING", local: true, reply: "-ERR walnut cannot queue PING before a command with a key: the transaction's server is not chosen yet\r\n"},
 			{in: "EXEC", conn: pinned, local: true, release: true, reply: abortR},
 		},
+		"server commands inside": {
+			// COMMAND and LOLWUT go to the transaction's server, not to
+			// the owner of "placeholder", and choose none.
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "COMMAND COUNT", local: true, reply: "-ERR walnut cannot queue COMMAND|COUNT before a command with a key: the transaction's server is not chosen yet\r\n"},
+			{in: "EXEC", conn: pinned, local: true, release: true, reply: abortR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "COMMAND COUNT", conn: pinned, sent: mb("COMMAND", "COUNT"), resps: []string{queuedR}, reply: queuedR},
+			{in: "COMMAND", conn: pinned, sent: mb("COMMAND"), resps: []string{queuedR}, reply: queuedR},
+			{in: "LOLWUT", conn: pinned, sent: mb("LOLWUT"), resps: []string{queuedR}, reply: queuedR},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*4\r\n+OK\r\n:240\r\n*0\r\n$2\r\nhi\r\n"}, reply: "*4\r\n+OK\r\n:240\r\n*0\r\n$2\r\nhi\r\n"},
+			{in: "COMMAND COUNT", reply: ":240\r\n", resps: []string{":240\r\n"}, sent: mb("COMMAND", "COUNT")},
+		},
 		"empty and errors": {
 			{in: "EXEC", local: true, reply: replyExecNoMulti},
 			{in: "DISCARD", local: true, reply: replyDiscNoMulti},

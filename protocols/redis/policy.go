@@ -1,12 +1,17 @@
 package redis
 
+import "strings"
+
 // Routing policy: what walnut does with each command of commandTable.
 //
 // A sharding proxy can serve a command only when it knows which server
 // owns the data the command touches, and when the command's effect is
 // confined to that server and to the one request. So, in order:
 //
-//  1. PING and QUIT are answered by walnut itself (Local).
+//  1. PING and QUIT are answered by walnut itself (Local). COMMAND (with
+//     its subcommands) and LOLWUT, which are about the server rather
+//     than data, go where nutcracker sends them: to the server that owns
+//     the key "placeholder".
 //  2. MGET, MSET, DEL, UNLINK, TOUCH and EXISTS have independent keys:
 //     they are Split into one part per server and the replies merged
 //     (MGET's arrays back in the client's key order, MSET's +OK only if
@@ -16,7 +21,7 @@ package redis
 //     COPY with a DB option, through hookCopy), and Redis Cluster's
 //     internal RESTORE-ASKING.
 //  4. Commands whose key specs find no key (KEYS, SCAN, SELECT, INFO,
-//     DBSIZE, FLUSHALL, PUBLISH, CONFIG...) are refused: there is no
+//     DBSIZE, FLUSHALL, CONFIG...) are refused: there is no
 //     server to send them to, or they would act on one server only.
 //  5. Transactions, blocking commands and pub/sub are served on
 //     dedicated server connections (see dedicated.go and pubsub.go, and
@@ -55,6 +60,7 @@ const (
 	actSumInt
 	actPing
 	actQuit
+	actPlaceholder
 	// The commands below are served with the client's session
 	// (dedicate): whatever route makes of them is provisional.
 	actMulti
@@ -154,6 +160,9 @@ var (
 func decide(c *commandInfo) action {
 	if a, ok := localCommands[c.name]; ok {
 		return a
+	}
+	if c.name == "lolwut" || c.name == "command" || strings.HasPrefix(c.name, "command|") {
+		return actPlaceholder
 	}
 	if a, ok := splitCommands[c.name]; ok {
 		return a

@@ -110,6 +110,14 @@ var routeCases = []struct {
 	{"FCALL fn x a", loc, nil, "-ERR Bad number of keys provided\r\n"},
 	{"ZUNION 0 a", loc, nil, "-ERR walnut cannot route ZUNION without keys\r\n"},
 	{"LMPOP x a LEFT", loc, nil, "-ERR walnut cannot route LMPOP without keys\r\n"},
+	// About the server, not data: where nutcracker sends them, to the
+	// owner of "placeholder".
+	{"COMMAND", fwd, []string{"placeholder"}, ""},
+	{"command count", fwd, []string{"placeholder"}, ""},
+	{"COMMAND DOCS get", fwd, []string{"placeholder"}, ""},
+	{"LOLWUT", fwd, []string{"placeholder"}, ""},
+	{"LOLWUT VERSION 5", fwd, []string{"placeholder"}, ""},
+	{"COMMAND NOSUCH", loc, nil, "-ERR unsupported command 'COMMAND NOSUCH'\r\n"},
 	// Blocking commands (each on a connection of its own, see
 	// TestDedicatedRoute), and PUBLISH by channel.
 	{"BLPOP l 0", fwd, []string{"l"}, ""},

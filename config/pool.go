@@ -50,7 +50,13 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	p.MaxValueSize = d.size(t, "max_value_size", p.MaxRequestSize)
 	p.StrictKeys = t.boolean("strict_keys", false)
 	p.RedisAuth = t.str("redis_auth", "")
+	p.Password = t.str("password", "")
+	p.Databases = d.atLeast(t, "databases", DefaultDatabases, 1)
 	p.RedisDB = d.atLeast(t, "redis_db", 0, 0)
+	if p.RedisDB >= p.Databases {
+		d.addf(t.key("redis_db"), "want a database below databases (%d), got %d", p.Databases, p.RedisDB)
+	}
+	p.AllowFlush = t.boolean("allow_flush", false)
 	p.MaxPipeline = d.atLeast(t, "max_pipeline", DefaultMaxPipeline, 1)
 	p.MaxClientOutput = d.size(t, "max_client_output", DefaultMaxClientOutput)
 	p.ClientConnections = d.atLeast(t, "client_connections", DefaultClientConnections, 1)

@@ -61,7 +61,7 @@ var yamlKeys = map[string]func(d *yamlTranslator, pool map[string]any, n *yaml.N
 	"hash":         func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.scalar(p, "hash", n) },
 	"hash_tag":     func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.scalar(p, "hash_tag", n) },
 	"distribution": func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.scalar(p, "distribution", n) },
-	"redis_auth":   func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.scalar(p, "redis_auth", n) },
+	"redis_auth":   func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.redisAuth(p, n) },
 	"timeout":      func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.millis(p, "timeout", n) },
 	"server_retry_timeout": func(d *yamlTranslator, p map[string]any, n *yaml.Node) {
 		d.millis(p, "server_retry_timeout", n)
@@ -178,6 +178,16 @@ func (d *yamlTranslator) str(key string, n *yaml.Node) (string, bool) {
 func (d *yamlTranslator) scalar(p map[string]any, key string, n *yaml.Node) {
 	if s, ok := d.str(key, n); ok {
 		p[key] = s
+	}
+}
+
+// redisAuth reads nutcracker's redis_auth, which is both the password
+// walnut gives the servers and the one clients must give walnut.
+func (d *yamlTranslator) redisAuth(p map[string]any, n *yaml.Node) {
+	if s, ok := d.str("redis_auth", n); ok {
+		p["redis_auth"] = s
+		p["password"] = s
+		d.lines[d.prefix+"password"] = n.Line
 	}
 }
 

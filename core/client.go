@@ -100,9 +100,6 @@ func (f *fragment) fail(err error) {
 const maxKeptClient = 64 << 10
 
 var (
-	// ErrCrossServer answers a request whose keys live on different
-	// servers when the protocol cannot split it.
-	ErrCrossServer = errors.New("keys of this request belong to different servers (a hash tag keeps related keys together)")
 	// ErrNoServer answers a request when no server of the pool is alive.
 	ErrNoServer = errors.New("no server is available")
 	errNoKey    = errors.New("request has no key to route by")
@@ -369,17 +366,21 @@ func (c *client) dispatch(s *slot) {
 	if req.Kind == protocols.Local || s.err != nil {
 		return
 	}
-	if len(req.Keys) == 0 {
+	t := p.table.Load()
+	if fansOut(req.Kind) {
+		if !c.fanOut(s, t) {
+			return
+		}
+	} else if len(req.Keys) == 0 {
 		s.err = errNoKey
 		return
 	}
-	t := p.table.Load()
 	switch req.Kind {
 	case protocols.Forward:
 		srv := s.route(t, 0)
 		for i := 1; i < len(req.Keys); i++ {
 			if s.route(t, i) != srv {
-				s.err = ErrCrossServer
+				s.err = crossServer(req, i)
 				return
 			}
 		}
@@ -398,7 +399,9 @@ func (c *client) dispatch(s *slot) {
 		f := &s.frags[i]
 		*f = fragment{c: c, slot: s, part: i}
 		c.pending++
-		t.backends[s.servers[i]].conn(c.l, c.id).send(f)
+		b := t.backends[s.servers[i]]
+		s.parts[i].Server, s.parts[i].Name = s.servers[i], b.label
+		b.connFor(c.l, c.id, req.Class).send(f)
 	}
 }
 

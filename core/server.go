@@ -41,6 +41,7 @@ type serverConn struct {
 	closed   bool
 	retiring bool // its server left the pool: close once the queue is empty
 	greeting int  // replies to the connection's setup still to come
+	class    int  // the requests it carries (see connFor)
 	gen      int  // dial attempt, so that a late result of an old one is ignored
 
 	failErr error
@@ -153,9 +154,8 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 		return
 	}
 	sc.fd, sc.state, sc.backoff = fd, stUp, 0
-	if g := p.settings().greeter; g != nil {
+	if req, n := p.settings().greetingFor(sc.class); n > 0 {
 		// The setup (AUTH, SELECT) goes out before anything queued.
-		req, n := g.Greeting()
 		sc.out = append(append(make([]byte, 0, len(req)+len(sc.out)-sc.outPos), req...), sc.out[sc.outPos:]...)
 		sc.outPos, sc.greeting = 0, n
 	}
@@ -233,7 +233,7 @@ func (sc *serverConn) parseResponses() error {
 	timed := sc.b.pool.px.latency.Load()
 	answered := false
 	for sc.greeting > 0 && sc.rstart < sc.rend {
-		m, err := sc.b.pool.settings().greeter.GreetingReply(sc.rbuf[sc.rstart:sc.rend])
+		m, err := sc.b.pool.settings().greetingReply(sc.rbuf[sc.rstart:sc.rend])
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Kind says how the core handles a parsed request.
@@ -22,6 +23,17 @@ const (
 	// Local is answered by the codec itself with Request.Reply; no server
 	// is involved.
 	Local
+	// Broadcast goes, unchanged unless AppendRequest rewrites it, to every
+	// server of the pool that is in the routing table (ejected servers
+	// are skipped), one part each, in the pool's server order; the codec
+	// merges the parts' responses. It carries no keys.
+	Broadcast
+	// Targeted goes to the one server whose index (in the pool's server
+	// order) the codec puts in Request.Target. If that server is out of
+	// the routing table the core sends it to the next one in order that
+	// is in, and if none is, AppendReply gets no part at all. Part.Server
+	// says where it went.
+	Targeted
 )
 
 // Request is one parsed client request. The core owns it and reuses it
@@ -48,6 +60,16 @@ type Request struct {
 	// Session is the client's session (see Sessions), set by the core
 	// before ParseRequest; nil for codecs without sessions.
 	Session any
+	// Target is the server of a Targeted request, set by the codec.
+	Target int
+	// Servers is the number of servers of the pool, routable or not, set
+	// by the core for Broadcast and Targeted requests.
+	Servers int
+	// Class picks the kind of server connection the request travels on:
+	// 0, the default, is the pool's shared connections; another value is
+	// connections set up with ClassGreeter.ClassGreeting(Class), shared
+	// by the requests of that class (a Redis database, say).
+	Class int
 }
 
 // Reset empties r for reuse, keeping the capacity of its slices.
@@ -63,6 +85,10 @@ type Part struct {
 	// Err is set, and Resp empty, when the server gave no usable answer
 	// (unreachable, timed out, connection lost).
 	Err error
+	// Server is the index of the server in the pool's server order, and
+	// Name how messages name it ("10.0.0.1:6379", or with its name).
+	Server int
+	Name   string
 }
 
 // Codec is one wire protocol as the core sees it. A codec is shared by
@@ -145,6 +171,51 @@ type Greeter interface {
 	GreetingReply(buf []byte) (int, error)
 }
 
+// ClassGreeter is implemented by codecs whose requests may need server
+// connections of their own (Request.Class): Redis' databases, each
+// selected on connections of its own.
+type ClassGreeter interface {
+	// ClassGreeting is Greeting for connections of class (never 0).
+	// Replies are checked with Greeter.GreetingReply.
+	ClassGreeting(class int) ([]byte, int)
+}
+
+// ProxyInfo is what walnut tells a codec about itself and one pool, for
+// commands that report it (Redis' INFO).
+type ProxyInfo struct {
+	Version string
+	Pool    string
+	Listen  string // the pool's address
+	Start   time.Time
+	Workers int
+	// Clients are the pool's clients now, MaxClients its limit.
+	Clients    int64
+	MaxClients int
+	// ClientsAccepted counts the pool's clients ever; Requests the
+	// requests they sent; ForwardErrors those answered with an error
+	// because a server failed them; Fragments the parts of split ones.
+	ClientsAccepted uint64
+	Requests        uint64
+	ForwardErrors   uint64
+	Fragments       uint64
+	// Servers and Ejected count the pool's servers and those out of the
+	// routing table; Ejections the ejections ever.
+	Servers, Ejected int
+	Ejections        uint64
+}
+
+// CrossServerError answers a request whose keys live on different servers
+// when the protocol cannot split it: Key is not on the server of First.
+type CrossServerError struct {
+	// Cmd is Request.Cmd, for the codec to name the command.
+	Cmd        uint16
+	First, Key string
+}
+
+func (e *CrossServerError) Error() string {
+	return fmt.Sprintf("keys of this request belong to different servers: %q is not with %q (a hash tag keeps related keys together)", e.Key, e.First)
+}
+
 // Options are the pool settings a codec may need.
 type Options struct {
 	// MaxRequestSize bounds one request, in bytes.
@@ -163,6 +234,12 @@ type Options struct {
 	// ClientPassword, when set, must be given by every client before
 	// anything else.
 	ClientPassword string
+	// Databases is how many databases the servers have (SELECT's range).
+	Databases int
+	// AllowFlush lets clients empty every server (FLUSHDB, FLUSHALL).
+	AllowFlush bool
+	// Info reports walnut's figures for the pool; nil outside a proxy.
+	Info func() ProxyInfo
 }
 
 // Factory builds a codec for one pool.

@@ -27,8 +27,15 @@ type Codec struct {
 	maxRequest   int
 
 	clientPassword  string
+	serverPassword  string
 	greeting        []byte
 	greetingReplies int
+
+	// db is the pool's database (redis_db), the one a new client is in;
+	// databases is how many the servers have.
+	db, databases int
+	allowFlush    bool
+	info          func() protocols.ProxyInfo
 }
 
 // New returns a codec for a pool with the given limits. A zero limit is
@@ -38,9 +45,16 @@ func New(o protocols.Options) (*Codec, error) {
 	if o.MaxRequestSize < 0 || o.MaxValueSize < 0 {
 		return nil, errors.New("redis: negative size limit")
 	}
+	if o.Databases <= 0 {
+		o.Databases = 16
+	}
+	if o.Database < 0 || o.Database >= o.Databases {
+		return nil, errors.New("redis: the database is out of the range of databases")
+	}
 	c := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk, maxRequest: o.MaxRequestSize,
-		clientPassword: o.ClientPassword}
-	c.greeting, c.greetingReplies = buildGreeting(o)
+		clientPassword: o.ClientPassword, serverPassword: o.ServerPassword,
+		db: o.Database, databases: o.Databases, allowFlush: o.AllowFlush, info: o.Info}
+	c.greeting, c.greetingReplies = buildGreeting(o.ServerPassword, o.Database, false)
 	if o.MaxRequestSize > 0 {
 		c.maxBulk = min(c.maxBulk, o.MaxRequestSize)
 		c.maxReplyBulk = min(c.maxReplyBulk, o.MaxRequestSize)
@@ -57,6 +71,12 @@ const (
 	// reqInline marks a request that came as an inline command, so it is
 	// re-encoded as RESP when forwarded rather than copied.
 	reqInline = 1 << iota
+	// reqRewrite marks a request that is not forwarded as it came:
+	// SCAN's cursor is the server's own, INFO servers loses "servers".
+	reqRewrite
+	// reqConn marks a request for connCommand: one that reads or
+	// changes the client's session or depends on the pool's settings.
+	reqConn
 )
 
 // ParseRequest implements protocols.Codec. Args receives every argument
@@ -80,8 +100,19 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 	}
 	req.Raw = buf[:n:n]
 	route(req)
-	if c.clientPassword != "" || req.Cmd == authIdx {
-		c.authenticate(req)
+	s, _ := req.Session.(*session)
+	if s != nil && !s.authed && c.clientPassword != "" && !allowedUnauthenticated(req) {
+		req.Keys = req.Keys[:0]
+		req.Flags &^= reqConn | reqRewrite
+		local(req, replyNoAuth)
+		return n, nil
+	}
+	if req.Flags&reqConn != 0 {
+		c.connCommand(req, s)
+	}
+	if s != nil && s.db != c.db {
+		// Another database than the pool's: connections of its own.
+		req.Class = s.db + 1
 	}
 	return n, nil
 }
@@ -96,6 +127,10 @@ func route(req *protocols.Request) {
 		return
 	}
 	idx, cont := lookup(args)
+	if idx < 0 && cont >= 0 && len(args) == 1 && policies[cont].act != actUnsupported {
+		// A container that is a command on its own too (COMMAND).
+		idx = cont
+	}
 	if idx < 0 {
 		if cont >= 0 && len(args) == 1 && policies[cont].anySub {
 			arityError(req, commandTable[cont].name)
@@ -169,6 +204,22 @@ func route(req *protocols.Request) {
 	case actQuit:
 		local(req, "+OK\r\n")
 		req.Close = true
+	case actKeys, actDBSize, actRandomKey, actScriptLoad, actScriptExists, actScriptFlush, actLastSave:
+		req.Kind = protocols.Broadcast
+	case actScan:
+		routeScan(req)
+	case actTime:
+		req.Kind = protocols.Targeted
+	case actEcho:
+		req.Kind = protocols.Local
+		req.Reply = appendBulk(req.Reply[:0], args[1])
+	case actCommand, actCommandCount, actCommandInfo, actCommandDocs, actCommandList, actCommandGetKeys:
+		commandReply(req, p.act)
+	default:
+		if needsCodec(p.act) {
+			req.Kind = protocols.Local
+			req.Flags |= reqConn
+		}
 	}
 }
 
@@ -261,8 +312,11 @@ func appendCount(dst []byte, t byte, n int) []byte {
 // name as the client spelled it.
 func (c *Codec) AppendRequest(dst []byte, req *protocols.Request, keys []int32) []byte {
 	if keys == nil {
-		if req.Flags&reqInline == 0 {
+		if req.Flags&(reqInline|reqRewrite) == 0 {
 			return append(dst, req.Raw...)
+		}
+		if req.Flags&reqRewrite != 0 {
+			return c.appendRewritten(dst, req)
 		}
 		dst = appendCount(dst, '*', len(req.Args))
 		for _, a := range req.Args {
@@ -289,6 +343,9 @@ func (c *Codec) ParseResponse(buf []byte, req *protocols.Request) (int, error) {
 
 // AppendError implements protocols.Codec.
 func (c *Codec) AppendError(dst []byte, err error) []byte {
+	if cs, ok := err.(*protocols.CrossServerError); ok {
+		return appendCrossServer(dst, cs)
+	}
 	dst = append(dst, "-ERR "...)
 	pe, ok := err.(*protocols.ProtocolError)
 	if !ok {
@@ -311,4 +368,26 @@ func appendErrText(dst []byte, s string) []byte {
 		dst = append(dst, c)
 	}
 	return append(dst, '\r', '\n')
+}
+
+// appendCrossServer names the command and the keys that do not share a
+// server: -ERR keys of EVAL are on different servers: "b" is not with
+// "a" (use a hash tag).
+func appendCrossServer(dst []byte, e *protocols.CrossServerError) []byte {
+	dst = append(dst, "-ERR keys of "...)
+	if int(e.Cmd) < len(policies) {
+		for _, ch := range []byte(policies[e.Cmd].upper) {
+			if ch == '|' {
+				ch = ' '
+			}
+			dst = append(dst, ch)
+		}
+	} else {
+		dst = append(dst, "the command"...)
+	}
+	dst = append(dst, " are on different servers: "...)
+	dst = strconv.AppendQuote(dst, e.Key)
+	dst = append(dst, " is not with "...)
+	dst = strconv.AppendQuote(dst, e.First)
+	return append(dst, " (use a hash tag)\r\n"...)
 }

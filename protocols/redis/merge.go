@@ -18,6 +18,9 @@ const (
 // server answered an error, makes the whole reply that error (the first
 // one in parts order): a client cannot be told that some keys were set.
 func (c *Codec) AppendReply(dst []byte, req *protocols.Request, parts []protocols.Part) []byte {
+	if req.Kind == protocols.Broadcast || req.Kind == protocols.Targeted {
+		return c.mergeFanOut(dst, req, parts)
+	}
 	if len(parts) == 0 {
 		return append(dst, replyNoParts...)
 	}

@@ -4,33 +4,48 @@ package redis
 //
 // A sharding proxy can serve a command only when it knows which server
 // owns the data the command touches, and when the command's effect is
-// confined to that server and to the one request. So, in order:
+// confined to that server and to the one request, or when it can ask
+// every server and merge what they say. So, in order:
 //
-//  1. PING and QUIT are answered by walnut itself (Local).
+//  1. Commands about the connection are answered by walnut itself
+//     (Local): PING, QUIT, ECHO, COMMAND (walnut's own table: COUNT,
+//     INFO, DOCS, LIST, GETKEYS), and, reading or changing the client's
+//     session (local.go): SELECT (a database per client, served over
+//     connections that selected it), AUTH and HELLO (the pool's
+//     password; HELLO speaks RESP2 only), RESET, CLIENT SETNAME,
+//     GETNAME, ID and INFO, and INFO (walnut's figures; INFO servers
+//     asks every server).
 //  2. MGET, MSET, DEL, UNLINK, TOUCH and EXISTS have independent keys:
 //     they are Split into one part per server and the replies merged
 //     (MGET's arrays back in the client's key order, MSET's +OK only if
 //     every part said +OK, the others' integers summed).
-//  3. refusedCommands name keys but cannot be served: moving keys across
+//  3. Whole-keyspace commands (keyspace.go) go to every server in the
+//     routing table (Broadcast) and their replies are merged: KEYS,
+//     DBSIZE, RANDOMKEY, LASTSAVE, SCRIPT LOAD/EXISTS/FLUSH, and
+//     FLUSHDB/FLUSHALL when the pool sets allow_flush. SCAN walks the
+//     servers one after another with a cursor that names the server
+//     (Targeted); TIME asks the first server.
+//  4. refusedCommands name keys but cannot be served: moving keys across
 //     servers or databases behind the proxy's back (MIGRATE, MOVE, and
 //     COPY with a DB option, through hookCopy), and Redis Cluster's
 //     internal RESTORE-ASKING.
-//  4. Commands whose key specs find no key (KEYS, SCAN, SELECT, INFO,
-//     DBSIZE, FLUSHALL, PUBLISH, CONFIG...) are refused: there is no
-//     server to send them to, or they would act on one server only.
-//  5. Blocking commands (BLPOP, BLMOVE, BZPOPMIN, XREAD, XREADGROUP,
+//  5. Other commands whose key specs find no key (SWAPDB, PUBLISH,
+//     CONFIG, CLUSTER, MONITOR, SYNC, the rest of CLIENT and SCRIPT...)
+//     are refused: there is no server to send them to, or they would act
+//     on one server only.
+//  6. Blocking commands (BLPOP, BLMOVE, BZPOPMIN, XREAD, XREADGROUP,
 //     WAIT...) would hold a pooled server connection, pub/sub commands
 //     (including SSUBSCRIBE/SPUBLISH) need a dedicated connection,
 //     transactions (WATCH, MULTI, EXEC...) need one connection to one
 //     server across requests, and admin commands act on a server rather
 //     than on keys: all refused.
-//  6. Everything else that names keys is Forwarded to the server that
+//  7. Everything else that names keys is Forwarded to the server that
 //     owns them (the core refuses it if its keys live on several
-//     servers). The keys come from the command's key specs, interpreted
-//     generically (keys.go), with the hooks below for what the specs
-//     cannot say. A request in which they find no key (EVAL with
-//     numkeys 0, ZUNION 0 ...) is answered with an error: there is no
-//     server to send it to.
+//     servers, naming a key that is not with the first). The keys come
+//     from the command's key specs, interpreted generically (keys.go),
+//     with the hooks below for what the specs cannot say. A request in
+//     which they find no key (EVAL with numkeys 0, ZUNION 0 ...) is
+//     answered with an error: there is no server to send it to.
 //
 // A refused command gets "-ERR unsupported command 'NAME'" and the
 // connection stays open; unknown commands get the same.
@@ -46,7 +61,42 @@ const (
 	actSumInt
 	actPing
 	actQuit
+	// Whole-keyspace commands (keyspace.go): sent to every server, or to
+	// one by a cursor, and merged.
+	actKeys
+	actScan
+	actDBSize
+	actRandomKey
+	actFlush
+	actScriptLoad
+	actScriptExists
+	actScriptFlush
+	actTime
+	actLastSave
+	// Commands walnut answers from what it knows (local.go).
+	actEcho
+	actCommand
+	actCommandCount
+	actCommandInfo
+	actCommandDocs
+	actCommandList
+	actCommandGetKeys
+	// Commands that read or change the client's session, or the pool's
+	// settings (local.go): answered by the codec after route.
+	actSelect
+	actAuth
+	actHello
+	actReset
+	actClientSetName
+	actClientGetName
+	actClientID
+	actClientInfo
+	actInfo
 )
+
+// needsCodec reports whether a is answered by the codec's connCommand
+// rather than by route alone.
+func needsCodec(a action) bool { return a >= actSelect || a == actFlush }
 
 // hook is a command-specific check or key rule applied before
 // forwarding, for what key specs do not express.
@@ -71,8 +121,39 @@ const (
 
 var (
 	localCommands = map[string]action{
-		"ping": actPing,
-		"quit": actQuit,
+		"ping":            actPing,
+		"quit":            actQuit,
+		"echo":            actEcho,
+		"command":         actCommand,
+		"command|count":   actCommandCount,
+		"command|info":    actCommandInfo,
+		"command|docs":    actCommandDocs,
+		"command|list":    actCommandList,
+		"command|getkeys": actCommandGetKeys,
+		"select":          actSelect,
+		"auth":            actAuth,
+		"hello":           actHello,
+		"reset":           actReset,
+		"client|setname":  actClientSetName,
+		"client|getname":  actClientGetName,
+		"client|id":       actClientID,
+		"client|info":     actClientInfo,
+		"info":            actInfo,
+	}
+	// keyspaceCommands act on every server's keys (or report on every
+	// server): see keyspace.go.
+	keyspaceCommands = map[string]action{
+		"keys":          actKeys,
+		"scan":          actScan,
+		"dbsize":        actDBSize,
+		"randomkey":     actRandomKey,
+		"flushdb":       actFlush,
+		"flushall":      actFlush,
+		"script|load":   actScriptLoad,
+		"script|exists": actScriptExists,
+		"script|flush":  actScriptFlush,
+		"time":          actTime,
+		"lastsave":      actLastSave,
 	}
 	splitCommands = map[string]action{
 		"mget":   actMGet,
@@ -105,6 +186,9 @@ func decide(c *commandInfo) action {
 		return a
 	}
 	if a, ok := splitCommands[c.name]; ok {
+		return a
+	}
+	if a, ok := keyspaceCommands[c.name]; ok {
 		return a
 	}
 	switch {

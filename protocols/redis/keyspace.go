@@ -86,10 +86,17 @@ func (c *Codec) appendRewritten(dst []byte, req *protocols.Request) []byte {
 	switch policies[req.Cmd].act {
 	case actScan:
 		cur, _ := parseCursor(args[1])
+		if int(cur>>scanShift) == req.Target {
+			cur &= scanCursorMask
+		} else {
+			// The core moved on from an ejected server: this one is
+			// walked from its start.
+			cur = 0
+		}
 		var num [20]byte
 		dst = appendCount(dst, '*', len(args))
 		dst = appendBulk(dst, args[0])
-		dst = appendBulk(dst, strconv.AppendUint(num[:0], cur&scanCursorMask, 10))
+		dst = appendBulk(dst, strconv.AppendUint(num[:0], cur, 10))
 		for _, a := range args[2:] {
 			dst = appendBulk(dst, a)
 		}

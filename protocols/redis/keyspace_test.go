@@ -133,15 +133,26 @@ func TestScanCursor(t *testing.T) {
 			t.Errorf("%s: cursor %d does not fit a signed 64-bit number", tc.cursor, tc.wantNextCursor)
 		}
 	}
+	// The core moved the request on from an ejected server: the next one
+	// is walked from its start, and the cursor names it.
+	req := parsed(t, c, mb("SCAN", strconv.FormatUint(s1|77, 10)))
+	req.Target, req.Servers = 2, 3
+	if got, want := string(c.AppendRequest(nil, req, nil)), mb("SCAN", "0"); got != want {
+		t.Errorf("moved on: sent %q, want %q", got, want)
+	}
+	got := string(c.AppendReply(nil, req, []protocols.Part{{Resp: []byte(arr(bulk("4"), arr())), Server: 2}}))
+	if want := arr(bulk(strconv.FormatUint(2*s1|4, 10)), arr()); got != want {
+		t.Errorf("moved on: reply %q, want %q", got, want)
+	}
 	// The core found no server at or after the target: the walk is over.
-	req := parsed(t, c, mb("SCAN", strconv.FormatUint(5*s1, 10)))
+	req = parsed(t, c, mb("SCAN", strconv.FormatUint(5*s1, 10)))
 	if got := string(c.AppendReply(nil, req, nil)); got != replyScanDone {
 		t.Errorf("past the last server: %q", got)
 	}
 	// A server cursor too large to encode is an error, not a wrong walk.
 	req = parsed(t, c, mb("SCAN", "0"))
 	req.Servers = 2
-	got := string(c.AppendReply(nil, req, []protocols.Part{{Resp: []byte(arr(bulk(strconv.FormatUint(1<<scanShift, 10)), arr())), Name: "s"}}))
+	got = string(c.AppendReply(nil, req, []protocols.Part{{Resp: []byte(arr(bulk(strconv.FormatUint(1<<scanShift, 10)), arr())), Name: "s"}}))
 	if !strings.HasPrefix(got, "-ERR walnut: server s answered a SCAN cursor too large") {
 		t.Errorf("huge server cursor: %q", got)
 	}

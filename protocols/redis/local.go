@@ -21,7 +21,7 @@ const (
 	replyNotInteger  = "-ERR value is not an integer or out of range\r\n"
 	replyBadProto    = "-ERR Protocol version is not an integer or out of range\r\n"
 	replyNoProto     = "-NOPROTO unsupported protocol version\r\n"
-	replyHelloNoAuth = "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
+	replyHelloNoAuth = "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
 	replyBadName     = "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
 	replySyntax      = "-ERR syntax error\r\n"
 )

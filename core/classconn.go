@@ -1,6 +1,57 @@
 package core
 
-import "github.com/walnutproxy/walnut/protocols"
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"github.com/walnutproxy/walnut/protocols"
+)
+
+// selectByPrefix is the alternative measured against connection classes:
+// requests of every class share the default connections, and a request
+// whose class is not the connection's current one is preceded by the
+// codec's switch (Redis: SELECT). WALNUT_CLASS_MODE=prefix turns it on.
+var selectByPrefix = os.Getenv("WALNUT_CLASS_MODE") == "prefix"
+
+// classSwitcher is what selectByPrefix needs of a codec.
+type classSwitcher interface {
+	SwitchClass(class int) []byte
+}
+
+var switchReq protocols.Request
+
+// switchClass queues the switch of sc to class cls, answered by an
+// internal fragment, if sc is in another class.
+func (sc *serverConn) switchClass(cls int) {
+	if cls == sc.cur {
+		return
+	}
+	cs, ok := sc.b.pool.settings().codec.(classSwitcher)
+	if !ok {
+		return
+	}
+	sc.out = append(sc.out, cs.SwitchClass(cls)...)
+	var f *fragment
+	if n := len(sc.freeSwitch); n > 0 {
+		f, sc.freeSwitch = sc.freeSwitch[n-1], sc.freeSwitch[:n-1]
+	} else {
+		f = &fragment{}
+	}
+	f.start = sc.l.now
+	sc.q.push(f)
+	sc.l.inflight++
+	sc.cur = cls
+}
+
+// switched checks the reply to a switch.
+func (sc *serverConn) switched(f *fragment, resp []byte) error {
+	sc.freeSwitch = append(sc.freeSwitch, f)
+	if !bytes.Equal(resp, []byte("+OK\r\n")) {
+		return fmt.Errorf("server refused to switch the connection's class: %q", resp)
+	}
+	return nil
+}
 
 // Connection classes: a request whose Class is not 0 travels on server
 // connections of its own class, set up with the codec's ClassGreeting
@@ -13,7 +64,7 @@ import "github.com/walnutproxy/walnut/protocols"
 // connFor returns the connection of loop l that a client's requests of
 // class cls use.
 func (b *backend) connFor(l *loop, clientID uint64, cls int) *serverConn {
-	if cls == 0 {
+	if cls == 0 || selectByPrefix {
 		return b.conn(l, clientID)
 	}
 	m := b.classConns[l.id]

@@ -90,6 +90,9 @@ func (f *fragment) complete(resp []byte) {
 }
 
 func (f *fragment) fail(err error) {
+	if f.c == nil {
+		return // a class switch
+	}
 	p := &f.slot.parts[f.part]
 	p.Resp = p.Resp[:0]
 	p.Err = err

@@ -36,13 +36,15 @@ type serverConn struct {
 	rbuf         []byte
 	rstart, rend int
 
-	dirty    bool
-	wantOut  bool
-	closed   bool
-	retiring bool // its server left the pool: close once the queue is empty
-	greeting int  // replies to the connection's setup still to come
-	class    int  // the requests it carries (see connFor)
-	gen      int  // dial attempt, so that a late result of an old one is ignored
+	dirty      bool
+	wantOut    bool
+	closed     bool
+	retiring   bool // its server left the pool: close once the queue is empty
+	greeting   int  // replies to the connection's setup still to come
+	class      int  // the requests it carries (see connFor)
+	cur        int  // selectByPrefix: the class it is in now
+	freeSwitch []*fragment
+	gen        int // dial attempt, so that a late result of an old one is ignored
 
 	failErr error
 	retryAt time.Time
@@ -83,6 +85,9 @@ func (sc *serverConn) send(f *fragment) {
 		sc.dial()
 	case stIdle:
 		sc.dial()
+	}
+	if selectByPrefix {
+		sc.switchClass(f.slot.req.Class)
 	}
 	n := len(sc.out)
 	sc.out = sc.b.pool.settings().codec.AppendRequest(sc.out, &f.slot.req, f.slot.parts[f.part].Keys)
@@ -248,7 +253,11 @@ func (sc *serverConn) parseResponses() error {
 		if f == nil {
 			return errUnexpectedData
 		}
-		m, err := codec.ParseResponse(sc.rbuf[sc.rstart:sc.rend], &f.slot.req)
+		req := &switchReq
+		if f.slot != nil {
+			req = &f.slot.req
+		}
+		m, err := codec.ParseResponse(sc.rbuf[sc.rstart:sc.rend], req)
 		if err != nil {
 			return fmt.Errorf("bad response: %w", err)
 		}
@@ -257,6 +266,14 @@ func (sc *serverConn) parseResponses() error {
 		}
 		sc.q.pop()
 		sc.l.inflight--
+		if f.c == nil {
+			resp := sc.rbuf[sc.rstart : sc.rstart+m]
+			sc.rstart += m
+			if err := sc.switched(f, resp); err != nil {
+				return err
+			}
+			continue
+		}
 		stats.responses.Add(1)
 		stats.responseBytes.Add(uint64(m))
 		stats.outQueue.Add(-1)
@@ -341,7 +358,7 @@ func (sc *serverConn) fail(err error) {
 		}
 	}
 	sc.state = stIdle
-	sc.rstart, sc.rend, sc.greeting = 0, 0, 0
+	sc.rstart, sc.rend, sc.greeting, sc.cur = 0, 0, 0, 0
 	sc.failQueued(p.serverError(sc.b, err))
 	if !sc.closed {
 		sc.b.failed(err)

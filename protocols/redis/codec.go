@@ -36,6 +36,7 @@ type Codec struct {
 	db, databases int
 	allowFlush    bool
 	info          func() protocols.ProxyInfo
+	selects       [][]byte
 }
 
 // New returns a codec for a pool with the given limits. A zero limit is
@@ -55,6 +56,10 @@ func New(o protocols.Options) (*Codec, error) {
 		clientPassword: o.ClientPassword, serverPassword: o.ServerPassword,
 		db: o.Database, databases: o.Databases, allowFlush: o.AllowFlush, info: o.Info}
 	c.greeting, c.greetingReplies = buildGreeting(o.ServerPassword, o.Database, false)
+	for db := range o.Databases {
+		g, _ := buildGreeting("", db, true)
+		c.selects = append(c.selects, g)
+	}
 	if o.MaxRequestSize > 0 {
 		c.maxBulk = min(c.maxBulk, o.MaxRequestSize)
 		c.maxReplyBulk = min(c.maxReplyBulk, o.MaxRequestSize)

@@ -137,6 +137,15 @@ func (c *Codec) ClassGreeting(class int) ([]byte, int) {
 
 // buildGreeting returns AUTH password (if set) and SELECT db (unless it
 // is database 0 and always is false), and the number of replies.
+// SwitchClass is SELECT for the class (selectByPrefix).
+func (c *Codec) SwitchClass(class int) []byte {
+	db := c.db
+	if class != 0 {
+		db = class - 1
+	}
+	return c.selects[db]
+}
+
 func buildGreeting(password string, db int, always bool) ([]byte, int) {
 	var g []byte
 	n := 0

@@ -23,9 +23,6 @@ type backend struct {
 	// conns[l] are loop l's connections, made by that loop on first use;
 	// only loop l reads or writes its slot.
 	conns [][]*serverConn
-	// classConns[l] are loop l's connections of other classes than the
-	// default (see connFor).
-	classConns []map[int][]*serverConn
 
 	failures atomic.Int32 // consecutive, reset by any answer
 	down     atomic.Bool  // the last connection attempt failed
@@ -42,8 +39,7 @@ type backend struct {
 
 func newBackend(p *Pool, s config.Server, nconns, loops int) *backend {
 	b := &backend{pool: p, name: s.Name, addr: s.Addr, network: "tcp", weight: s.Weight, nconns: nconns,
-		conns: make([][]*serverConn, loops), classConns: make([]map[int][]*serverConn, loops),
-		counters: make([]serverCounters, loops)}
+		conns: make([][]*serverConn, loops), counters: make([]serverCounters, loops)}
 	if strings.HasPrefix(s.Addr, "/") {
 		b.network = "unix"
 	}
@@ -173,7 +169,6 @@ func (b *backend) retire() {
 			for _, sc := range b.conns[l.id] {
 				sc.retire()
 			}
-			b.retireClasses(l)
 		})
 	}
 }

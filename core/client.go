@@ -91,7 +91,7 @@ func (f *fragment) complete(resp []byte) {
 
 func (f *fragment) fail(err error) {
 	if f.c == nil {
-		return // a class switch
+		return // a class switch (classswitch.go)
 	}
 	p := &f.slot.parts[f.part]
 	p.Resp = p.Resp[:0]
@@ -404,7 +404,7 @@ func (c *client) dispatch(s *slot) {
 		c.pending++
 		b := t.backends[s.servers[i]]
 		s.parts[i].Server, s.parts[i].Name = s.servers[i], b.label
-		b.connFor(c.l, c.id, req.Class).send(f)
+		b.conn(c.l, c.id).send(f)
 	}
 }
 

@@ -56,6 +56,7 @@ type settings struct {
 	batch    distributions.BatchHasher
 	sessions protocols.Sessions // nil: the codec keeps no client state
 	greeter  protocols.Greeter  // nil: server connections need no setup
+	switcher protocols.ClassSwitcher
 	// owner is the pool the settings are (or will be) in effect for.
 	owner *atomic.Pointer[Pool]
 }
@@ -141,6 +142,7 @@ func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
 	st.tooMany = codec.AppendError(nil, ErrTooManyClients)
 	st.classes, _ = codec.(protocols.Classifier)
 	st.sessions, _ = codec.(protocols.Sessions)
+	st.switcher, _ = codec.(protocols.ClassSwitcher)
 	if g, ok := codec.(protocols.Greeter); ok {
 		if _, n := g.Greeting(); n > 0 {
 			st.greeter = g

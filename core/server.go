@@ -36,15 +36,17 @@ type serverConn struct {
 	rbuf         []byte
 	rstart, rend int
 
-	dirty      bool
-	wantOut    bool
-	closed     bool
-	retiring   bool // its server left the pool: close once the queue is empty
-	greeting   int  // replies to the connection's setup still to come
-	class      int  // the requests it carries (see connFor)
-	cur        int  // selectByPrefix: the class it is in now
+	dirty    bool
+	wantOut  bool
+	closed   bool
+	retiring bool // its server left the pool: close once the queue is empty
+	greeting int  // replies to the connection's setup still to come
+	gen      int  // dial attempt, so that a late result of an old one is ignored
+
+	// class is the Request.Class the connection is in (classswitch.go);
+	// freeSwitch keeps the fragments that wait for switches' replies.
+	class      int
 	freeSwitch []*fragment
-	gen        int // dial attempt, so that a late result of an old one is ignored
 
 	failErr error
 	retryAt time.Time
@@ -86,7 +88,7 @@ func (sc *serverConn) send(f *fragment) {
 	case stIdle:
 		sc.dial()
 	}
-	if selectByPrefix {
+	if f.slot.req.Class != sc.class {
 		sc.switchClass(f.slot.req.Class)
 	}
 	n := len(sc.out)
@@ -159,8 +161,9 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 		return
 	}
 	sc.fd, sc.state, sc.backoff = fd, stUp, 0
-	if req, n := p.settings().greetingFor(sc.class); n > 0 {
+	if g := p.settings().greeter; g != nil {
 		// The setup (AUTH, SELECT) goes out before anything queued.
+		req, n := g.Greeting()
 		sc.out = append(append(make([]byte, 0, len(req)+len(sc.out)-sc.outPos), req...), sc.out[sc.outPos:]...)
 		sc.outPos, sc.greeting = 0, n
 	}
@@ -238,7 +241,7 @@ func (sc *serverConn) parseResponses() error {
 	timed := sc.b.pool.px.latency.Load()
 	answered := false
 	for sc.greeting > 0 && sc.rstart < sc.rend {
-		m, err := sc.b.pool.settings().greetingReply(sc.rbuf[sc.rstart:sc.rend])
+		m, err := sc.b.pool.settings().greeter.GreetingReply(sc.rbuf[sc.rstart:sc.rend])
 		if err != nil {
 			return err
 		}
@@ -358,7 +361,7 @@ func (sc *serverConn) fail(err error) {
 		}
 	}
 	sc.state = stIdle
-	sc.rstart, sc.rend, sc.greeting, sc.cur = 0, 0, 0, 0
+	sc.rstart, sc.rend, sc.greeting, sc.class = 0, 0, 0, 0
 	sc.failQueued(p.serverError(sc.b, err))
 	if !sc.closed {
 		sc.b.failed(err)
@@ -378,9 +381,11 @@ func (sc *serverConn) failQueued(err error) {
 	// may queue new requests on this very connection.
 	frags := sc.q.drain(make([]*fragment, 0, n))
 	sc.l.inflight -= n
-	stats.outQueue.Add(-int64(n))
 	for _, f := range frags {
-		stats.outQueueBytes.Add(-int64(f.size))
+		if f.c != nil { // not a class switch
+			stats.outQueue.Add(-1)
+			stats.outQueueBytes.Add(-int64(f.size))
+		}
 	}
 	for _, f := range frags {
 		f.fail(err)

@@ -334,3 +334,32 @@ func TestSessionSurvivesUpgrade(t *testing.T) {
 		t.Errorf("a new client after the upgrade: %q", got)
 	}
 }
+
+// databases larger than the servers have: the SELECT walnut sends is
+// refused, the request fails with the server's reason and the
+// connection is set up anew, so the pool's other clients carry on.
+func TestSelectBeyondServersDatabases(t *testing.T) {
+	servers := testbed.Redises(t, 1)
+	_, addrs := startWalnut(t, redisPool("p", servers, "databases = 32"))
+	other := dialRaw(t, addrs["p"])
+	if got := other.do(t, "SET k v"); got != "+OK\r\n" {
+		t.Fatal(got)
+	}
+	c := dialRaw(t, addrs["p"])
+	if got := c.do(t, "SELECT 20"); got != "+OK\r\n" {
+		t.Fatalf("SELECT 20: %q", got)
+	}
+	got := c.do(t, "GET k")
+	if !strings.HasPrefix(got, "-ERR pool p: server "+servers[0].Addr+": ") || !strings.Contains(got, "server refused SELECT: -ERR DB index is out of range") {
+		t.Fatalf("GET in database 20 of a server with 16: %q", got)
+	}
+	if got := c.do(t, "SELECT 3"); got != "+OK\r\n" {
+		t.Fatal(got)
+	}
+	if got := c.do(t, "GET k"); got != "$-1\r\n" {
+		t.Fatalf("GET in database 3 after the refusal: %q", got)
+	}
+	if got := other.do(t, "GET k"); got != "$1\r\nv\r\n" {
+		t.Fatalf("another client after the refusal: %q", got)
+	}
+}

@@ -65,10 +65,10 @@ type Request struct {
 	// Servers is the number of servers of the pool, routable or not, set
 	// by the core for Broadcast and Targeted requests.
 	Servers int
-	// Class picks the kind of server connection the request travels on:
-	// 0, the default, is the pool's shared connections; another value is
-	// connections set up with ClassGreeter.ClassGreeting(Class), shared
-	// by the requests of that class (a Redis database, say).
+	// Class is the state the server connection must be in for the
+	// request (a Redis database, say): 0 is the state Greeting sets up;
+	// for another, the core sends ClassSwitcher.SwitchClass(Class) ahead
+	// of the request unless the connection is in that class already.
 	Class int
 }
 
@@ -171,13 +171,17 @@ type Greeter interface {
 	GreetingReply(buf []byte) (int, error)
 }
 
-// ClassGreeter is implemented by codecs whose requests may need server
-// connections of their own (Request.Class): Redis' databases, each
-// selected on connections of its own.
-type ClassGreeter interface {
-	// ClassGreeting is Greeting for connections of class (never 0).
-	// Replies are checked with Greeter.GreetingReply.
-	ClassGreeting(class int) ([]byte, int)
+// ClassSwitcher is implemented by codecs whose requests may need their
+// server connection in a state of their own (Request.Class): Redis'
+// databases, each chosen with SELECT on the pool's shared connections.
+type ClassSwitcher interface {
+	// SwitchClass returns the request that puts a connection into class
+	// (0: back to what Greeting set up). It gets one reply.
+	SwitchClass(class int) []byte
+	// SwitchReply checks that reply, framed by ParseResponse: an error
+	// means the connection is not in the class, and the core closes it
+	// and fails what was queued on it.
+	SwitchReply(resp []byte) error
 }
 
 // ProxyInfo is what walnut tells a codec about itself and one pool, for

@@ -36,7 +36,7 @@ type Codec struct {
 	db, databases int
 	allowFlush    bool
 	info          func() protocols.ProxyInfo
-	selects       [][]byte
+	selects       [][]byte // SELECT db, for the first databases
 }
 
 // New returns a codec for a pool with the given limits. A zero limit is
@@ -56,7 +56,7 @@ func New(o protocols.Options) (*Codec, error) {
 		clientPassword: o.ClientPassword, serverPassword: o.ServerPassword,
 		db: o.Database, databases: o.Databases, allowFlush: o.AllowFlush, info: o.Info}
 	c.greeting, c.greetingReplies = buildGreeting(o.ServerPassword, o.Database, false)
-	for db := range o.Databases {
+	for db := range min(o.Databases, 256) {
 		g, _ := buildGreeting("", db, true)
 		c.selects = append(c.selects, g)
 	}

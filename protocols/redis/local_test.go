@@ -59,14 +59,21 @@ func TestSelect(t *testing.T) {
 		{in: "RESET", reply: "+RESET\r\n"},
 		{in: "GET k", kind: fwd, class: 0},
 	})
-	g, n := c.ClassGreeting(1)
-	if string(g) != mb("SELECT", "0") || n != 1 {
-		t.Errorf("class 1 greeting %q %d", g, n)
+	// Class db+1 is database db; class 0 the pool's, database 2.
+	for class, want := range map[int]string{0: mb("SELECT", "2"), 1: mb("SELECT", "0"), 4: mb("SELECT", "3")} {
+		if got := string(c.SwitchClass(class)); got != want {
+			t.Errorf("class %d: switch %q, want %q", class, got, want)
+		}
 	}
-	c = newCodec(t, protocols.Options{ServerPassword: "pw"})
-	g, n = c.ClassGreeting(6)
-	if string(g) != mb("AUTH", "pw")+mb("SELECT", "5") || n != 2 {
-		t.Errorf("class 6 greeting %q %d", g, n)
+	c = newCodec(t, protocols.Options{Databases: 1000})
+	if got := string(c.SwitchClass(1000)); got != mb("SELECT", "999") {
+		t.Errorf("class 1000: switch %q", got)
+	}
+	if c.SwitchReply([]byte("+OK\r\n")) != nil {
+		t.Error("+OK refused")
+	}
+	if err := c.SwitchReply([]byte("-ERR DB index is out of range\r\n")); err == nil || err.Error() != "server refused SELECT: -ERR DB index is out of range" {
+		t.Errorf("refusal: %v", err)
 	}
 	if _, err := New(protocols.Options{Database: 16}); err == nil {
 		t.Error("redis_db 16 of 16 databases accepted")

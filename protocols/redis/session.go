@@ -11,8 +11,9 @@ import (
 )
 
 var (
-	_ protocols.Sessions = (*Codec)(nil)
-	_ protocols.Greeter  = (*Codec)(nil)
+	_ protocols.Sessions      = (*Codec)(nil)
+	_ protocols.Greeter       = (*Codec)(nil)
+	_ protocols.ClassSwitcher = (*Codec)(nil)
 )
 
 // session is what walnut remembers of a Redis client between requests.
@@ -129,23 +130,30 @@ func (c *Codec) Greeting() ([]byte, int) {
 	return c.greeting, c.greetingReplies
 }
 
-// ClassGreeting implements protocols.ClassGreeter: class db+1 is the
-// connections to database db, for clients that selected it.
-func (c *Codec) ClassGreeting(class int) ([]byte, int) {
-	return buildGreeting(c.serverPassword, class-1, true)
-}
-
-// buildGreeting returns AUTH password (if set) and SELECT db (unless it
-// is database 0 and always is false), and the number of replies.
-// SwitchClass is SELECT for the class (selectByPrefix).
+// SwitchClass implements protocols.ClassSwitcher: class db+1 is
+// database db, class 0 the pool's database.
 func (c *Codec) SwitchClass(class int) []byte {
 	db := c.db
 	if class != 0 {
 		db = class - 1
 	}
-	return c.selects[db]
+	if db < len(c.selects) {
+		return c.selects[db]
+	}
+	g, _ := buildGreeting("", db, true)
+	return g
 }
 
+// SwitchReply implements protocols.ClassSwitcher: SELECT answers +OK.
+func (c *Codec) SwitchReply(resp []byte) error {
+	if !bytes.Equal(resp, []byte("+OK\r\n")) {
+		return protocols.Errorf("server refused SELECT: %s", bytes.TrimSpace(resp))
+	}
+	return nil
+}
+
+// buildGreeting returns AUTH password (if set) and SELECT db (unless it
+// is database 0 and always is false), and the number of replies.
 func buildGreeting(password string, db int, always bool) ([]byte, int) {
 	var g []byte
 	n := 0

@@ -306,8 +306,8 @@ func (c *client) hashed(hashes []uint32, err error) {
 		return
 	}
 	for _, s := range c.slots[:c.nslots] {
-		if s.req.Kind == protocols.Local {
-			continue
+		if s.req.Kind == protocols.Local || fansOut(s.req.Kind) {
+			continue // nothing hashed: no key to route by
 		}
 		if err != nil {
 			s.err = err

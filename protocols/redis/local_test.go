@@ -260,3 +260,23 @@ func TestCommandInfo(t *testing.T) {
 		t.Errorf("COMMAND LIST lacks subcommands")
 	}
 }
+
+// A request in another database than the pool's costs no allocation.
+func TestSelectedZeroAllocations(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	s := c.NewSession()
+	runSteps(t, c, s, []step{{in: "SELECT 3", reply: "+OK\r\n"}})
+	in := []byte(mb("GET", "k"))
+	var req protocols.Request
+	allocs := testing.AllocsPerRun(200, func() {
+		req.Reset()
+		req.Session = s
+		if n, err := c.ParseRequest(in, &req); err != nil || n != len(in) || req.Class != 4 {
+			t.Fatalf("n=%d err=%v class %d", n, err, req.Class)
+		}
+		_ = c.SwitchClass(req.Class)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per request", allocs)
+	}
+}

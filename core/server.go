@@ -361,7 +361,7 @@ func (sc *serverConn) fail(err error) {
 		}
 	}
 	sc.state = stIdle
-	sc.rstart, sc.rend, sc.greeting, sc.class = 0, 0, 0, 0
+	sc.rstart, sc.rend, sc.greeting = 0, 0, 0
 	sc.failQueued(p.serverError(sc.b, err))
 	if !sc.closed {
 		sc.b.failed(err)
@@ -373,6 +373,9 @@ func (sc *serverConn) failQueued(err error) {
 	stats := &sc.b.counters[sc.l.id]
 	stats.inQueueBytes.Add(-int64(len(sc.out) - sc.outPos))
 	sc.out, sc.outPos, sc.wantOut = sc.out[:0], 0, false
+	// The switches queued are gone too: the next connection starts in
+	// the class its greeting sets up.
+	sc.class = 0
 	n := sc.q.len()
 	if n == 0 {
 		return

@@ -363,3 +363,34 @@ func TestSelectBeyondServersDatabases(t *testing.T) {
 		t.Fatalf("another client after the refusal: %q", got)
 	}
 }
+
+// A connection whose dial fails forgets the database it was asked for:
+// the next one starts in the pool's database and selects again.
+func TestSelectAfterFailedDial(t *testing.T) {
+	port := testbed.FreePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	_, addrs := startWalnut(t, "[pools.p]\nlisten = \"127.0.0.1:0\"\nservers = [\""+addr+":1\"]\n")
+	c := dialRaw(t, addrs["p"])
+	if got := c.do(t, "SELECT 3"); got != "+OK\r\n" {
+		t.Fatal(got)
+	}
+	if got := c.do(t, "GET k"); !strings.Contains(got, "dial") {
+		t.Fatalf("GET with the server down: %q", got)
+	}
+	srv := testbed.StartAt(t, "redis-server", "127.0.0.1", port, "redis-server", "--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	ctx := context.Background()
+	if err := newClient(t, srv.Addr).Set(ctx, "k", "db0", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := newClient(t, srv.Addr, func(o *redis.Options) { o.DB = 3 }).Set(ctx, "k", "db3", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if !waitFor(5*time.Second, func() bool { got = c.do(t, "GET k"); return !strings.HasPrefix(got, "-") }) {
+		t.Fatalf("GET after the server came up: %q", got)
+	}
+	if got != "$3\r\ndb3\r\n" {
+		t.Fatalf("GET in database 3 after a failed dial: %q", got)
+	}
+}

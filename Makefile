@@ -45,10 +45,11 @@ fmt:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# All eight scenarios (Redis and memcached) against nutcracker and direct
+# access, 3 rounds, about 4 minutes; docs/performance.md has the results.
 bench-proxy: build
 	../shared/bench/proxy-bench --proxy-cmd '$(CURDIR)/bin/walnut -c {config}' \
-	  --proxy-config-template ../shared/bench/walnut-redis.toml.tmpl \
-	  --only get_p1,set_p1,get_p16,set_p16,mset10_p1,mget10_p1
+	  --proxy-config-template ../shared/bench/walnut.toml.tmpl
 
 clean:
 	rm -rf bin

@@ -126,6 +126,10 @@ type Pool struct {
 	HealthCheckInterval time.Duration
 	// Backlog is the listen queue length.
 	Backlog int
+	// TCPKeepalive turns on TCP keepalive on the pool's client
+	// connections (nutcracker's tcpkeepalive), so that clients that
+	// vanished without a FIN are found and closed.
+	TCPKeepalive bool
 	// Servers in nutcracker's order (see SortServers), which is the order
 	// distributions see them in.
 	Servers []Server

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -171,8 +170,4 @@ func (b *backend) retire() {
 			}
 		})
 	}
-}
-
-func (p *Pool) serverError(b *backend, err error) error {
-	return fmt.Errorf("pool %s: server %s: %w", p.name, b, err)
 }

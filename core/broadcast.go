@@ -41,7 +41,7 @@ func (c *client) fanOut(s *slot, t *table) bool {
 		}
 	}
 	if len(s.parts) == 0 {
-		s.err = ErrNoServer
+		s.err = c.st.noServer
 		return false
 	}
 	if len(s.parts) > 1 {

@@ -89,6 +89,16 @@ func (f *fragment) complete(resp []byte) {
 	f.c.fragmentDone()
 }
 
+// completeOwned is complete for a response whose buffer the fragment may
+// keep: a large one that had a read buffer to itself, handed over rather
+// than copied.
+func (f *fragment) completeOwned(resp []byte) {
+	p := &f.slot.parts[f.part]
+	p.Resp = resp
+	p.Err = nil
+	f.c.fragmentDone()
+}
+
 func (f *fragment) fail(err error) {
 	if f.c == nil {
 		return // a class switch (classswitch.go)
@@ -103,10 +113,20 @@ func (f *fragment) fail(err error) {
 const maxKeptClient = 64 << 10
 
 var (
-	// ErrNoServer answers a request when no server of the pool is alive.
+	// ErrNoServer is behind the answer to a request when no server of
+	// the pool is alive (errors.Is finds it in the *ServerError).
 	ErrNoServer = errors.New("no server is available")
 	errNoKey    = errors.New("request has no key to route by")
+	errNoHash   = errors.New("the pool's hash function changed under this request; send it again")
 )
+
+// noRoute is the answer to a request route could not place.
+func (c *client) noRoute(srv int) error {
+	if srv == noHash {
+		return errNoHash
+	}
+	return c.st.noServer
+}
 
 func (c *client) handle(ev uint32) {
 	if c.closed {
@@ -230,8 +250,14 @@ func (c *client) fill() {
 	}
 	if c.end == len(c.rbuf) {
 		// A request bigger than the buffer: grow up to the limit, past
-		// which parse reports it too large.
-		nb := make([]byte, min(2*len(c.rbuf), c.st.cfg.MaxRequestSize+clientBufSize))
+		// which parse reports it too large. To the size its headers
+		// announce, when the codec can tell: a 16 MiB value then takes
+		// one buffer and no copy on the way, rather than ten doublings.
+		size := 2 * len(c.rbuf)
+		if c.st.sizer != nil {
+			size = max(size, c.st.sizer.RequestSize(c.rbuf[:c.end]))
+		}
+		nb := make([]byte, min(size, c.st.cfg.MaxRequestSize+clientBufSize))
 		copy(nb, c.rbuf[:c.end])
 		c.l.putBuf(c.rbuf)
 		c.rbuf = nb
@@ -388,7 +414,7 @@ func (c *client) dispatch(s *slot) {
 			}
 		}
 		if srv < 0 {
-			s.err = ErrNoServer
+			s.err = c.noRoute(srv)
 			return
 		}
 		s.addPart(srv)
@@ -419,7 +445,7 @@ func (c *client) split(s *slot, t *table) bool {
 	for i := range s.req.Keys {
 		srv := s.route(t, i)
 		if srv < 0 {
-			s.err = ErrNoServer
+			s.err = c.noRoute(srv)
 			break
 		}
 		j := c.partOf[srv]

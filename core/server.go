@@ -43,9 +43,19 @@ type serverConn struct {
 	greeting int  // replies to the connection's setup still to come
 	gen      int  // dial attempt, so that a late result of an old one is ignored
 
-	// class is the Request.Class the connection is in (classswitch.go);
-	// freeSwitch keeps the fragments that wait for switches' replies.
+	// holds are offsets in out, in order, past which nothing is written
+	// until a reply comes: the end of the setup (AUTH, SELECT) while
+	// greeting > 0, then the end of each first switch to a class
+	// (classswitch.go). The first one stops writeOut; its reply releases
+	// it.
+	holds []int
+
+	// class is the Request.Class the last request queued needs the
+	// connection in, classes those it was switched to since it was made
+	// (classswitch.go); freeSwitch keeps the fragments that wait for
+	// switches' replies.
 	class      int
+	classes    classSet
 	freeSwitch []*fragment
 
 	failErr error
@@ -60,6 +70,9 @@ const (
 	// Buffers that grew past this for one big message are dropped after
 	// it, so that one 50MB value does not pin 50MB per connection.
 	maxKeptBuffer = 1 << 20
+	// handOverSize is the response size from which a read buffer is
+	// handed to the client rather than its content copied.
+	handOverSize = 256 << 10
 	// maxResponseSize keeps a broken or hostile server from growing a
 	// read buffer without end.
 	maxResponseSize = 1 << 30
@@ -150,7 +163,7 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 		wait := sc.backoff/2 + rand.N(sc.backoff/2+1)
 		sc.state = stDown
 		sc.retryAt = sc.l.now.Add(wait)
-		sc.failErr = p.serverError(sc.b, fmt.Errorf("dial: %w", err))
+		sc.failErr = p.serverError(sc.b, dialError{err: err, timeout: p.settings().cfg.DialTimeout})
 		if sc.backoff <= 2*minBackoff {
 			// The first failures of a streak are news; the rest are noise.
 			p.log.Warn("server unreachable", "pool", p.name, "server", sc.b.String(), "err", err)
@@ -162,10 +175,19 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 	}
 	sc.fd, sc.state, sc.backoff = fd, stUp, 0
 	if g := p.settings().greeter; g != nil {
-		// The setup (AUTH, SELECT) goes out before anything queued.
+		// The setup (AUTH, SELECT) goes out before anything queued, and
+		// alone: what is queued waits for its replies, so that a refused
+		// SELECT cannot let a write land in another database.
 		req, n := g.Greeting()
+		for i := range sc.holds {
+			sc.holds[i] += len(req) - sc.outPos
+		}
+		sc.holds = append(sc.holds, 0)
+		copy(sc.holds[1:], sc.holds)
+		sc.holds[0] = len(req)
 		sc.out = append(append(make([]byte, 0, len(req)+len(sc.out)-sc.outPos), req...), sc.out[sc.outPos:]...)
 		sc.outPos, sc.greeting = 0, n
+		sc.b.counters[sc.l.id].inQueueBytes.Add(int64(len(req)))
 	}
 	sc.b.down.Store(false)
 	sc.b.counters[sc.l.id].connections.Add(1)
@@ -203,7 +225,11 @@ func (sc *serverConn) readIn(peerClosed bool) {
 					sc.fail(errResponseTooLarge)
 					return
 				}
-				nb := make([]byte, 2*len(sc.rbuf))
+				size := 2 * len(sc.rbuf)
+				if sz := sc.b.pool.settings().sizer; sz != nil {
+					size = max(size, sz.ResponseSize(sc.rbuf[:sc.rend]))
+				}
+				nb := make([]byte, min(size, maxResponseSize))
 				copy(nb, sc.rbuf[:sc.rend])
 				sc.rbuf = nb
 			}
@@ -240,16 +266,24 @@ func (sc *serverConn) parseResponses() error {
 	stats := &sc.b.counters[sc.l.id]
 	timed := sc.b.pool.px.latency.Load()
 	answered := false
-	for sc.greeting > 0 && sc.rstart < sc.rend {
-		m, err := sc.b.pool.settings().greeter.GreetingReply(sc.rbuf[sc.rstart:sc.rend])
-		if err != nil {
-			return err
+	if sc.greeting > 0 {
+		g := sc.b.pool.settings().greeter
+		_, total := g.Greeting()
+		for sc.greeting > 0 && sc.rstart < sc.rend {
+			m, err := g.GreetingReply(total-sc.greeting, sc.rbuf[sc.rstart:sc.rend])
+			if err != nil {
+				return setupError{err}
+			}
+			if m == 0 {
+				return nil
+			}
+			sc.rstart += m
+			sc.greeting--
 		}
-		if m == 0 {
-			return nil
+		if sc.greeting == 0 {
+			// Set up: what waited goes out.
+			sc.release()
 		}
-		sc.rstart += m
-		sc.greeting--
 	}
 	for sc.rstart < sc.rend {
 		f := sc.q.peek()
@@ -284,10 +318,20 @@ func (sc *serverConn) parseResponses() error {
 		if timed {
 			stats.latency.observe(sc.l.now.Sub(f.start))
 		}
-		resp := sc.rbuf[sc.rstart : sc.rstart+m]
+		resp := sc.rbuf[sc.rstart : sc.rstart+m : sc.rstart+m]
 		sc.rstart += m
 		answered = true
-		f.complete(resp)
+		if m >= handOverSize && m > len(sc.rbuf)/2 {
+			// A large response that had a buffer grown for it: hand the
+			// buffer to the fragment instead of copying the response out
+			// of it, and read on into a new one.
+			rest := sc.rbuf[sc.rstart:sc.rend]
+			sc.rbuf = make([]byte, max(minReadBuffer, len(rest)))
+			sc.rstart, sc.rend = 0, copy(sc.rbuf, rest)
+			f.completeOwned(resp)
+		} else {
+			f.complete(resp)
+		}
 		if sc.state != stUp {
 			// A completion cannot fail this connection today; if one ever
 			// does, the buffer is gone and so is the rest of its work.
@@ -315,8 +359,12 @@ func (sc *serverConn) writeOut() {
 	if sc.state != stUp {
 		return
 	}
-	for sc.outPos < len(sc.out) {
-		n, err := writeFD(sc.fd, sc.out[sc.outPos:])
+	end := len(sc.out)
+	if len(sc.holds) > 0 {
+		end = sc.holds[0]
+	}
+	for sc.outPos < end {
+		n, err := writeFD(sc.fd, sc.out[sc.outPos:end])
 		switch {
 		case err == unix.EAGAIN:
 			sc.wantOut = true
@@ -331,6 +379,15 @@ func (sc *serverConn) writeOut() {
 		sc.b.counters[sc.l.id].inQueueBytes.Add(-int64(n))
 	}
 	sc.wantOut = false
+	if sc.outPos < len(sc.out) {
+		// Requests held until the setup, or a switch, is answered.
+		return
+	}
+	for i := range sc.holds {
+		// A hold at the very end of what was written: it stays in place
+		// for what comes next.
+		sc.holds[i] -= sc.outPos
+	}
 	sc.out, sc.outPos = sc.out[:0], 0
 	if cap(sc.out) > maxKeptBuffer {
 		sc.out = nil
@@ -374,8 +431,10 @@ func (sc *serverConn) failQueued(err error) {
 	stats.inQueueBytes.Add(-int64(len(sc.out) - sc.outPos))
 	sc.out, sc.outPos, sc.wantOut = sc.out[:0], 0, false
 	// The switches queued are gone too: the next connection starts in
-	// the class its greeting sets up.
+	// the class its greeting sets up, and has taken no switch yet.
 	sc.class = 0
+	sc.holds = sc.holds[:0]
+	sc.classes.reset()
 	n := sc.q.len()
 	if n == 0 {
 		return

@@ -3,6 +3,9 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -338,6 +341,9 @@ func TestSessionSurvivesUpgrade(t *testing.T) {
 // databases larger than the servers have: the SELECT walnut sends is
 // refused, the request fails with the server's reason and the
 // connection is set up anew, so the pool's other clients carry on.
+// Nothing queued behind the refused SELECT reaches the server: a write
+// pipelined after it does not land in the database the connection was
+// in.
 func TestSelectBeyondServersDatabases(t *testing.T) {
 	servers := testbed.Redises(t, 1)
 	_, addrs := startWalnut(t, redisPool("p", servers, "databases = 32"))
@@ -349,9 +355,20 @@ func TestSelectBeyondServersDatabases(t *testing.T) {
 	if got := c.do(t, "SELECT 20"); got != "+OK\r\n" {
 		t.Fatalf("SELECT 20: %q", got)
 	}
-	got := c.do(t, "GET k")
-	if !strings.HasPrefix(got, "-ERR pool p: server "+servers[0].Addr+": ") || !strings.Contains(got, "server refused SELECT: -ERR DB index is out of range") {
-		t.Fatalf("GET in database 20 of a server with 16: %q", got)
+	refused := "-ERR SELECT 20 refused by the server: ERR DB index is out of range (pool p, server " + servers[0].Addr + ")\r\n"
+	if got := c.do(t, "GET k"); got != refused {
+		t.Fatalf("GET in database 20 of a server with 16: %q, want %q", got, refused)
+	}
+	c.send(t, "SET leaked v\r\nSET leaked2 v\r\n")
+	for range 2 {
+		if got := c.reply(t); got != refused {
+			t.Fatalf("SET in database 20 of a server with 16: %q, want %q", got, refused)
+		}
+	}
+	for _, k := range []string{"leaked", "leaked2"} {
+		if got := other.do(t, "EXISTS "+k); got != ":0\r\n" {
+			t.Fatalf("a write behind the refused SELECT reached database 0: EXISTS %s: %q", k, got)
+		}
 	}
 	if got := c.do(t, "SELECT 3"); got != "+OK\r\n" {
 		t.Fatal(got)
@@ -374,7 +391,7 @@ func TestSelectAfterFailedDial(t *testing.T) {
 	if got := c.do(t, "SELECT 3"); got != "+OK\r\n" {
 		t.Fatal(got)
 	}
-	if got := c.do(t, "GET k"); !strings.Contains(got, "dial") {
+	if got := c.do(t, "GET k"); got != "-ERR Connection refused (pool p, server "+addr+")\r\n" {
 		t.Fatalf("GET with the server down: %q", got)
 	}
 	srv := testbed.StartAt(t, "redis-server", "127.0.0.1", port, "redis-server", "--port", strconv.Itoa(port),
@@ -392,5 +409,75 @@ func TestSelectAfterFailedDial(t *testing.T) {
 	}
 	if got != "$3\r\ndb3\r\n" {
 		t.Fatalf("GET in database 3 after a failed dial: %q", got)
+	}
+}
+
+// The first SELECT of a database on a server connection goes out alone:
+// what follows waits for its +OK, so that a refusal lets nothing run in
+// the database the connection was in. Once the server has taken the
+// database, SELECTs of it are pipelined with the requests around them.
+// A scripted server sees exactly what walnut writes, and when.
+func TestSelectHeldUntilTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	_, addrs := startWalnut(t, "[pools.p]\nlisten = \"127.0.0.1:0\"\nservers = [\""+ln.Addr().String()+":1\"]\n")
+	c := dialRaw(t, addrs["p"])
+	c.send(t, "SELECT 3\r\nGET a\r\n")
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	// expect reads exactly want, then nothing more for a while if quiet.
+	expect := func(want string, quiet bool) {
+		t.Helper()
+		srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(srv, got); err != nil || string(got) != want {
+			t.Fatalf("the server got %q (%v), want %q", got, err, want)
+		}
+		if quiet {
+			srv.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			var b [64]byte
+			if n, err := srv.Read(b[:]); n > 0 || !os.IsTimeout(err) {
+				t.Fatalf("the server got %q (%v) before it answered", b[:n], err)
+			}
+		}
+	}
+	expect(resp("SELECT", "3"), true)
+	io.WriteString(srv, "+OK\r\n")
+	expect(resp("GET", "a"), false)
+	io.WriteString(srv, "$-1\r\n")
+	for _, want := range []string{"+OK\r\n", "$-1\r\n"} {
+		if got := c.reply(t); got != want {
+			t.Fatalf("reply %q, want %q", got, want)
+		}
+	}
+	// Database 3 is taken on this connection, and the pool's database
+	// needs no check: four requests in a row, no reply waited for.
+	c.send(t, "SELECT 0\r\nGET b\r\nSELECT 3\r\nGET c\r\n")
+	expect(resp("SELECT", "0")+resp("GET", "b")+resp("SELECT", "3")+resp("GET", "c"), false)
+	io.WriteString(srv, "+OK\r\n$1\r\nB\r\n+OK\r\n$1\r\nC\r\n")
+	for _, want := range []string{"+OK\r\n", "$1\r\nB\r\n", "+OK\r\n", "$1\r\nC\r\n"} {
+		if got := c.reply(t); got != want {
+			t.Fatalf("reply %q, want %q", got, want)
+		}
+	}
+	// Another database is held again; refused, its request fails and
+	// never reaches the server, which sees the connection close.
+	c.send(t, "SELECT 5\r\nSET k v\r\n")
+	expect(resp("SELECT", "5"), true)
+	io.WriteString(srv, "-ERR DB index is out of range\r\n")
+	for _, want := range []string{"+OK\r\n", "-ERR SELECT 5 refused by the server: ERR DB index is out of range (pool p, server " + ln.Addr().String() + ")\r\n"} {
+		if got := c.reply(t); got != want {
+			t.Fatalf("reply %q, want %q", got, want)
+		}
+	}
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(srv); len(b) > 0 {
+		t.Fatalf("after the refusal the server got %q (%v)", b, err)
 	}
 }

@@ -125,6 +125,20 @@ type Codec interface {
 	AppendError(dst []byte, err error) []byte
 }
 
+// Sizer is implemented by codecs that can tell from the start of a
+// message how long it is at least, as far as its headers say (the length
+// of a bulk string, of a memcached data block). The core then reads a
+// large value into one buffer of its size instead of one that doubles
+// on the way there, copying what it read at every step.
+type Sizer interface {
+	// RequestSize and ResponseSize return how many bytes the message at
+	// the start of buf takes at least, or 0 if its headers do not say
+	// (yet). They are called only when a buffer is full, never per
+	// request.
+	RequestSize(buf []byte) int
+	ResponseSize(buf []byte) int
+}
+
 // HealthChecker is implemented by codecs that can probe a server, so
 // that walnut can eject a dead server before requests fail on it and
 // bring it back as soon as it answers.
@@ -166,9 +180,11 @@ type Greeter interface {
 	// and the number of replies they get; nil and 0 for none.
 	Greeting() ([]byte, int)
 	// GreetingReply returns the length of the reply at the start of buf
-	// (0 if incomplete), and an error if it refuses the setup; the core
-	// then closes that connection and fails what was queued on it.
-	GreetingReply(buf []byte) (int, error)
+	// (0 if incomplete), the reply to the i-th request of the greeting
+	// (from 0), and an error if it refuses the setup; the core then
+	// closes that connection and fails what was queued on it with the
+	// error's text. Nothing queued is sent before every reply is in.
+	GreetingReply(i int, buf []byte) (int, error)
 }
 
 // ClassSwitcher is implemented by codecs whose requests may need their
@@ -178,10 +194,15 @@ type ClassSwitcher interface {
 	// SwitchClass returns the request that puts a connection into class
 	// (0: back to what Greeting set up). It gets one reply.
 	SwitchClass(class int) []byte
-	// SwitchReply checks that reply, framed by ParseResponse: an error
-	// means the connection is not in the class, and the core closes it
-	// and fails what was queued on it.
-	SwitchReply(resp []byte) error
+	// SwitchReply checks the reply to SwitchClass(class), framed by
+	// ParseResponse: an error means the connection is not in the class,
+	// and the core closes it and fails what was queued on it with the
+	// error's text. The first switch to a class on a connection goes out
+	// alone, as the Greeting does: nothing queued after it is sent before
+	// its reply is in, so a refused switch lets no request run in
+	// another class. Once the server has taken a class on a connection,
+	// switches to it are pipelined with the requests around them.
+	SwitchReply(class int, resp []byte) error
 }
 
 // ProxyInfo is what walnut tells a codec about itself and one pool, for

@@ -83,6 +83,7 @@ func (Ketama) Build(servers []distributions.Server) (distributions.Table, error)
 		t.values[i] = uint32(k >> 32)
 		t.servers[i] = owner[uint32(k)]
 	}
+	t.buildIndex()
 	return t, nil
 }
 
@@ -102,23 +103,62 @@ func pointsFor(weight, total, live uint32) uint32 {
 	return uint32(float32(math.Floor(float64(y))) * 4)
 }
 
-// table keeps values and servers in parallel slices: the binary search
-// reads only values, so it loads half the cache lines a slice of
-// (value, server) pairs would.
+// table keeps values and servers in parallel slices: the search reads
+// only values, so it loads half the cache lines a slice of (value,
+// server) pairs would.
+//
+// index makes a lookup cost the same for 4 servers as for 1000: a binary
+// search over the whole continuum takes log2(160 n) steps, each a likely
+// cache miss once the continuum outgrows the cache (1000 servers make
+// 160,000 points, 640 KiB of values). index has a power-of-two number of
+// buckets, at least as many as points, and holds for each bucket of hash
+// values (hash >> shift) the position of its first point; the search
+// then runs over the one or two points of that bucket only.
 type table struct {
 	values  []uint32
 	servers []int32
+	index   []uint32 // len 1<<(32-shift) + 1; the last entry is len(values)
+	shift   uint
+}
+
+// buildIndex fills index, see table.
+func (t *table) buildIndex() {
+	bits := uint(1)
+	for 1<<bits < len(t.values) && bits < 24 {
+		bits++
+	}
+	t.shift = 32 - bits
+	t.index = make([]uint32, 1<<bits+1)
+	i := 0
+	for b := range 1 << bits {
+		for i < len(t.values) && t.values[i]>>t.shift < uint32(b) {
+			i++
+		}
+		t.index[b] = uint32(i)
+	}
+	t.index[1<<bits] = uint32(len(t.values))
 }
 
 // Pick returns the server of the first point at or after hash, wrapping
-// past the last point to the first. The search halves the range with a
-// mask rather than a branch: on random hashes a branch mispredicts half
-// the time, and Go will not turn a loop-carried branch into a CMOV.
+// past the last point to the first. The points of hash's bucket are
+// index[b] up to index[b+1]; the answer is one of them, or the first
+// point after the bucket. The search halves the range with a mask rather
+// than a branch: a branch on random hashes mispredicts half the time, and
+// Go will not turn a loop-carried branch into a CMOV.
 func (t *table) Pick(hash uint32) int {
-	v := t.values
-	if len(v) == 0 {
+	if len(t.values) == 0 {
 		return -1
 	}
+	b := hash >> t.shift
+	lo, hi := int(t.index[b]), int(t.index[b+1])
+	if lo == hi {
+		// No point in the bucket: the next point is the first after it.
+		if lo == len(t.values) {
+			lo = 0
+		}
+		return int(t.servers[lo])
+	}
+	v := t.values[lo:hi]
 	base := 0
 	for n := len(v); n > 1; n -= n >> 1 {
 		half := n >> 1
@@ -126,11 +166,15 @@ func (t *table) Pick(hash uint32) int {
 		below := int((int64(v[base+half-1]) - int64(hash)) >> 63)
 		base += half & below
 	}
-	if v[base] < hash {
+	base += lo
+	if t.values[base] < hash {
 		base++ // the next point, or the first if hash is past them all
-		if base == len(v) {
+		if base == len(t.values) {
 			base = 0
 		}
 	}
 	return int(t.servers[base])
 }
+
+// Size reports the table's memory in bytes, for the docs' scale figures.
+func (t *table) Size() int { return 4 * (len(t.values) + len(t.servers) + len(t.index)) }

@@ -1,6 +1,13 @@
 package ketama
 
-import "testing"
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/walnutproxy/walnut/distributions"
+)
 
 // TestPointsFor pins nutcracker's float32 point counts, including the
 // equal-weight pools that lose a hash to rounding (25 servers: 156).
@@ -41,6 +48,7 @@ func TestPickSearch(t *testing.T) {
 			tb.values = append(tb.values, v)
 			tb.servers = append(tb.servers, int32(i))
 		}
+		tb.buildIndex()
 		probes := []uint32{0, 1, ^uint32(0)}
 		for _, p := range tb.values {
 			probes = append(probes, p-1, p, p+1)
@@ -57,5 +65,69 @@ func TestPickSearch(t *testing.T) {
 				t.Fatalf("n=%d: Pick(%d) = %d, want %d (points %v)", n, h, got, want, tb.values)
 			}
 		}
+	}
+}
+
+// TestPickIndex checks the bucket index on continuums spread over the
+// whole hash range, with empty buckets, crowded buckets and points on
+// bucket boundaries, against the plain definition.
+func TestPickIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 2, 3, 640, 1000, 16000} {
+		tb := &table{}
+		for range n {
+			v := rng.Uint32()
+			switch rng.IntN(8) {
+			case 0:
+				v &^= 0xfffff // on a bucket boundary
+			case 1:
+				v = 0x80000000 + uint32(rng.IntN(64)) // a crowded bucket
+			}
+			tb.values = append(tb.values, v)
+		}
+		slices.Sort(tb.values)
+		for i := range tb.values {
+			tb.servers = append(tb.servers, int32(i))
+		}
+		tb.buildIndex()
+		probes := []uint32{0, 1, ^uint32(0)}
+		for _, p := range tb.values {
+			probes = append(probes, p-1, p, p+1)
+		}
+		for range 10000 {
+			probes = append(probes, rng.Uint32())
+		}
+		for _, h := range probes {
+			want, _ := slices.BinarySearch(tb.values, h)
+			if want == len(tb.values) {
+				want = 0
+			}
+			if got := tb.Pick(h); got != want {
+				t.Fatalf("n=%d: Pick(%#x) = point %d (%#x), want point %d (%#x)", n, h, got, tb.values[got], want, tb.values[want])
+			}
+		}
+	}
+}
+
+// BenchmarkContinuumMemory builds the continuum for 4, 100 and 1000 servers and
+// reports its memory (table-bytes): what a pool of that size keeps per
+// routing table.
+func BenchmarkContinuumMemory(b *testing.B) {
+	for _, n := range []int{4, 100, 1000} {
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			servers := make([]distributions.Server, n)
+			for i := range servers {
+				servers[i] = distributions.Server{Name: fmt.Sprintf("10.0.%d.%d:6379", i/250, i%250), Weight: 1, Alive: true}
+			}
+			var size int
+			for b.Loop() {
+				tb, err := Ketama{}.Build(servers)
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = tb.(*table).Size()
+			}
+			b.ReportMetric(float64(size), "table-bytes")
+		})
 	}
 }

@@ -26,10 +26,9 @@ type Codec struct {
 	maxReplyBulk int
 	maxRequest   int
 
-	clientPassword  string
-	serverPassword  string
-	greeting        []byte
-	greetingReplies int
+	clientPassword string
+	greeting       []byte
+	greetingNames  []string
 
 	// db is the pool's database (redis_db), the one a new client is in;
 	// databases is how many the servers have.
@@ -53,12 +52,11 @@ func New(o protocols.Options) (*Codec, error) {
 		return nil, errors.New("redis: the database is out of the range of databases")
 	}
 	c := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk, maxRequest: o.MaxRequestSize,
-		clientPassword: o.ClientPassword, serverPassword: o.ServerPassword,
-		db: o.Database, databases: o.Databases, allowFlush: o.AllowFlush, info: o.Info}
-	c.greeting, c.greetingReplies = buildGreeting(o.ServerPassword, o.Database, false)
+		clientPassword: o.ClientPassword, db: o.Database, databases: o.Databases, allowFlush: o.AllowFlush,
+		info: o.Info}
+	c.greeting, c.greetingNames = buildGreeting(o)
 	for db := range min(o.Databases, 256) {
-		g, _ := buildGreeting("", db, true)
-		c.selects = append(c.selects, g)
+		c.selects = append(c.selects, appendSelect(nil, db))
 	}
 	if o.MaxRequestSize > 0 {
 		c.maxBulk = min(c.maxBulk, o.MaxRequestSize)
@@ -209,6 +207,8 @@ func route(req *protocols.Request) {
 	case actQuit:
 		local(req, "+OK\r\n")
 		req.Close = true
+	case actPlaceholder:
+		placeholder(req, idx)
 	case actKeys, actDBSize, actRandomKey, actScriptLoad, actScriptExists, actScriptFlush, actLastSave:
 		req.Kind = protocols.Broadcast
 	case actScan:
@@ -226,6 +226,17 @@ func route(req *protocols.Request) {
 			req.Flags |= reqConn
 		}
 	}
+}
+
+// placeholderKey routes what has no key but goes to a server anyway
+// (LOLWUT), as nutcracker routes it. nutcracker sends COMMAND there too;
+// walnut answers it with its own table (command.go).
+var placeholderKey = []byte("placeholder")
+
+func placeholder(req *protocols.Request, idx int) {
+	req.Cmd = uint16(idx)
+	req.Keys = append(req.Keys[:0], placeholderKey)
+	req.Kind = protocols.Forward
 }
 
 // checkNumkeys validates the numkeys of EVAL and FCALL (argument 2)

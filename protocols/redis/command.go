@@ -273,6 +273,8 @@ func howServed(i int) string {
 		return "walnut: walks the servers one after another, with a cursor that names the server"
 	case actTime:
 		return "walnut: answered by the first server"
+	case actPlaceholder:
+		return "walnut: forwarded to the server that owns the key \"placeholder\", as nutcracker does"
 	case actInfo:
 		return "walnut: walnut's figures; INFO servers gives every server's"
 	}

@@ -31,7 +31,13 @@ import (
 // server in the routing table.
 //
 // A server that fails, or answers an error, makes the reply an error
-// that names it: a merged reply is complete or is not sent.
+// that names it: a merged reply is complete or is not sent. A failure
+// reads as every server failure does, nutcracker's words first
+// ("Connection refused (pool P, server S)"); an error reply keeps the
+// server's code and text, which clients act on (LOADING, BUSY, NOAUTH),
+// the server named after them ("BUSY Redis is busy ... (server S)");
+// what walnut cannot merge starts with nutcracker's "Invalid argument",
+// as for split requests (merge.go).
 
 // SCAN's composite cursor: server index << scanShift | server cursor.
 // Redis' cursors are bucket indices of its hash tables, far below 2^47;
@@ -46,7 +52,8 @@ const (
 var (
 	replyInvalidCursor = "-ERR invalid cursor\r\n"
 	replyScanDone      = "*2\r\n$1\r\n0\r\n*0\r\n"
-	replyNoServer      = "-ERR walnut: no server is available\r\n"
+	// nutcracker's answer when no server is there to ask.
+	replyNoServer = "-ERR Connection refused (every server is ejected)\r\n"
 )
 
 // parseCursor reads a SCAN cursor: an unsigned 64-bit decimal number.
@@ -126,7 +133,7 @@ func appendServerError(dst, resp []byte, name string) []byte {
 	if i := bytes.IndexByte(line, '\r'); i >= 0 {
 		line = line[:i]
 	}
-	dst = append(dst, line...)
+	dst = appendSanitized(dst, line, 512)
 	dst = append(dst, " (server "...)
 	dst = appendSanitizedString(dst, name)
 	return append(dst, ")\r\n"...)
@@ -199,11 +206,11 @@ func (c *Codec) mergeFanOut(dst []byte, req *protocols.Request, parts []protocol
 }
 
 // appendUnexpected says which server answered what its command never
-// answers.
+// answers, after nutcracker's words for it (see replyUnexpected).
 func appendUnexpected(dst []byte, p *protocols.Part) []byte {
-	dst = append(dst, "-ERR walnut: unexpected reply from server "...)
+	dst = append(dst, "-ERR Invalid argument (unexpected reply from server "...)
 	dst = appendSanitizedString(dst, p.Name)
-	return append(dst, '\r', '\n')
+	return append(dst, ")\r\n"...)
 }
 
 // mergeKeys concatenates arrays.
@@ -333,9 +340,9 @@ func mergeScan(dst []byte, req *protocols.Request, p *protocols.Part) []byte {
 	}
 	rest := r[next+int(l)+2:]
 	if cur > scanCursorMask || p.Server >= maxScanServers-1 {
-		dst = append(dst, "-ERR walnut: server "...)
+		dst = append(dst, "-ERR Invalid argument (server "...)
 		dst = appendSanitizedString(dst, p.Name)
-		return append(dst, " answered a SCAN cursor too large to combine with its index\r\n"...)
+		return append(dst, " answered a SCAN cursor too large to combine with its index)\r\n"...)
 	}
 	switch {
 	case cur != 0:

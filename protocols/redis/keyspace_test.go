@@ -45,9 +45,9 @@ func TestMergeKeyspace(t *testing.T) {
 		{"KEYS", mb("KEYS", "*"), []string{arr(bulk("a"), bulk("b")), arr(), arr(bulk("c"))}, arr(bulk("a"), bulk("b"), bulk("c"))},
 		{"KEYS none", mb("KEYS", "x*"), []string{arr(), arr()}, arr()},
 		{"KEYS one server", mb("KEYS", "*"), []string{arr(bulk("a"))}, arr(bulk("a"))},
-		{"KEYS not an array", mb("KEYS", "*"), []string{arr(), ":1\r\n"}, "-ERR walnut: unexpected reply from server s1\r\n"},
+		{"KEYS not an array", mb("KEYS", "*"), []string{arr(), ":1\r\n"}, "-ERR Invalid argument (unexpected reply from server s1)\r\n"},
 		{"DBSIZE", mb("DBSIZE"), []string{":3\r\n", ":0\r\n", ":4\r\n"}, ":7\r\n"},
-		{"DBSIZE bad", mb("DBSIZE"), []string{":3\r\n", "+OK\r\n"}, "-ERR walnut: unexpected reply from server s1\r\n"},
+		{"DBSIZE bad", mb("DBSIZE"), []string{":3\r\n", "+OK\r\n"}, "-ERR Invalid argument (unexpected reply from server s1)\r\n"},
 		{"LASTSAVE", mb("LASTSAVE"), []string{":1700000300\r\n", ":1700000100\r\n", ":1700000200\r\n"}, ":1700000100\r\n"},
 		{"RANDOMKEY all empty", mb("RANDOMKEY"), []string{"$-1\r\n", "$-1\r\n"}, "$-1\r\n"},
 		{"RANDOMKEY one has keys", mb("RANDOMKEY"), []string{"$-1\r\n", bulk("k"), "$-1\r\n"}, bulk("k")},
@@ -55,9 +55,9 @@ func TestMergeKeyspace(t *testing.T) {
 		{"FLUSHALL", mb("FLUSHALL", "ASYNC"), []string{"+OK\r\n"}, "+OK\r\n"},
 		{"SCRIPT FLUSH", mb("SCRIPT", "FLUSH"), []string{"+OK\r\n", "+OK\r\n"}, "+OK\r\n"},
 		{"SCRIPT LOAD", mb("SCRIPT", "LOAD", "return 1"), []string{bulk("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"), bulk("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")}, bulk("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")},
-		{"SCRIPT LOAD disagree", mb("SCRIPT", "LOAD", "return 1"), []string{bulk("aa"), bulk("bb")}, "-ERR walnut: unexpected reply from server s1\r\n"},
+		{"SCRIPT LOAD disagree", mb("SCRIPT", "LOAD", "return 1"), []string{bulk("aa"), bulk("bb")}, "-ERR Invalid argument (unexpected reply from server s1)\r\n"},
 		{"SCRIPT EXISTS", mb("SCRIPT", "EXISTS", "a", "b", "c"), []string{arr(":1\r\n", ":1\r\n", ":0\r\n"), arr(":1\r\n", ":0\r\n", ":0\r\n")}, arr(":1\r\n", ":0\r\n", ":0\r\n")},
-		{"SCRIPT EXISTS short", mb("SCRIPT", "EXISTS", "a", "b"), []string{arr(":1\r\n", ":1\r\n"), arr(":1\r\n")}, "-ERR walnut: unexpected reply from server s1\r\n"},
+		{"SCRIPT EXISTS short", mb("SCRIPT", "EXISTS", "a", "b"), []string{arr(":1\r\n", ":1\r\n"), arr(":1\r\n")}, "-ERR Invalid argument (unexpected reply from server s1)\r\n"},
 		{"TIME", mb("TIME"), []string{arr(bulk("1700000000"), bulk("12"))}, arr(bulk("1700000000"), bulk("12"))},
 		{"INFO servers", mb("INFO", "servers"), []string{bulk("# Server\r\nredis_version:7.0.15\r\n"), bulk("# Server\r\nredis_version:7.2.4\r\n")},
 			bulk("# walnut server s0\r\n# Server\r\nredis_version:7.0.15\r\n\r\n# walnut server s1\r\n# Server\r\nredis_version:7.2.4\r\n")},
@@ -153,7 +153,7 @@ func TestScanCursor(t *testing.T) {
 	req = parsed(t, c, mb("SCAN", "0"))
 	req.Servers = 2
 	got = string(c.AppendReply(nil, req, []protocols.Part{{Resp: []byte(arr(bulk(strconv.FormatUint(1<<scanShift, 10)), arr())), Name: "s"}}))
-	if !strings.HasPrefix(got, "-ERR walnut: server s answered a SCAN cursor too large") {
+	if !strings.HasPrefix(got, "-ERR Invalid argument (server s answered a SCAN cursor too large") {
 		t.Errorf("huge server cursor: %q", got)
 	}
 	// Inline SCAN is rewritten too.

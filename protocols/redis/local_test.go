@@ -69,10 +69,10 @@ func TestSelect(t *testing.T) {
 	if got := string(c.SwitchClass(1000)); got != mb("SELECT", "999") {
 		t.Errorf("class 1000: switch %q", got)
 	}
-	if c.SwitchReply([]byte("+OK\r\n")) != nil {
+	if c.SwitchReply(3, []byte("+OK\r\n")) != nil {
 		t.Error("+OK refused")
 	}
-	if err := c.SwitchReply([]byte("-ERR DB index is out of range\r\n")); err == nil || err.Error() != "server refused SELECT: -ERR DB index is out of range" {
+	if err := c.SwitchReply(21, []byte("-ERR DB index is out of range\r\n")); err == nil || err.Error() != "SELECT 20 refused by the server: ERR DB index is out of range" {
 		t.Errorf("refusal: %v", err)
 	}
 	if _, err := New(protocols.Options{Database: 16}); err == nil {

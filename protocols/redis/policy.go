@@ -9,12 +9,14 @@ package redis
 //
 //  1. Commands about the connection are answered by walnut itself
 //     (Local): PING, QUIT, ECHO, COMMAND (walnut's own table: COUNT,
-//     INFO, DOCS, LIST, GETKEYS), and, reading or changing the client's
-//     session (local.go): SELECT (a database per client, served over
-//     connections that selected it), AUTH and HELLO (the pool's
-//     password; HELLO speaks RESP2 only), RESET, CLIENT SETNAME,
-//     GETNAME, ID and INFO, and INFO (walnut's figures; INFO servers
-//     asks every server).
+//     INFO, DOCS, LIST, GETKEYS, where nutcracker forwards COMMAND to a
+//     server), and, reading or changing the client's session (local.go):
+//     SELECT (a database per client, served by prefixing SELECT on the
+//     shared connections), AUTH and HELLO (the pool's password; HELLO
+//     speaks RESP2 only), RESET, CLIENT SETNAME, GETNAME, ID and INFO,
+//     and INFO (walnut's figures; INFO servers asks every server).
+//     LOLWUT, about the server rather than data, goes where nutcracker
+//     sends it: to the server that owns the key "placeholder".
 //  2. MGET, MSET, DEL, UNLINK, TOUCH and EXISTS have independent keys:
 //     they are Split into one part per server and the replies merged
 //     (MGET's arrays back in the client's key order, MSET's +OK only if
@@ -61,6 +63,8 @@ const (
 	actSumInt
 	actPing
 	actQuit
+	// LOLWUT: forwarded to the owner of the key "placeholder".
+	actPlaceholder
 	// Whole-keyspace commands (keyspace.go): sent to every server, or to
 	// one by a cursor, and merged.
 	actKeys
@@ -184,6 +188,9 @@ var (
 func decide(c *commandInfo) action {
 	if a, ok := localCommands[c.name]; ok {
 		return a
+	}
+	if c.name == "lolwut" {
+		return actPlaceholder
 	}
 	if a, ok := splitCommands[c.name]; ok {
 		return a

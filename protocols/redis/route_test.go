@@ -112,6 +112,12 @@ var routeCases = []struct {
 	{"FCALL fn x a", loc, nil, "-ERR Bad number of keys provided\r\n"},
 	{"ZUNION 0 a", loc, nil, "-ERR walnut cannot route ZUNION without keys\r\n"},
 	{"LMPOP x a LEFT", loc, nil, "-ERR walnut cannot route LMPOP without keys\r\n"},
+	// About the server, not data: where nutcracker sends it, to the
+	// owner of "placeholder". (nutcracker sends COMMAND there too;
+	// walnut answers it with its own table, below.)
+	{"LOLWUT", fwd, []string{"placeholder"}, ""},
+	{"LOLWUT VERSION 5", fwd, []string{"placeholder"}, ""},
+	{"COMMAND NOSUCH", loc, nil, "-ERR unsupported command 'COMMAND NOSUCH'\r\n"},
 	// Unsupported: no keys, blocking, pub/sub, transactions, admin,
 	// cross-server or cross-database moves, unknown.
 	{"SWAPDB 0 1", loc, nil, "-ERR unsupported command 'SWAPDB'\r\n"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/binary"
+	"fmt"
 	"strconv"
 	"sync/atomic"
 
@@ -127,7 +128,7 @@ func (c *Codec) checkAuth(user, pass []byte) bool {
 // Greeting implements protocols.Greeter: AUTH and SELECT on every new
 // server connection, when the pool sets redis_auth and redis_db.
 func (c *Codec) Greeting() ([]byte, int) {
-	return c.greeting, c.greetingReplies
+	return c.greeting, len(c.greetingNames)
 }
 
 // SwitchClass implements protocols.ClassSwitcher: class db+1 is
@@ -140,44 +141,73 @@ func (c *Codec) SwitchClass(class int) []byte {
 	if db < len(c.selects) {
 		return c.selects[db]
 	}
-	g, _ := buildGreeting("", db, true)
-	return g
+	return appendSelect(nil, db)
 }
 
-// SwitchReply implements protocols.ClassSwitcher: SELECT answers +OK.
-func (c *Codec) SwitchReply(resp []byte) error {
-	if !bytes.Equal(resp, []byte("+OK\r\n")) {
-		return protocols.Errorf("server refused SELECT: %s", bytes.TrimSpace(resp))
+// SwitchReply implements protocols.ClassSwitcher: SELECT answers +OK,
+// and a refusal says so as GreetingReply does ("SELECT 20 refused by
+// the server: ERR DB index is out of range").
+func (c *Codec) SwitchReply(class int, resp []byte) error {
+	if bytes.Equal(resp, []byte("+OK\r\n")) {
+		return nil
 	}
-	return nil
+	db := c.db
+	if class != 0 {
+		db = class - 1
+	}
+	return fmt.Errorf("SELECT %d refused by the server: %s", db, refusal(resp))
 }
 
-// buildGreeting returns AUTH password (if set) and SELECT db (unless it
-// is database 0 and always is false), and the number of replies.
-func buildGreeting(password string, db int, always bool) ([]byte, int) {
+// appendSelect appends SELECT db.
+func appendSelect(dst []byte, db int) []byte {
+	dst = append(dst, "*2\r\n$6\r\nSELECT\r\n"...)
+	return appendBulk(dst, strconv.AppendInt(nil, int64(db), 10))
+}
+
+// buildGreeting returns the setup requests and, for messages, what each
+// is called (never the password).
+func buildGreeting(o protocols.Options) ([]byte, []string) {
 	var g []byte
-	n := 0
-	if password != "" {
+	var names []string
+	if o.ServerPassword != "" {
 		g = append(g, "*2\r\n$4\r\nAUTH\r\n"...)
-		g = appendBulk(g, []byte(password))
-		n++
+		g = appendBulk(g, []byte(o.ServerPassword))
+		names = append(names, "AUTH")
 	}
-	if db != 0 || always {
-		g = append(g, "*2\r\n$6\r\nSELECT\r\n"...)
-		g = appendBulk(g, strconv.AppendInt(nil, int64(db), 10))
-		n++
+	if o.Database != 0 {
+		g = appendSelect(g, o.Database)
+		names = append(names, "SELECT "+strconv.Itoa(o.Database))
 	}
-	return g, n
+	return g, names
 }
 
-// GreetingReply implements protocols.Greeter: anything but +OK refuses.
-func (c *Codec) GreetingReply(buf []byte) (int, error) {
+// GreetingReply implements protocols.Greeter: anything but +OK refuses,
+// with a text that says which request the server refused and why
+// ("SELECT 99 refused by the server: ERR DB index is out of range").
+// nutcracker logs the refusal and carries on, so that a refused SELECT
+// sends every request to database 0; walnut sends nothing on such a
+// connection.
+func (c *Codec) GreetingReply(i int, buf []byte) (int, error) {
 	n, err := replyLen(buf, c.maxReplyBulk)
 	if n == 0 || err != nil {
 		return n, err
 	}
 	if !bytes.Equal(buf[:n], []byte("+OK\r\n")) {
-		return n, protocols.Errorf("server refused the connection setup (AUTH/SELECT): %s", bytes.TrimSpace(buf[:n]))
+		what := "the connection setup"
+		if i >= 0 && i < len(c.greetingNames) {
+			what = c.greetingNames[i]
+		}
+		return n, fmt.Errorf("%s refused by the server: %s", what, refusal(buf[:n]))
 	}
 	return n, nil
+}
+
+// refusal is how a setup reply that is not +OK is quoted: "-ERR DB index
+// is out of range\r\n" as "ERR DB index is out of range".
+func refusal(reply []byte) []byte {
+	reply = bytes.TrimSpace(reply)
+	if len(reply) > 0 && (reply[0] == '-' || reply[0] == '+') {
+		reply = reply[1:]
+	}
+	return reply
 }

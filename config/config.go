@@ -108,6 +108,9 @@ type Pool struct {
 	ClientConnections int
 	// ClientTimeout closes clients idle that long; 0: never.
 	ClientTimeout time.Duration
+	// MaxDedicated bounds the pool's dedicated server connections
+	// (transactions, blocking commands, pub/sub), idle ones included.
+	MaxDedicated int
 
 	// Server failure handling, with nutcracker's names and meaning:
 	// after ServerFailureLimit consecutive failures an AutoEjectHosts
@@ -169,3 +172,8 @@ const (
 	DefaultBacklog            = 512
 	DefaultShutdownTimeout    = 10 * time.Second
 )
+
+// DefaultMaxDedicated bounds a pool's dedicated server connections: each
+// is a connection to a server, held by a blocked client, a transaction,
+// or a subscriber (one per server its channels live on).
+const DefaultMaxDedicated = 1024

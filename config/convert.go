@@ -80,6 +80,7 @@ func (e *encoder) pool(p *Pool) {
 	e.kv("max_value_size", strconv.Itoa(p.MaxValueSize), "")
 	e.kv("max_pipeline", strconv.Itoa(p.MaxPipeline), "")
 	e.kv("max_client_output", strconv.Itoa(p.MaxClientOutput), "")
+	e.kv("max_dedicated", strconv.Itoa(p.MaxDedicated), "")
 	e.kv("strict_keys", strconv.FormatBool(p.StrictKeys), "")
 	e.b.WriteString("servers = [\n")
 	for _, s := range p.Servers {

@@ -69,6 +69,7 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	p.MaxClientOutput = d.size(t, "max_client_output", DefaultMaxClientOutput)
 	p.ClientConnections = d.atLeast(t, "client_connections", DefaultClientConnections, 1)
 	p.ClientTimeout = d.duration(t, "client_timeout", 0)
+	p.MaxDedicated = d.atLeast(t, "max_dedicated", DefaultMaxDedicated, 1)
 
 	p.AutoEjectHosts = t.boolean("auto_eject_hosts", false)
 	p.ServerFailureLimit = d.atLeast(t, "server_failure_limit", DefaultServerFailureLimit, 1)

@@ -168,6 +168,7 @@ func (b *backend) retire() {
 			for _, sc := range b.conns[l.id] {
 				sc.retire()
 			}
+			l.retireDedicated(b)
 		})
 	}
 }

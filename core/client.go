@@ -34,6 +34,9 @@ type client struct {
 
 	lastActive time.Time
 
+	ded   *leases // dedicated server connections; nil until one is needed
+	carry int     // 1 + the slot of a request parsed for the next round, or 0
+
 	slots    []*slot
 	nslots   int // slots of the current round
 	pending  int // fragments of the round not answered yet
@@ -145,6 +148,9 @@ func (c *client) handle(ev uint32) {
 		c.readable = true
 		c.advance()
 	}
+	if c.peerClosed && c.inRound && c.ded != nil {
+		c.peerGone()
+	}
 }
 
 // advance makes as much progress as the client allows: rounds from what
@@ -209,6 +215,12 @@ func (c *client) idle() {
 func (c *client) parse() (int, error) {
 	cfg := c.st.cfg
 	n := 0
+	round := classNone
+	if c.carry > 0 {
+		if n, round = 1, c.uncarry(); round == classOnce {
+			return n, nil
+		}
+	}
 	for c.start < c.end && n < cfg.MaxPipeline {
 		if n == len(c.slots) {
 			c.slots = append(c.slots, &slot{})
@@ -228,7 +240,19 @@ func (c *client) parse() (int, error) {
 			break
 		}
 		c.start += m
+		k := classOf(&s.req)
+		if k != classNone {
+			// A round uses one kind of server connection (see dedicated.go).
+			if cuts(round, k) {
+				c.carry = n + 1
+				break
+			}
+			round = k
+		}
 		n++
+		if round == classOnce || s.req.Release && k != classNone {
+			break
+		}
 		if s.req.Close {
 			// Nothing after QUIT is read: the connection ends with it.
 			c.start = c.end
@@ -381,6 +405,9 @@ func (c *client) finishRound() {
 		c.p.log.Info("client closed for bad input", "pool", c.p.name, "client", c.addr, "err", c.protoErr)
 		c.protoErr = nil
 	}
+	if c.ded != nil {
+		c.flushPushes()
+	}
 	c.nslots = 0
 	if len(c.out) > c.outPos && !c.dirty {
 		c.dirty = true
@@ -392,6 +419,10 @@ func (c *client) dispatch(s *slot) {
 	p := c.p
 	req := &s.req
 	s.parts = s.parts[:0]
+	if req.Conn != protocols.Shared {
+		c.dispatchDedicated(s)
+		return
+	}
 	if req.Kind == protocols.Local || s.err != nil {
 		return
 	}
@@ -547,6 +578,9 @@ func (c *client) writeOut() {
 		c.paused = false
 		c.advance()
 	}
+	if c.ded != nil && !c.closed {
+		c.resumePushes()
+	}
 }
 
 // expireIdle closes the client if it has been idle longer than the
@@ -556,6 +590,9 @@ func (c *client) expireIdle(now time.Time) {
 	if timeout <= 0 || c.inRound || c.outPos != len(c.out) || now.Sub(c.lastActive) <= timeout {
 		return
 	}
+	if c.ded != nil && len(c.ded.subs) > 0 {
+		return // a subscriber waits for messages, as Redis lets it
+	}
 	c.p.log.Debug("client idle, closed", "pool", c.p.name, "client", c.addr, "idle", now.Sub(c.lastActive))
 	c.close()
 }
@@ -564,6 +601,13 @@ func (c *client) expireIdle(now time.Time) {
 // parsed, to the process taking over; it runs between rounds, with every
 // reply written.
 func (c *client) handOff() {
+	if c.ded != nil && c.ded.holding() {
+		// Its transaction or subscriptions live on connections that
+		// cannot go along: closing it is what a restart would do.
+		c.p.log.Info("client in a transaction or subscribed: closed, not handed over", "pool", c.p.name, "client", c.addr)
+		c.close()
+		return
+	}
 	var session []byte
 	if ss := c.p.settings().sessions; ss != nil && c.session != nil {
 		session = ss.MarshalSession(c.session)
@@ -590,6 +634,9 @@ func (c *client) close() {
 		c.stats.clientEOF.Add(1)
 	}
 	c.out = nil
+	if c.ded != nil {
+		c.dropLeases()
+	}
 	if !c.inRound {
 		c.release()
 	}

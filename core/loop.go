@@ -55,6 +55,7 @@ type loop struct {
 	timers    []timer
 	bufs      [][]byte // free client read buffers
 	bufSize   int      // size of a client read buffer (see WithReadBufferSize)
+	ded       loopDed  // idle dedicated server connections
 
 	// hashing gathers, per external hasher, the keys of the rounds that
 	// wait for it; each iteration hashes them in one call.
@@ -210,6 +211,9 @@ func (l *loop) stopping() bool { return l.draining }
 func (l *loop) drain(h *handoffSender) {
 	l.draining, l.handoff = true, h
 	for c := range l.clients {
+		if c.ded != nil {
+			c.abandonBlocked()
+		}
 		if !c.inRound {
 			c.advance()
 		}

@@ -37,6 +37,7 @@ type Pool struct {
 	lnAddr   net.Addr
 	counters []poolCounters // by loop
 	clients  atomic.Int64
+	ded      dedCounters
 	nextID   atomic.Uint64
 	closing  atomic.Bool // draining for shutdown or removal
 }

@@ -61,6 +61,8 @@ type serverConn struct {
 	failErr error
 	retryAt time.Time
 	backoff time.Duration
+
+	ded *dedConn // set for a client's dedicated connection (dedicated.go)
 }
 
 const (
@@ -156,6 +158,12 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 		}
 	}
 	p := sc.b.pool
+	if err != nil && sc.ded != nil {
+		// No retries: it is closed, and what was queued fails in the
+		// same words as on a shared connection.
+		sc.fail(dialError{err: err, timeout: p.settings().cfg.DialTimeout})
+		return
+	}
 	if err != nil {
 		// Capped exponential backoff with jitter, so that many
 		// connections to one dead server do not retry in step.
@@ -213,6 +221,9 @@ func (sc *serverConn) handle(ev uint32) {
 // readIn reads and dispatches responses until the socket is drained.
 func (sc *serverConn) readIn(peerClosed bool) {
 	for sc.state == stUp {
+		if sc.ded != nil && sc.ded.held {
+			return // resumed once its client's output is written
+		}
 		if sc.rbuf == nil {
 			sc.rbuf = make([]byte, minReadBuffer)
 		}
@@ -287,6 +298,14 @@ func (sc *serverConn) parseResponses() error {
 	}
 	for sc.rstart < sc.rend {
 		f := sc.q.peek()
+		if f == nil && sc.ded != nil {
+			m, err := sc.relayPush(sc.rbuf[sc.rstart:sc.rend])
+			if m == 0 || err != nil {
+				return err
+			}
+			sc.rstart += m
+			continue
+		}
 		if f == nil {
 			return errUnexpectedData
 		}
@@ -344,6 +363,9 @@ func (sc *serverConn) parseResponses() error {
 			sc.shutdown()
 			return nil
 		}
+		if sc.ded != nil && sc.q.len() == 0 {
+			sc.dedDrained()
+		}
 	}
 	if sc.rstart == sc.rend {
 		sc.rstart, sc.rend = 0, 0
@@ -398,6 +420,9 @@ func (sc *serverConn) writeOut() {
 // response is missing or malformed, the FIFO cannot be trusted to match
 // the ones after it. The next request dials again.
 func (sc *serverConn) fail(err error) {
+	if sc.ded != nil {
+		sc.dedFailed()
+	}
 	p := sc.b.pool
 	stats := &sc.b.counters[sc.l.id]
 	if sc.state == stUp {
@@ -462,7 +487,18 @@ func (sc *serverConn) expire(now time.Time) {
 		return
 	}
 	f := sc.q.peek()
-	if f == nil || now.Sub(f.start) <= timeout {
+	if f == nil {
+		return
+	}
+	if f.slot != nil { // not a class switch
+		if b := f.slot.req.Block; b != 0 {
+			if b < 0 {
+				return // a blocking command without a timeout of its own
+			}
+			timeout += b
+		}
+	}
+	if now.Sub(f.start) <= timeout {
 		return
 	}
 	sc.fail(timeoutError{timeout})

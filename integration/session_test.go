@@ -241,12 +241,12 @@ func TestCommandTable(t *testing.T) {
 	if err != nil || int64(len(infos)) != n {
 		t.Fatalf("COMMAND: %d entries, %v; COUNT said %d", len(infos), err, n)
 	}
-	for _, name := range []string{"get", "keys", "scan", "select", "client", "script", "mget"} {
+	for _, name := range []string{"get", "keys", "scan", "select", "client", "script", "mget", "blpop", "subscribe", "multi"} {
 		if infos[name] == nil {
 			t.Errorf("COMMAND lacks %s", name)
 		}
 	}
-	for _, name := range []string{"blpop", "monitor", "subscribe", "multi", "cluster", "config"} {
+	for _, name := range []string{"monitor", "cluster", "config", "pubsub", "swapdb"} {
 		if infos[name] != nil {
 			t.Errorf("COMMAND lists %s, which walnut refuses", name)
 		}

@@ -80,6 +80,23 @@ const (
 	// reqConn marks a request for connCommand: one that reads or
 	// changes the client's session or depends on the pool's settings.
 	reqConn
+	// reqArity marks an arity error answered locally.
+	reqArity
+	// Transactions (dedicated.go): a command queued inside MULTI, WATCH,
+	// and the requests that end the lease; reqAbort: EXEC must abort for
+	// an error while queuing, reqAborted: it did (set at dispatch);
+	// reqPrefixed: MULTI went out just before the request; reqRefusal:
+	// the core refused the request and Reply holds the answer.
+	reqQueued
+	reqWatch
+	reqExec
+	reqDiscard
+	reqUnwatch
+	reqAbort
+	reqAborted
+	reqPrefixed
+	reqRefusal
+	reqExecArity // an EXEC with the wrong arguments: it aborts with Redis' own text
 )
 
 // ParseRequest implements protocols.Codec. Args receives every argument
@@ -116,6 +133,9 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 	if s != nil && s.db != c.db {
 		// Another database than the pool's: connections of its own.
 		req.Class = s.db + 1
+	}
+	if policies[req.Cmd].act >= actMulti || busy(req.Session) {
+		c.dedicate(req)
 	}
 	return n, nil
 }
@@ -220,10 +240,30 @@ func route(req *protocols.Request) {
 		req.Reply = appendBulk(req.Reply[:0], args[1])
 	case actCommand, actCommandCount, actCommandInfo, actCommandDocs, actCommandList, actCommandGetKeys:
 		commandReply(req, p.act)
+	case actWatch, actBlock, actXRead:
+		req.Keys = appendKeys(req.Keys[:0], ci, args)
+		if len(req.Keys) == 0 {
+			localError(req, "walnut cannot route ", p.upper, " without keys")
+			return
+		}
+		req.Kind = protocols.Forward
+	case actPublish:
+		// The channel is routed like a key: subscribers to it are on the
+		// server it hashes to (and pattern subscribers on every server).
+		req.Keys = append(req.Keys[:0], args[1])
+		req.Kind = protocols.Forward
+	case actSubscribe:
+		req.Keys = append(req.Keys[:0], args[1:]...)
+		req.Kind = protocols.Split
 	default:
-		if needsCodec(p.act) {
+		switch {
+		case needsCodec(p.act):
 			req.Kind = protocols.Local
 			req.Flags |= reqConn
+		case withSession(p.act):
+			// Transactions and the rest of pub/sub: dedicate decides, with
+			// the client's session.
+			req.Kind = protocols.Forward
 		}
 	}
 }
@@ -279,6 +319,7 @@ func localError(req *protocols.Request, a, b, c string) {
 // case as "container|sub" for a subcommand.
 func arityError(req *protocols.Request, name string) {
 	localError(req, "wrong number of arguments for '", name, "' command")
+	req.Flags |= reqArity
 }
 
 // unsupported answers "-ERR unsupported command 'NAME'", NAME as the
@@ -327,6 +368,14 @@ func appendCount(dst []byte, t byte, n int) []byte {
 // command over its keys (with their values, for MSET), under the command
 // name as the client spelled it.
 func (c *Codec) AppendRequest(dst []byte, req *protocols.Request, keys []int32) []byte {
+	if req.Conn >= protocols.Pinned {
+		return c.appendDedicated(dst, req, keys)
+	}
+	return c.appendCommand(dst, req, keys)
+}
+
+// appendCommand appends req, or the part of it for keys, as a command.
+func (c *Codec) appendCommand(dst []byte, req *protocols.Request, keys []int32) []byte {
 	if keys == nil {
 		if req.Flags&(reqInline|reqRewrite) == 0 {
 			return append(dst, req.Raw...)
@@ -354,6 +403,9 @@ func (c *Codec) AppendRequest(dst []byte, req *protocols.Request, keys []int32) 
 
 // ParseResponse implements protocols.Codec.
 func (c *Codec) ParseResponse(buf []byte, req *protocols.Request) (int, error) {
+	if req != nil && req.Conn >= protocols.Pinned {
+		return c.dedicatedLen(buf, req)
+	}
 	return replyLen(buf, c.maxReplyBulk)
 }
 

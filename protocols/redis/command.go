@@ -277,6 +277,16 @@ func howServed(i int) string {
 		return "walnut: forwarded to the server that owns the key \"placeholder\", as nutcracker does"
 	case actInfo:
 		return "walnut: walnut's figures; INFO servers gives every server's"
+	case actMulti, actExec, actDiscard, actWatch, actUnwatch:
+		return "walnut: a transaction, on a connection to the server of its first key (every key of it must live there)"
+	case actBlock, actXRead:
+		return "walnut: a blocking command, on a connection of its own to the server of its keys"
+	case actSubscribe, actUnsubscribe, actPSubscribe, actPUnsubscribe:
+		return "walnut: pub/sub, on the client's own connections to the servers of its channels"
+	case actPublish:
+		return "walnut: forwarded to the server its channel hashes to"
+	case actWait:
+		return "walnut: answered 0 outside a transaction; queued on the transaction's server inside one"
 	}
 	if commandTable[i].container {
 		return "walnut: see the subcommands"

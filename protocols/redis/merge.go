@@ -22,6 +22,9 @@ const (
 // A request answered whole by one server gets that server's reply as it
 // is, errors included.
 func (c *Codec) AppendReply(dst []byte, req *protocols.Request, parts []protocols.Part) []byte {
+	if req.Conn != protocols.Shared {
+		return c.replyDedicated(dst, req, parts)
+	}
 	if req.Kind == protocols.Broadcast || req.Kind == protocols.Targeted {
 		return c.mergeFanOut(dst, req, parts)
 	}

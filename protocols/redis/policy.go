@@ -96,11 +96,31 @@ const (
 	actClientID
 	actClientInfo
 	actInfo
+	// The commands below are served with the client's session
+	// (dedicate): whatever route makes of them is provisional.
+	actMulti
+	actExec
+	actDiscard
+	actWatch
+	actUnwatch
+	actWait
+	actSubscribe    // SUBSCRIBE, SSUBSCRIBE
+	actUnsubscribe  // UNSUBSCRIBE, SUNSUBSCRIBE
+	actPSubscribe   // PSUBSCRIBE
+	actPUnsubscribe // PUNSUBSCRIBE
+	// Served without a session too.
+	actBlock   // a blocking command: its timeout is its last argument, or its first (BLMPOP, BZMPOP)
+	actXRead   // XREAD, XREADGROUP: blocking with BLOCK
+	actPublish // PUBLISH, SPUBLISH: forwarded by channel
 )
 
 // needsCodec reports whether a is answered by the codec's connCommand
 // rather than by route alone.
-func needsCodec(a action) bool { return a >= actSelect || a == actFlush }
+func needsCodec(a action) bool { return (a >= actSelect && a <= actInfo) || a == actFlush }
+
+// withSession reports whether a is one of the commands dedicate serves
+// with the client's session (transactions, blocking commands, pub/sub).
+func withSession(a action) bool { return a >= actMulti }
 
 // hook is a command-specific check or key rule applied before
 // forwarding, for what key specs do not express.
@@ -167,6 +187,32 @@ var (
 		"touch":  actSumInt,
 		"exists": actSumInt,
 	}
+	dedicatedCommands = map[string]action{
+		"multi":        actMulti,
+		"exec":         actExec,
+		"discard":      actDiscard,
+		"watch":        actWatch,
+		"unwatch":      actUnwatch,
+		"wait":         actWait,
+		"blpop":        actBlock,
+		"brpop":        actBlock,
+		"brpoplpush":   actBlock,
+		"blmove":       actBlock,
+		"blmpop":       actBlock,
+		"bzpopmin":     actBlock,
+		"bzpopmax":     actBlock,
+		"bzmpop":       actBlock,
+		"xread":        actXRead,
+		"xreadgroup":   actXRead,
+		"subscribe":    actSubscribe,
+		"ssubscribe":   actSubscribe,
+		"unsubscribe":  actUnsubscribe,
+		"sunsubscribe": actUnsubscribe,
+		"psubscribe":   actPSubscribe,
+		"punsubscribe": actPUnsubscribe,
+		"publish":      actPublish,
+		"spublish":     actPublish,
+	}
 	refusedCommands = map[string]bool{
 		"migrate":        true,
 		"move":           true,
@@ -196,6 +242,9 @@ func decide(c *commandInfo) action {
 		return a
 	}
 	if a, ok := keyspaceCommands[c.name]; ok {
+		return a
+	}
+	if a, ok := dedicatedCommands[c.name]; ok {
 		return a
 	}
 	switch {
@@ -239,13 +288,17 @@ type policy struct {
 	// so that a bare "OBJECT" gets the arity error rather than
 	// "unsupported".
 	anySub bool
+	// timeoutFirst: a blocking command whose timeout is its first
+	// argument rather than its last.
+	timeoutFirst bool
 }
 
 // policies is indexed like commandTable.
 var policies = func() (p [len(commandTable)]policy) {
 	for i := range commandTable {
 		c := &commandTable[i]
-		p[i] = policy{act: decide(c), hook: hooks[c.name], step: 1, upper: upper(c.name)}
+		p[i] = policy{act: decide(c), hook: hooks[c.name], step: 1, upper: upper(c.name),
+			timeoutFirst: c.name == "blmpop" || c.name == "bzmpop"}
 		minArgs := int(c.arity)
 		if minArgs < 0 {
 			minArgs = -minArgs

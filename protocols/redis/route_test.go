@@ -118,8 +118,8 @@ var routeCases = []struct {
 	{"LOLWUT", fwd, []string{"placeholder"}, ""},
 	{"LOLWUT VERSION 5", fwd, []string{"placeholder"}, ""},
 	{"COMMAND NOSUCH", loc, nil, "-ERR unsupported command 'COMMAND NOSUCH'\r\n"},
-	// Unsupported: no keys, blocking, pub/sub, transactions, admin,
-	// cross-server or cross-database moves, unknown.
+	// Unsupported: no keys, admin, cross-server or cross-database moves,
+	// unknown.
 	{"SWAPDB 0 1", loc, nil, "-ERR unsupported command 'SWAPDB'\r\n"},
 	{"MONITOR", loc, nil, "-ERR unsupported command 'MONITOR'\r\n"},
 	{"SYNC", loc, nil, "-ERR unsupported command 'SYNC'\r\n"},
@@ -158,6 +158,19 @@ var routeCases = []struct {
 	{"HELLO x", loc, nil, "-ERR Protocol version is not an integer or out of range\r\n"},
 	{"HELLO 2 FOO", loc, nil, "-ERR Syntax error in HELLO option 'FOO'\r\n"},
 	{"HELLO 2 SETNAME", loc, nil, "-ERR Syntax error in HELLO option 'SETNAME'\r\n"},
+	// Blocking commands (each on a connection of its own, see
+	// TestDedicatedRoute), and PUBLISH by channel.
+	{"BLPOP l 0", fwd, []string{"l"}, ""},
+	{"BRPOP a b 1.5", fwd, []string{"a", "b"}, ""},
+	{"BLMOVE a b LEFT LEFT 0", fwd, []string{"a", "b"}, ""},
+	{"BZPOPMIN z 0", fwd, []string{"z"}, ""},
+	{"BLMPOP 0 1 l LEFT", fwd, []string{"l"}, ""},
+	{"XREAD STREAMS s 0", fwd, []string{"s"}, ""},
+	{"XREAD BLOCK 10 STREAMS s t 0 0", fwd, []string{"s", "t"}, ""},
+	{"XREADGROUP GROUP g c STREAMS s >", fwd, []string{"s"}, ""},
+	{"PUBLISH c m", fwd, []string{"c"}, ""},
+	{"SPUBLISH c m", fwd, []string{"c"}, ""},
+	{"WAIT 1 0", loc, nil, ":0\r\n"},
 	{"AUTH pw", loc, nil, "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"},
 	{"AUTH default pw", loc, nil, "+OK\r\n"},
 	{"AUTH someone pw", loc, nil, "-WRONGPASS invalid username-password pair or user is disabled.\r\n"},
@@ -173,27 +186,19 @@ var routeCases = []struct {
 	{"COMMAND GETKEYS NOPE x", loc, nil, "-ERR Invalid command specified\r\n"},
 	{"COMMAND GETKEYS GET a b", loc, nil, "-ERR Invalid number of arguments specified for command\r\n"},
 	{"COMMAND INFO nope", loc, nil, "*1\r\n$-1\r\n"},
-	{"COMMAND INFO blpop", loc, nil, "*1\r\n$-1\r\n"},
+	{"COMMAND INFO monitor", loc, nil, "*1\r\n$-1\r\n"},
 	{"COMMAND DOCS nope", loc, nil, "*0\r\n"},
 	{"COMMAND LIST FILTERBY PATTERN x", loc, nil, "-ERR walnut does not support COMMAND LIST FILTERBY\r\n"},
 	{"COMMAND HELP", loc, nil, "-ERR unsupported command 'COMMAND HELP'\r\n"},
+	// Without a session (a codec used outside the core), transactions
+	// and subscriptions are refused.
 	{"MULTI", loc, nil, "-ERR unsupported command 'MULTI'\r\n"},
 	{"EXEC", loc, nil, "-ERR unsupported command 'EXEC'\r\n"},
 	{"DISCARD", loc, nil, "-ERR unsupported command 'DISCARD'\r\n"},
 	{"WATCH k", loc, nil, "-ERR unsupported command 'WATCH'\r\n"},
 	{"UNWATCH", loc, nil, "-ERR unsupported command 'UNWATCH'\r\n"},
 	{"SUBSCRIBE c", loc, nil, "-ERR unsupported command 'SUBSCRIBE'\r\n"},
-	{"PUBLISH c m", loc, nil, "-ERR unsupported command 'PUBLISH'\r\n"},
 	{"SSUBSCRIBE c", loc, nil, "-ERR unsupported command 'SSUBSCRIBE'\r\n"},
-	{"SPUBLISH c m", loc, nil, "-ERR unsupported command 'SPUBLISH'\r\n"},
-	{"BLPOP l 0", loc, nil, "-ERR unsupported command 'BLPOP'\r\n"},
-	{"BRPOP l 0", loc, nil, "-ERR unsupported command 'BRPOP'\r\n"},
-	{"BLMOVE a b LEFT LEFT 0", loc, nil, "-ERR unsupported command 'BLMOVE'\r\n"},
-	{"BZPOPMIN z 0", loc, nil, "-ERR unsupported command 'BZPOPMIN'\r\n"},
-	{"BLMPOP 0 1 l LEFT", loc, nil, "-ERR unsupported command 'BLMPOP'\r\n"},
-	{"XREAD STREAMS s 0", loc, nil, "-ERR unsupported command 'XREAD'\r\n"},
-	{"XREADGROUP GROUP g c STREAMS s >", loc, nil, "-ERR unsupported command 'XREADGROUP'\r\n"},
-	{"WAIT 1 0", loc, nil, "-ERR unsupported command 'WAIT'\r\n"},
 	{"MIGRATE h 1 k 0 10", loc, nil, "-ERR unsupported command 'MIGRATE'\r\n"},
 	{"MOVE k 1", loc, nil, "-ERR unsupported command 'MOVE'\r\n"},
 	{"COPY a b DB 1", loc, nil, "-ERR unsupported command 'COPY'\r\n"},
@@ -269,7 +274,29 @@ func TestPolicyTable(t *testing.T) {
 			t.Errorf("%s is not forwarded", name)
 		}
 	}
-	for _, name := range []string{"watch", "migrate", "move", "blpop", "brpop", "blmove", "brpoplpush", "bzpopmin", "bzpopmax", "blmpop", "bzmpop", "xread", "xreadgroup", "wait", "ssubscribe", "spublish", "pfdebug", "restore-asking", "swapdb", "monitor", "sync", "psync", "script|kill", "client|list", "multi", "exec", "publish", "subscribe", "object|help", "config|get", "cluster|keyslot"} {
+	dedicated := map[string]action{
+		"multi": actMulti, "exec": actExec, "discard": actDiscard, "watch": actWatch, "unwatch": actUnwatch, "wait": actWait,
+		"blpop": actBlock, "brpop": actBlock, "blmove": actBlock, "brpoplpush": actBlock, "bzpopmin": actBlock,
+		"bzpopmax": actBlock, "blmpop": actBlock, "bzmpop": actBlock, "xread": actXRead, "xreadgroup": actXRead,
+		"subscribe": actSubscribe, "ssubscribe": actSubscribe, "unsubscribe": actUnsubscribe, "sunsubscribe": actUnsubscribe,
+		"psubscribe": actPSubscribe, "punsubscribe": actPUnsubscribe, "publish": actPublish, "spublish": actPublish,
+	}
+	for name, act := range dedicated {
+		if i := find(name); i < 0 || policies[i].act != act {
+			t.Errorf("%s: action %d, want %d", name, policies[max(i, 0)].act, act)
+		}
+	}
+	// Every blocking or pub/sub command is either served on a dedicated
+	// connection or refused: a new one in a regenerated table must be
+	// looked at, not forwarded on the shared pipeline.
+	for i := range commandTable {
+		c := &commandTable[i]
+		if (c.flags&(flagBlocking|flagPubSub) != 0 || c.acl&(aclTransaction|aclBlocking|aclPubSub) != 0) &&
+			dedicated[c.name] == 0 && policies[i].act != actUnsupported {
+			t.Errorf("%s is served (%d) without a dedicated connection", c.name, policies[i].act)
+		}
+	}
+	for _, name := range []string{"migrate", "move", "pfdebug", "restore-asking", "swapdb", "monitor", "sync", "psync", "script|kill", "client|list", "pubsub|channels", "pubsub|numsub", "object|help", "config|get", "cluster|keyslot"} {
 		i := find(name)
 		if i < 0 {
 			t.Errorf("%s is not in the table", name)

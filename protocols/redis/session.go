@@ -26,6 +26,8 @@ type session struct {
 	// id is CLIENT ID's answer, name CLIENT SETNAME's.
 	id   uint64
 	name []byte
+	tx   *txState  // transaction, from the first WATCH or MULTI
+	sub  *subState // subscriptions, from the first one
 }
 
 // clientIDs numbers clients across the pools and reloads of a process;

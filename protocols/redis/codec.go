@@ -127,15 +127,20 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 		local(req, replyNoAuth)
 		return n, nil
 	}
-	if req.Flags&reqConn != 0 {
-		c.connCommand(req, s)
-	}
 	if s != nil && s.db != c.db {
-		// Another database than the pool's: connections of its own.
+		// Another database than the pool's: the core SELECTs it on the
+		// connection the request goes on, shared or dedicated. Taken
+		// before connCommand, so that a RESET that ends a transaction
+		// reaches its connection in the transaction's database.
 		req.Class = s.db + 1
 	}
-	if policies[req.Cmd].act >= actMulti || busy(req.Session) {
+	if withSession(policies[req.Cmd].act) || busy(s) {
+		// Inside a transaction or subscribed, dedicate decides about the
+		// connection commands too, before connCommand sees them.
 		c.dedicate(req)
+	}
+	if req.Flags&reqConn != 0 {
+		c.connCommand(req, s)
 	}
 	return n, nil
 }

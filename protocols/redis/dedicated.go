@@ -69,9 +69,8 @@ const (
 
 // busy reports whether the client's session is in a transaction or
 // subscribed, when every request must go through dedicate.
-func busy(sess any) bool {
-	s, ok := sess.(*session)
-	return ok && s != nil && ((s.tx != nil && (s.tx.multi || s.tx.pinned)) || (s.sub != nil && s.sub.total() > 0))
+func busy(s *session) bool {
+	return s != nil && ((s.tx != nil && (s.tx.multi || s.tx.pinned)) || (s.sub != nil && s.sub.total() > 0))
 }
 
 // needsSession reports whether walnut can serve act only with the
@@ -158,9 +157,22 @@ func (c *Codec) queue(req *protocols.Request, s *session, act action) {
 		}
 		return
 	}
+	if req.Flags&reqConn != 0 {
+		switch act {
+		case actSelect:
+			// The connection's database would change at EXEC, behind
+			// the back of the core, which SELECTs for every request.
+			tx.parseErr = true
+			req.Flags &^= reqConn
+			localError(req, "walnut does not run ", policies[req.Cmd].upper,
+				" inside a transaction: send it before MULTI")
+			return
+		}
+		c.connCommand(req, s)
+	}
 	if req.Kind == protocols.Local {
 		switch {
-		case req.Close, policies[req.Cmd].act == actAuth && req.Flags&reqArity == 0:
+		case req.Close, act == actAuth && req.Flags&reqArity == 0:
 		case act == actPing && req.Flags&reqArity == 0:
 			c.queueKeyless(req, tx)
 		case len(req.Reply) > 0 && req.Reply[0] == '-':

@@ -221,6 +221,15 @@ func TestTransactionSteps(t *testing.T) {
 			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*4\r\n+OK\r\n:240\r\n*0\r\n$2\r\nhi\r\n"}, reply: "*4\r\n+OK\r\n:240\r\n*0\r\n$2\r\nhi\r\n"},
 			{in: "COMMAND COUNT", reply: ":240\r\n", resps: []string{":240\r\n"}, sent: mb("COMMAND", "COUNT")},
 		},
+		"select inside": {
+			// Refused: the core SELECTs per request, and a SELECT run by
+			// EXEC would change the connection's database behind it.
+			{in: "SELECT 1", local: true, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "SELECT 2", local: true, reply: "-ERR walnut does not run SELECT inside a transaction: send it before MULTI\r\n"},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("DISCARD"), resps: []string{okR}, reply: abortR},
+		},
 		"empty and errors": {
 			{in: "EXEC", local: true, reply: replyExecNoMulti},
 			{in: "DISCARD", local: true, reply: replyDiscNoMulti},
@@ -306,6 +315,8 @@ func TestPubSubSteps(t *testing.T) {
 			{in: "NOSUCH", local: true, reply: "-ERR unsupported command 'NOSUCH'\r\n"},
 			{in: "MULTI", local: true, reply: "-ERR Can't execute 'multi': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"},
 			{in: "BLPOP l 0", local: true, reply: "-ERR Can't execute 'blpop': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"},
+			{in: "SELECT 1", local: true, reply: "-ERR Can't execute 'select': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"},
+			{in: "AUTH pw", local: true, reply: "-ERR Can't execute 'auth': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"},
 			{in: "UNSUBSCRIBE a", conn: subbed, release: true, sent: mb("UNSUBSCRIBE", "a") + pingMB,
 				resps: []string{msgA + confirm("unsubscribe", "a", 0) + "+PONG\r\n"}, reply: msgA + confirm("unsubscribe", "a", 0)},
 			{in: "QUIT", local: true, reply: okR},

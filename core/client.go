@@ -250,7 +250,7 @@ func (c *client) parse() (int, error) {
 			round = k
 		}
 		n++
-		if round == classOnce || s.req.Release && k != classNone {
+		if round == classOnce || s.req.Release && k != classNone || s.req.ReleaseAll {
 			break
 		}
 		if s.req.Close {
@@ -419,7 +419,7 @@ func (c *client) dispatch(s *slot) {
 	p := c.p
 	req := &s.req
 	s.parts = s.parts[:0]
-	if req.Conn != protocols.Shared {
+	if req.Conn != protocols.Shared || req.ReleaseAll {
 		c.dispatchDedicated(s)
 		return
 	}

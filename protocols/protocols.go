@@ -81,6 +81,14 @@ type Request struct {
 	// Held limits a Subscribed request to the connections the client
 	// already holds: servers it holds none to are left out.
 	Held bool
+	// ReleaseAll ends every lease the client holds once the request is
+	// dispatched, whatever its Conn (Redis' RESET): a request with Conn
+	// Pinned goes on the pinned connection first and must leave it clean
+	// (DISCARD, UNWATCH), the connection going back to the idle set once
+	// answered; a pinned connection the request does not go on is
+	// closed; Subscribed connections are closed once what was sent on
+	// them is answered. Nothing after it is in its round.
+	ReleaseAll bool
 	// Block is how long the server may legitimately hold a Once request
 	// before answering (a blocking command's own timeout), on top of the
 	// pool's timeout; negative: as long as it takes.

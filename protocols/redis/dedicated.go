@@ -87,6 +87,9 @@ func (c *Codec) dedicate(req *protocols.Request) {
 		act = policies[req.Cmd].act
 	}
 	s, _ := req.Session.(*session)
+	if act == actReset && req.Flags&reqConn != 0 {
+		return // connCommand's reset ends the transaction and subscriptions
+	}
 	switch {
 	case s == nil:
 		if req.Kind != protocols.Local && needsSession(act) {
@@ -244,6 +247,36 @@ func (c *Codec) endTransaction(req *protocols.Request, tx *txState, act action, 
 	tx.pinned, tx.parseErr = false, false
 }
 
+// reset answers RESET as Redis does, with the client's leases: its
+// transaction discarded and unwatched, its subscriptions left, its
+// database, name and (with a password) authentication those of a new
+// client. A transaction that has a connection gets DISCARD or UNWATCH
+// there (appendDedicated), so that the connection goes back clean to
+// the idle set; the subscription connections are closed (ReleaseAll).
+func (c *Codec) reset(req *protocols.Request, s *session) {
+	if sub := s.sub; sub != nil && sub.total() > 0 {
+		*sub = subState{}
+		req.ReleaseAll = true
+	}
+	if tx := s.tx; tx != nil && (tx.multi || tx.pinned) {
+		req.Conn, req.Release, req.ReleaseAll = protocols.Pinned, true, true
+		if tx.pinned {
+			req.Kind = protocols.Forward
+			req.Keys = req.Keys[:0]
+			req.Flags |= reqDiscard
+		}
+		tx.multi, tx.pinned, tx.parseErr = false, false, false
+	}
+	s.db = c.db
+	s.name = s.name[:0]
+	if c.clientPassword != "" {
+		s.authed = false
+	}
+	if req.Kind != protocols.Forward {
+		local(req, "+RESET\r\n")
+	}
+}
+
 // queueKeyless queues a command without keys (PING, WAIT, UNWATCH,
 // COMMAND, LOLWUT) on
 // the transaction's connection, which exists only once a key chose it.
@@ -370,7 +403,7 @@ func (c *Codec) appendDedicated(dst []byte, req *protocols.Request, keys []int32
 		multiSent := tx.multiSent
 		tx.endDispatch()
 		if multiSent {
-			return c.appendCommand(dst, req, nil)
+			return append(dst, discardReq...) // the client's DISCARD, or RESET's
 		}
 		return append(dst, unwatchReq...) // DISCARD also forgets WATCH
 	case req.Flags&reqUnwatch != 0:
@@ -397,6 +430,11 @@ func (c *Codec) dedicatedLen(buf []byte, req *protocols.Request) (int, error) {
 
 // replyDedicated is AppendReply for requests on dedicated connections.
 func (c *Codec) replyDedicated(dst []byte, req *protocols.Request, parts []protocols.Part) []byte {
+	if policies[req.Cmd].act == actReset {
+		// The transaction is gone whatever its server said: discarded,
+		// or its connection closed.
+		return append(dst, "+RESET\r\n"...)
+	}
 	if req.Flags&reqRefusal != 0 {
 		return append(dst, req.Reply...)
 	}

@@ -63,6 +63,7 @@ type dstep struct {
 	conn    protocols.Conn
 	local   bool
 	release bool
+	all     bool // ReleaseAll
 	// For a request sent to a server: what goes out and what comes back
 	// (one response per part); refuse makes the core refuse it instead.
 	sent   string
@@ -85,9 +86,9 @@ func drive(t *testing.T, c *Codec, name string, steps []dstep, pipelined bool) {
 		if n, err := c.ParseRequest([]byte(in), req); err != nil || n != len(in) {
 			t.Fatalf("%s: %s: n=%d err=%v", name, st.in, n, err)
 		}
-		if req.Conn != st.conn || (req.Kind == protocols.Local) != st.local || req.Release != st.release {
-			t.Fatalf("%s: %s: conn %d local %v release %v; want %d %v %v", name, st.in,
-				req.Conn, req.Kind == protocols.Local, req.Release, st.conn, st.local, st.release)
+		if req.Conn != st.conn || (req.Kind == protocols.Local) != st.local || req.Release != st.release || req.ReleaseAll != st.all {
+			t.Fatalf("%s: %s: conn %d local %v release %v all %v; want %d %v %v %v", name, st.in,
+				req.Conn, req.Kind == protocols.Local, req.Release, req.ReleaseAll, st.conn, st.local, st.release, st.all)
 		}
 	}
 	dispatch := func(i int) {
@@ -138,6 +139,7 @@ func drive(t *testing.T, c *Codec, name string, steps []dstep, pipelined bool) {
 const (
 	okR      = "+OK\r\n"
 	queuedR  = "+QUEUED\r\n"
+	resetR   = "+RESET\r\n"
 	abortR   = "-EXECABORT Transaction discarded because of previous errors.\r\n"
 	pinned   = protocols.Pinned
 	subbed   = protocols.Subscribed
@@ -220,6 +222,30 @@ func TestTransactionSteps(t *testing.T) {
 			{in: "LOLWUT", conn: pinned, sent: mb("LOLWUT"), resps: []string{queuedR}, reply: queuedR},
 			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*4\r\n+OK\r\n:240\r\n*0\r\n$2\r\nhi\r\n"}, reply: "*4\r\n+OK\r\n:240\r\n*0\r\n$2\r\nhi\r\n"},
 			{in: "COMMAND COUNT", reply: ":240\r\n", resps: []string{":240\r\n"}, sent: mb("COMMAND", "COUNT")},
+		},
+		"reset in multi": {
+			// DISCARD leaves the connection clean for the idle set.
+			{in: "SELECT 1", local: true, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "RESET", conn: pinned, release: true, all: true, sent: mb("DISCARD"), resps: []string{okR}, reply: resetR},
+			{in: "EXEC", local: true, reply: replyExecNoMulti},
+			{in: "GET a", sent: mb("GET", "a"), resps: []string{"$-1\r\n"}, reply: "$-1\r\n"},
+		},
+		"reset watching": {
+			{in: "WATCH a", conn: pinned, sent: mb("WATCH", "a"), resps: []string{okR}, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "RESET", conn: pinned, release: true, all: true, sent: mb("UNWATCH"), resps: []string{"-ERR gone\r\n"}, reply: resetR},
+			{in: "UNWATCH", local: true, reply: okR},
+		},
+		"reset before a server": {
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "RESET", conn: pinned, local: true, release: true, all: true, reply: resetR},
+			{in: "RESET", local: true, reply: resetR},
+		},
+		"reset refused": {
+			{in: "WATCH a", conn: pinned, sent: mb("WATCH", "a"), resps: []string{okR}, reply: okR},
+			{in: "RESET", conn: pinned, release: true, all: true, refuse: protocols.ErrNoLease, reply: resetR},
 		},
 		"select inside": {
 			// Refused: the core SELECTs per request, and a SELECT run by
@@ -320,6 +346,21 @@ func TestPubSubSteps(t *testing.T) {
 			{in: "UNSUBSCRIBE a", conn: subbed, release: true, sent: mb("UNSUBSCRIBE", "a") + pingMB,
 				resps: []string{msgA + confirm("unsubscribe", "a", 0) + "+PONG\r\n"}, reply: msgA + confirm("unsubscribe", "a", 0)},
 			{in: "QUIT", local: true, reply: okR},
+		},
+		"reset": {
+			{in: "SUBSCRIBE a", conn: subbed, sent: mb("SUBSCRIBE", "a") + pingMB,
+				resps: []string{confirm("subscribe", "a", 1) + pongSubR}, reply: confirm("subscribe", "a", 1)},
+			{in: "PSUBSCRIBE b*", conn: subbed, sent: mb("PSUBSCRIBE", "b*") + pingMB,
+				resps: []string{confirm("psubscribe", "b*", 2) + pongSubR}, reply: confirm("psubscribe", "b*", 2)},
+			{in: "RESET", local: true, all: true, reply: resetR},
+			{in: "GET x", sent: mb("GET", "x"), resps: []string{"$-1\r\n"}, reply: "$-1\r\n"},
+			{in: "UNSUBSCRIBE", local: true, reply: "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"},
+			// Watching and subscribed: one RESET ends both.
+			{in: "WATCH k", conn: pinned, sent: mb("WATCH", "k"), resps: []string{okR}, reply: okR},
+			{in: "SUBSCRIBE a", conn: subbed, sent: mb("SUBSCRIBE", "a") + pingMB,
+				resps: []string{confirm("subscribe", "a", 1) + pongSubR}, reply: confirm("subscribe", "a", 1)},
+			{in: "RESET", conn: pinned, release: true, all: true, sent: mb("UNWATCH"), resps: []string{okR}, reply: resetR},
+			{in: "GET x", sent: mb("GET", "x"), resps: []string{"$-1\r\n"}, reply: "$-1\r\n"},
 		},
 	} {
 		for _, pipelined := range []bool{false, true} {

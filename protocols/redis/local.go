@@ -52,12 +52,7 @@ func (c *Codec) connCommand(req *protocols.Request, s *session) {
 	case actHello:
 		c.hello(req, s)
 	case actReset:
-		s.db = c.db
-		s.name = s.name[:0]
-		if c.clientPassword != "" {
-			s.authed = false
-		}
-		local(req, "+RESET\r\n")
+		c.reset(req, s)
 	case actClientSetName:
 		if !validName(args[2]) {
 			local(req, replyBadName)

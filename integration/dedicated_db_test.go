@@ -281,3 +281,33 @@ func TestDedicatedSelectRefused(t *testing.T) {
 		t.Fatalf("%d dedicated connections left", dedicatedOpen(px, "p"))
 	}
 }
+
+// Commands over the whole keyspace are refused inside MULTI, saying why,
+// and the transaction aborts as for any command refused while queuing;
+// the connection commands walnut answers itself are queued.
+func TestKeyspaceInsideMulti(t *testing.T) {
+	servers := testbed.Redises(t, 2)
+	_, addrs := startWalnut(t, redisPool("p", servers, "allow_flush = true"))
+	c := dialRaw(t, addrs["p"])
+	why := " inside a transaction: a transaction runs on the server of its keys, and it has none\r\n"
+	for _, step := range [][2]string{
+		{"MULTI", "+OK\r\n"},
+		{"SET k v", "+QUEUED\r\n"},
+		{"ECHO hi", "+QUEUED\r\n"},
+		{"KEYS *", "-ERR walnut does not run KEYS" + why},
+		{"DBSIZE", "-ERR walnut does not run DBSIZE" + why},
+		{"SCAN 0", "-ERR walnut does not run SCAN" + why},
+		{"RANDOMKEY", "-ERR walnut does not run RANDOMKEY" + why},
+		{"SCRIPT LOAD return", "-ERR walnut does not run SCRIPT LOAD" + why},
+		{"INFO servers", "-ERR walnut does not run INFO" + why},
+		{"FLUSHDB", "-ERR walnut does not run FLUSHDB" + why},
+		{"TIME", "-ERR walnut does not run TIME" + why},
+		{"EXEC", "-EXECABORT Transaction discarded because of previous errors.\r\n"},
+		{"GET k", "$-1\r\n"},
+		{"DBSIZE", ":0\r\n"},
+	} {
+		if got := c.do(t, step[0]); got != step[1] {
+			t.Fatalf("%s: %q, want %q", step[0], got, step[1])
+		}
+	}
+}

@@ -158,8 +158,8 @@ func TestTransactionSteps(t *testing.T) {
 			{in: "MULTI", conn: pinned, local: true, reply: okR},
 			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
 			{in: "GET a", conn: pinned, sent: mb("GET", "a"), resps: []string{queuedR}, reply: queuedR},
-			{in: "PING", conn: pinned, sent: mb("PING"), resps: []string{queuedR}, reply: queuedR},
-			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*3\r\n+OK\r\n$1\r\n1\r\n+PONG\r\n"}, reply: "*3\r\n+OK\r\n$1\r\n1\r\n+PONG\r\n"},
+			{in: "PING", local: true, reply: queuedR},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*2\r\n+OK\r\n$1\r\n1\r\n"}, reply: "*3\r\n+OK\r\n$1\r\n1\r\n+PONG\r\n"},
 			{in: "GET a", reply: "$1\r\n1\r\n", resps: []string{"$1\r\n1\r\n"}, sent: mb("GET", "a")},
 		},
 		"watch then exec": {
@@ -205,23 +205,50 @@ func TestTransactionSteps(t *testing.T) {
 			{in: "EXEC", local: true, reply: replyExecNoMulti},
 		},
 		"keyless first": {
+			// walnut's own answers need no server: queued, and EXEC
+			// answers them as Redis does.
 			{in: "MULTI", conn: pinned, local: true, reply: okR},
-			{in: "PING", local: true, reply: "-ERR walnut cannot queue PING before a command with a key: the transaction's server is not chosen yet\r\n"},
+			{in: "PING", local: true, reply: queuedR},
+			{in: "ECHO hi", local: true, reply: queuedR},
+			{in: "CLIENT GETNAME", local: true, reply: queuedR},
+			{in: "HELLO 3", local: true, reply: queuedR},
+			{in: "EXEC", conn: pinned, local: true, release: true, reply: "*4\r\n+PONG\r\n$2\r\nhi\r\n$-1\r\n" + replyNoProto},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "LOLWUT", local: true, reply: "-ERR walnut cannot queue LOLWUT before a command with a key: the transaction's server is not chosen yet\r\n"},
 			{in: "EXEC", conn: pinned, local: true, release: true, reply: abortR},
 		},
-		"server commands inside": {
-			// COMMAND and LOLWUT go to the transaction's server, not to
-			// the owner of "placeholder", and choose none.
+		"local answers among the server's": {
+			// COMMAND is walnut's own; LOLWUT goes to the transaction's
+			// server, not to the owner of "placeholder".
 			{in: "MULTI", conn: pinned, local: true, reply: okR},
-			{in: "COMMAND COUNT", local: true, reply: "-ERR walnut cannot queue COMMAND|COUNT before a command with a key: the transaction's server is not chosen yet\r\n"},
-			{in: "EXEC", conn: pinned, local: true, release: true, reply: abortR},
+			{in: "ECHO a", local: true, reply: queuedR},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "PING x", local: true, reply: queuedR},
+			{in: "PING y", local: true, reply: queuedR},
+			{in: "LOLWUT", conn: pinned, sent: mb("LOLWUT"), resps: []string{queuedR}, reply: queuedR},
+			{in: "COMMAND GETKEYS PING x", local: true, reply: queuedR},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*2\r\n+OK\r\n$2\r\nhi\r\n"},
+				reply: "*6\r\n$1\r\na\r\n+OK\r\n$1\r\nx\r\n$1\r\ny\r\n$2\r\nhi\r\n-ERR The command has no key arguments\r\n"},
+			// A watched key changed: nil, whatever walnut would have said.
+			{in: "WATCH a", conn: pinned, sent: mb("WATCH", "a"), resps: []string{okR}, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "ECHO a", local: true, reply: queuedR},
+			{in: "EXEC", conn: pinned, release: true, sent: multiMB + mb("EXEC"), resps: []string{okR + "*-1\r\n"}, reply: "*-1\r\n"},
+			{in: "WATCH a", conn: pinned, sent: mb("WATCH", "a"), resps: []string{okR}, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "ECHO a", local: true, reply: queuedR},
+			{in: "EXEC", conn: pinned, release: true, sent: multiMB + mb("EXEC"), resps: []string{okR + "*0\r\n"}, reply: "*1\r\n$1\r\na\r\n"},
+		},
+		"refused inside": {
 			{in: "MULTI", conn: pinned, local: true, reply: okR},
 			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
-			{in: "COMMAND COUNT", conn: pinned, sent: mb("COMMAND", "COUNT"), resps: []string{queuedR}, reply: queuedR},
-			{in: "COMMAND", conn: pinned, sent: mb("COMMAND"), resps: []string{queuedR}, reply: queuedR},
-			{in: "LOLWUT", conn: pinned, sent: mb("LOLWUT"), resps: []string{queuedR}, reply: queuedR},
-			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*4\r\n+OK\r\n:240\r\n*0\r\n$2\r\nhi\r\n"}, reply: "*4\r\n+OK\r\n:240\r\n*0\r\n$2\r\nhi\r\n"},
-			{in: "COMMAND COUNT", reply: ":240\r\n", resps: []string{":240\r\n"}, sent: mb("COMMAND", "COUNT")},
+			{in: "KEYS *", local: true, reply: "-ERR walnut does not run KEYS inside a transaction: a transaction runs on the server of its keys, and it has none\r\n"},
+			{in: "SCAN 0", local: true, reply: "-ERR walnut does not run SCAN inside a transaction: a transaction runs on the server of its keys, and it has none\r\n"},
+			{in: "INFO servers", local: true, reply: "-ERR walnut does not run INFO inside a transaction: a transaction runs on the server of its keys, and it has none\r\n"},
+			{in: "CLIENT SETNAME x", local: true, reply: "-ERR walnut does not run CLIENT SETNAME inside a transaction: send it before MULTI\r\n"},
+			{in: "HELLO 2 SETNAME x", local: true, reply: "-ERR walnut does not run HELLO inside a transaction: send it before MULTI\r\n"},
+			{in: "FLUSHALL", local: true, reply: "-ERR FLUSHALL is refused: it would empty every server of the pool; set allow_flush = true in the pool's configuration to allow it\r\n"},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("DISCARD"), resps: []string{okR}, reply: abortR},
 		},
 		"reset in multi": {
 			// DISCARD leaves the connection clean for the idle set.
@@ -401,6 +428,8 @@ func FuzzSession(f *testing.F) {
 		"SUBSCRIBE a b\r\nPSUBSCRIBE p\r\nGET x\r\nPING\r\nUNSUBSCRIBE\r\nPUNSUBSCRIBE\r\n",
 		"BLPOP l 0\r\nXREAD BLOCK 1 STREAMS s 0\r\nWAIT 0 0\r\n",
 		"MULTI\r\nEXEC x\r\nSSUBSCRIBE s\r\nSUNSUBSCRIBE s\r\n",
+		"SELECT 3\r\nMULTI\r\nECHO x\r\nSET a 1\r\nCLIENT ID\r\nKEYS *\r\nEXEC\r\nRESET\r\n",
+		"WATCH a\r\nSUBSCRIBE c\r\nSELECT 1\r\nRESET\r\nMULTI\r\nSELECT 2\r\nRESET\r\nDBSIZE\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -425,7 +454,7 @@ func FuzzSession(f *testing.F) {
 					r = r[rn:]
 				}
 			case req.Conn == protocols.Shared || req.Conn == protocols.Once:
-				if len(req.Keys) == 0 {
+				if len(req.Keys) == 0 && req.Kind != protocols.Broadcast && req.Kind != protocols.Targeted {
 					t.Fatalf("%q routed without keys", req.Args)
 				}
 			default:

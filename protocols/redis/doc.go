@@ -5,7 +5,9 @@
 // forwards it to the server owning its keys, splits it across servers and
 // merges the replies (MGET, MSET, DEL, UNLINK, TOUCH, EXISTS), sends it
 // to every server and merges what they say (KEYS, SCAN, DBSIZE...),
-// answers it itself (PING, SELECT, AUTH, HELLO, CLIENT, COMMAND...) or
-// refuses it; policy.go states that policy. It also frames server
-// replies, so the core knows where each one ends.
+// answers it itself (PING, SELECT, AUTH, HELLO, CLIENT, COMMAND...),
+// serves it on a dedicated connection of the client's own (transactions,
+// blocking commands, pub/sub), or refuses it; policy.go states that
+// policy. It also frames server replies, so the core knows where each
+// one ends.
 package redis

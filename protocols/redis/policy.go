@@ -11,12 +11,14 @@ package redis
 //     (Local): PING, QUIT, ECHO, COMMAND (walnut's own table: COUNT,
 //     INFO, DOCS, LIST, GETKEYS, where nutcracker forwards COMMAND to a
 //     server), and, reading or changing the client's session (local.go):
-//     SELECT (a database per client, served by prefixing SELECT on the
-//     shared connections), AUTH and HELLO (the pool's password; HELLO
-//     speaks RESP2 only), RESET, CLIENT SETNAME, GETNAME, ID and INFO,
-//     and INFO (walnut's figures; INFO servers asks every server).
-//     LOLWUT, about the server rather than data, goes where nutcracker
-//     sends it: to the server that owns the key "placeholder".
+//     SELECT (a database per client: the core SELECTs it ahead of the
+//     client's requests on every connection they take, shared or
+//     dedicated), AUTH and HELLO (the pool's password; HELLO speaks RESP2
+//     only), RESET (which also ends the client's transaction and
+//     subscriptions), CLIENT SETNAME, GETNAME, ID and INFO, and INFO
+//     (walnut's figures; INFO servers asks every server). LOLWUT, about
+//     the server rather than data, goes where nutcracker sends it: to
+//     the server that owns the key "placeholder".
 //  2. MGET, MSET, DEL, UNLINK, TOUCH and EXISTS have independent keys:
 //     they are Split into one part per server and the replies merged
 //     (MGET's arrays back in the client's key order, MSET's +OK only if
@@ -27,20 +29,37 @@ package redis
 //     FLUSHDB/FLUSHALL when the pool sets allow_flush. SCAN walks the
 //     servers one after another with a cursor that names the server
 //     (Targeted); TIME asks the first server.
-//  4. refusedCommands name keys but cannot be served: moving keys across
+//  4. Transactions, blocking commands and pub/sub are served on
+//     dedicated server connections, the client's own (dedicated.go,
+//     pubsub.go, protocols.Conn): MULTI, EXEC, DISCARD, WATCH and
+//     UNWATCH pin the client to one connection to the server of the
+//     transaction's first key, and every key of the transaction must
+//     live there; blocking commands (BLPOP, BLMOVE, BZPOPMIN, BLMPOP,
+//     XREAD and XREADGROUP with BLOCK...) each take a connection of
+//     their own to their keys' server, so that they never stall the
+//     shared pipeline; SUBSCRIBE and SSUBSCRIBE route each channel by
+//     its hash, PSUBSCRIBE goes to every server, and PUBLISH and
+//     SPUBLISH are forwarded by channel as if it were a key. WAIT
+//     outside a transaction is answered :0: the client's writes went
+//     over shared connections, whose replication walnut cannot vouch
+//     for. These commands are served with the client's session
+//     (dedicate), which also decides, inside MULTI or subscribed, what
+//     happens to the others: inside MULTI, commands with keys are queued
+//     on the transaction's server, walnut's own answers (1) are queued
+//     by walnut and put into EXEC's reply, and what has no key (3),
+//     pub/sub and the session changes SELECT, CLIENT SETNAME and HELLO
+//     SETNAME are refused, aborting the transaction; subscribed, only
+//     pub/sub, PING, QUIT and RESET are served, as Redis serves a RESP2
+//     subscriber.
+//  5. refusedCommands name keys but cannot be served: moving keys across
 //     servers or databases behind the proxy's back (MIGRATE, MOVE, and
 //     COPY with a DB option, through hookCopy), and Redis Cluster's
 //     internal RESTORE-ASKING.
-//  5. Other commands whose key specs find no key (SWAPDB, PUBLISH,
-//     CONFIG, CLUSTER, MONITOR, SYNC, the rest of CLIENT and SCRIPT...)
-//     are refused: there is no server to send them to, or they would act
-//     on one server only.
-//  6. Blocking commands (BLPOP, BLMOVE, BZPOPMIN, XREAD, XREADGROUP,
-//     WAIT...) would hold a pooled server connection, pub/sub commands
-//     (including SSUBSCRIBE/SPUBLISH) need a dedicated connection,
-//     transactions (WATCH, MULTI, EXEC...) need one connection to one
-//     server across requests, and admin commands act on a server rather
-//     than on keys: all refused.
+//  6. Other commands whose key specs find no key (SWAPDB, CONFIG,
+//     CLUSTER, MONITOR, SYNC, PUBSUB, the rest of CLIENT and SCRIPT...),
+//     other blocking and pub/sub commands, and admin commands, which act
+//     on a server rather than on keys, are refused: there is no server
+//     to send them to, or they would act on one server only.
 //  7. Everything else that names keys is Forwarded to the server that
 //     owns them (the core refuses it if its keys live on several
 //     servers, naming a key that is not with the first). The keys come

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -309,5 +311,37 @@ func TestKeyspaceInsideMulti(t *testing.T) {
 		if got := c.do(t, step[0]); got != step[1] {
 			t.Fatalf("%s: %q, want %q", step[0], got, step[1])
 		}
+	}
+}
+
+// A server that never answers the SELECT ahead of a blocking command:
+// the pool's timeout applies to the SELECT (a blocking command's own
+// timeout extends only its own wait), and the client is told.
+func TestDedicatedSelectTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c) // reads, never answers
+		}
+	}()
+	addr := ln.Addr().String()
+	_, addrs := startWalnut(t, "[pools.p]\nlisten = \"127.0.0.1:0\"\ntimeout = \"200ms\"\nservers = [\""+addr+":1\"]\n")
+	c := dialRaw(t, addrs["p"])
+	c.do(t, "SELECT 3")
+	start := time.Now()
+	got := c.do(t, "BLPOP l 0")
+	if want := "-ERR Connection timed out (pool p, server " + addr + ": no reply within 200ms)\r\n"; got != want {
+		t.Fatalf("BLPOP behind a SELECT that is never answered: %q, want %q", got, want)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the timeout took %v", took)
 	}
 }

@@ -52,6 +52,10 @@ func TestTransactionsLikeRedis(t *testing.T) {
 		"local arity":      {"MULTI", "ECHO", "SET {t}q 3", "EXEC", "GET {t}q"},
 		"reset in tx":      {"MULTI", "SET {t}r 1", "ECHO x", "RESET", "GET {t}r", "EXEC"},
 		"reset watching":   {"WATCH {t}r", "RESET", "EXEC", "MULTI", "SET {t}r 2", "EXEC"},
+		// SELECT between WATCH and MULTI: the watch stays, the
+		// transaction runs in the new database.
+		"select after watch": {"SET {t}z 0", "WATCH {t}z", "SELECT 1", "MULTI", "SET {t}z 1", "EXEC", "GET {t}z", "SELECT 0", "GET {t}z"},
+		"select in tx":       {"SELECT 2", "MULTI", "SET {t}y 1", "EXEC", "GET {t}y", "RESET", "GET {t}y"},
 	}
 	for name, cmds := range sequences {
 		for _, pipelined := range []bool{false, true} {

@@ -47,7 +47,17 @@ func installHint(binary string) string {
 }
 
 var portMu sync.Mutex
-var lastPort = 20000 + (os.Getpid()%500)*40
+
+// Test ports stay below the kernel's ephemeral range (32768 and up by
+// default): a server that a test kills and restarts on its port must find
+// it free, and an outgoing connection may take any ephemeral port as its
+// own while the server is down.
+const (
+	minTestPort = 20000
+	maxTestPort = 32000
+)
+
+var lastPort = minTestPort + (os.Getpid()%300)*40
 
 // FreePort returns a loopback TCP port nobody listens on. Ports are
 // handed out from a per-process range and checked by binding, so that
@@ -58,8 +68,8 @@ func FreePort(t testing.TB) int {
 	defer portMu.Unlock()
 	for range 2000 {
 		lastPort++
-		if lastPort > 60000 {
-			lastPort = 20000
+		if lastPort > maxTestPort {
+			lastPort = minTestPort
 		}
 		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(lastPort))
 		if err != nil {

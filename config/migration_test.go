@@ -1,0 +1,108 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/walnutproxy/walnut/config"
+)
+
+func TestMigrationFrom(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("old.toml", `
+[pools.alpha]
+listen = "127.0.0.1:22121"
+hash = "md5"
+hash_tag = "{}"
+redis_auth = "old-secret"
+servers = ["127.0.0.1:7001:1", "127.0.0.1:7002:1"]
+
+[pools.alpha.migration]
+from = "older.toml"   # not followed: no chains
+`)
+	newPath := write("new.toml", `
+[pools.alpha]
+listen = "127.0.0.1:22121"
+servers = ["127.0.0.1:7001:1", "127.0.0.1:7002:1", "127.0.0.1:7003:1"]
+
+[pools.alpha.migration]
+from = "old.toml"
+`)
+	cfg, err := config.Load(newPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Pools[0].Migration
+	if m == nil || m.From != "old.toml" || m.Old == nil {
+		t.Fatalf("migration = %+v", m)
+	}
+	if m.Old.Hash != "md5" || m.Old.HashTag != "{}" || m.Old.RedisAuth != "old-secret" || len(m.Old.Servers) != 2 || m.Old.Migration != nil {
+		t.Fatalf("old pool = %+v", m.Old)
+	}
+}
+
+func TestMigrationServers(t *testing.T) {
+	cfg, err := config.Parse("w.toml", []byte(`
+[pools.alpha]
+listen = "127.0.0.1:22121"
+hash = "murmur"
+servers = ["127.0.0.1:7001:1", "127.0.0.1:7002:1", "127.0.0.1:7003:1"]
+
+[pools.alpha.migration]
+servers = ["127.0.0.1:7002:1", "127.0.0.1:7001:1 one"]
+distribution = "modula"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := cfg.Pools[0].Migration.Old
+	if old.Hash != "murmur" || old.Distribution != "modula" || len(old.Servers) != 2 || old.Servers[0].Name != "one" || old.Listen != "127.0.0.1:22121" {
+		t.Fatalf("old pool = %+v", old)
+	}
+	if len(cfg.Pools[0].Servers) != 3 || cfg.Pools[0].Distribution != "ketama" {
+		t.Fatalf("the pool itself changed: %+v", cfg.Pools[0])
+	}
+}
+
+func TestMigrationErrors(t *testing.T) {
+	const pool = "[pools.a]\nlisten = \"127.0.0.1:1\"\nservers = [\"127.0.0.1:6379:1\"]\n[pools.a.migration]\n"
+	for _, c := range []struct{ name, body, want string }{
+		{"empty", pool, "pools.a.migration.from: missing"},
+		{"both", pool + "from = \"x.toml\"\nservers = [\"127.0.0.1:6380:1\"]\n", "not both"},
+		{"missing file", pool + "from = \"nope.toml\"\n", "pools.a.migration.from: open"},
+		{"hash with from", pool + "from = \"nope.toml\"\nhash = \"md5\"\n", "pools.a.migration.hash: comes from the pool"},
+		{"bad server", pool + "servers = [\"x\"]\n", "pools.a.migration.servers[0]"},
+		{"bad hash", pool + "servers = [\"127.0.0.1:6380:1\"]\nhash = \"sha\"\n", "pools.a.migration.hash: unknown hash"},
+		{"pool with servers", pool + "servers = [\"127.0.0.1:6380:1\"]\npool = \"b\"\n", "pools.a.migration.pool"},
+		{"unknown key", pool + "servers = [\"127.0.0.1:6380:1\"]\nfrm = 1\n", "pools.a.migration.frm: unknown key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := config.Parse(filepath.Join(t.TempDir(), "w.toml"), []byte(c.body))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestMigrationFromOtherProtocol(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "old.toml"), []byte("[pools.a]\nlisten = \"127.0.0.1:1\"\nprotocol = \"memcached\"\nservers = [\"127.0.0.1:11211:1\"]\n"), 0o644)
+	_, err := config.Parse(filepath.Join(dir, "new.toml"), []byte("[pools.a]\nlisten = \"127.0.0.1:1\"\nservers = [\"127.0.0.1:6379:1\"]\n[pools.a.migration]\nfrom = \"old.toml\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "speaks memcached") {
+		t.Fatalf("error %v", err)
+	}
+	_, err = config.Parse(filepath.Join(dir, "new.toml"), []byte("[pools.a]\nlisten = \"127.0.0.1:1\"\nservers = [\"127.0.0.1:6379:1\"]\n[pools.a.migration]\nfrom = \"old.toml\"\npool = \"b\"\n"))
+	if err == nil || !strings.Contains(err.Error(), `has no pool "b"`) {
+		t.Fatalf("error %v", err)
+	}
+}

@@ -80,9 +80,13 @@ type fragment struct {
 	part  int
 	size  int32 // bytes sent for it
 	start time.Time
+	rt    through // read-through steps during a migration (readthrough.go)
 }
 
 func (f *fragment) complete(resp []byte) {
+	if f.rt.m != nil && f.throughComplete(resp) {
+		return
+	}
 	p := &f.slot.parts[f.part]
 	p.Resp = append(p.Resp[:0], resp...)
 	p.Err = nil
@@ -90,6 +94,9 @@ func (f *fragment) complete(resp []byte) {
 }
 
 func (f *fragment) fail(err error) {
+	if f.rt.m != nil && f.throughFail() {
+		return
+	}
 	p := &f.slot.parts[f.part]
 	p.Resp = p.Resp[:0]
 	p.Err = err
@@ -397,6 +404,9 @@ func (c *client) dispatch(s *slot) {
 	for i := range s.parts {
 		f := &s.frags[i]
 		*f = fragment{c: c, slot: s, part: i}
+		if t.migration != nil {
+			t.migration.route(f, t.backends[s.servers[i]])
+		}
 		c.pending++
 		t.backends[s.servers[i]].conn(c.l, c.id).send(f)
 	}
@@ -404,6 +414,9 @@ func (c *client) dispatch(s *slot) {
 
 // split groups a multi-key request's keys by server, one part each.
 func (c *client) split(s *slot, t *table) bool {
+	if t.migration != nil && t.migration.splits(&s.req) {
+		return c.splitThrough(s, t)
+	}
 	if len(c.partOf) != len(t.backends) {
 		c.partOf = make([]int32, len(t.backends))
 		for i := range c.partOf {

@@ -30,6 +30,9 @@ func Main() {
 
 // Run is Main without the exit, for tests: it returns the exit status.
 func Run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "reshard" {
+		return runReshard(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("walnut", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -45,7 +48,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(confFile, "conf-file", "walnut.toml", "configuration `file` (same as -c)")
 	fs.BoolVar(testConf, "test-conf", false, "same as -t")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: walnut [-c file] [-t] [--version]\n\n")
+		fmt.Fprintf(stderr, "Usage: walnut [-c file] [-t] [--version]\n       walnut reshard --to NEW.toml [--from OLD.toml] [--dry-run] ... (walnut reshard -h)\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -70,8 +70,10 @@ func newPlan(oldPool, newPool *config.Pool, oldOpts, newOpts []core.Option) (*pl
 
 // destinations routes keys found on old server from with the new
 // placement: dest[i] is the index of key i's new server, or -1 when the
-// key stays on from. stray counts the keys that the old placement does
-// not put on from (written while a server was ejected, or by hand).
+// key stays on from. stray counts the keys that move although the old
+// placement does not put them on from either (written while a server
+// was ejected, or by hand). Keys that belong on from under the new
+// placement are not stray: they may have just been moved there.
 func (pl *plan) destinations(from int, keys [][]byte, dest []int) (stray int, err error) {
 	if err := pl.new.router.RouteBatch(keys, dest); err != nil {
 		return 0, err
@@ -89,8 +91,8 @@ func (pl *plan) destinations(from int, keys [][]byte, dest []int) (stray int, er
 	if err := pl.old.router.RouteBatch(keys, olds); err != nil {
 		return 0, err
 	}
-	for _, o := range olds {
-		if o != from {
+	for i, o := range olds {
+		if o != from && dest[i] >= 0 {
 			stray++
 		}
 	}

@@ -166,7 +166,7 @@ func (r *Report) Print(w io.Writer) {
 			fmt.Fprintln(w)
 		}
 		if pr.Stray > 0 {
-			fmt.Fprintf(w, "  %d keys were not where the old placement puts them (written while a server was ejected?); they go where the new one does\n", pr.Stray)
+			fmt.Fprintf(w, "  %d of the keys that move were not where the old placement puts them (written while a server was ejected?)\n", pr.Stray)
 		}
 		if len(pr.Resumed) > 0 {
 			fmt.Fprintf(w, "  resumed from the state file: %s\n", strings.Join(pr.Resumed, ", "))

@@ -154,7 +154,10 @@ func makePlans(o *Options) ([]*plan, error) {
 		}
 	}
 	if len(plans) == 0 {
-		return nil, errors.New("no pool is in both configurations")
+		if o.From == nil {
+			return nil, fmt.Errorf("no pool of %s has a [pools.NAME.migration] table to take the old servers from; pass --from", o.To.Path)
+		}
+		return nil, fmt.Errorf("no pool is in both %s and %s", o.From.Path, o.To.Path)
 	}
 	return plans, nil
 }

@@ -194,7 +194,7 @@ func TestPlanChecks(t *testing.T) {
 	if _, err := Plans(Options{From: from, To: to, Pools: []string{"b"}}); err == nil {
 		t.Fatal("an unknown pool is accepted")
 	}
-	if _, err := Plans(Options{To: to}); err == nil || !strings.Contains(err.Error(), "no pool") {
+	if _, err := Plans(Options{To: to}); err == nil || !strings.Contains(err.Error(), "pass --from") {
 		t.Fatalf("no from, no migration: %v", err)
 	}
 	to.Pools[0].Migration = &config.Migration{Old: r}

@@ -616,3 +616,65 @@ func TestReshardCommand(t *testing.T) {
 	}
 	checkRedisAll(t, c, keys, parse(t, newBody).Pools[0], servers)
 }
+
+// TestReshardWithPluginDistribution: a pool placed by an external
+// distribution (the jump example plugin) is resharded by the binary,
+// which starts the plugin as walnut does. Once walnut drops the
+// migration, every key is found where walnut looks for it.
+func TestReshardWithPluginDistribution(t *testing.T) {
+	ctx := context.Background()
+	jump := buildPlugin(t, "jump")
+	servers := testbed.Redises(t, 4)
+	dir := t.TempDir()
+	listen := fmt.Sprintf("127.0.0.1:%d", testbed.FreePort(t))
+	body := func(ss []*testbed.Process) string {
+		return pluginSection("jump", jump) +
+			fmt.Sprintf("[pools.alpha]\nlisten = %q\ndistribution = \"jump\"\nservers = %s\n", listen, serverList(ss))
+	}
+	oldPath := filepath.Join(dir, "old.toml")
+	newPath := filepath.Join(dir, "new.toml")
+	migration := fmt.Sprintf("[pools.alpha.migration]\nfrom = %q\n", oldPath)
+	if err := os.WriteFile(oldPath, []byte(body(servers[:3])), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(newPath, []byte(body(servers)+migration), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := testbed.WalnutArgs(t, body(servers[:3]), nil, listen)
+	c := newClient(t, listen)
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("jump:%d", i)
+		if err := c.Set(ctx, keys[i], keys[i], 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload := func(conf string, n int) {
+		t.Helper()
+		if err := os.WriteFile(w.Config, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		w.Signal(syscall.SIGHUP)
+		if !waitFor(10*time.Second, func() bool { return strings.Count(w.Log(), "reload applied") >= n }) {
+			t.Fatalf("no reload:\n%s", w.Log())
+		}
+	}
+	reload(body(servers)+migration, 1)
+	out, err := exec.Command(testbed.WalnutBinary(t), "reshard", "--to", newPath).CombinedOutput()
+	if err != nil {
+		t.Fatalf("walnut reshard: %v\n%s", err, out)
+	}
+	t.Logf("walnut reshard:\n%s", out)
+	if !strings.Contains(string(out), "done: every key") {
+		t.Fatalf("output:\n%s", out)
+	}
+	reload(body(servers), 2)
+	for _, k := range keys {
+		if v, err := c.Get(ctx, k).Result(); err != nil || v != k {
+			t.Fatalf("GET %s = %q, %v", k, v, err)
+		}
+	}
+	if n, err := newClient(t, servers[3].Addr).DBSize(ctx).Result(); err != nil || n == 0 {
+		t.Fatalf("the new server holds %d keys (%v)", n, err)
+	}
+}

@@ -32,7 +32,7 @@ func runReshard(args []string, stdout, stderr io.Writer) int {
 		pool     = fs.String("pool", "", "reshard this `pool` only (default: every pool in both files)")
 		dryRun   = fs.Bool("dry-run", false, "count what would move, per old and new server, and touch nothing")
 		rate     = fs.Int("rate", 0, "move at most `N` keys per second (0: no limit)")
-		state    = fs.String("state", "", "state `file` for resuming (default: NEW.reshard.json beside --to)")
+		state    = fs.String("state", "", "state `file` for resuming (default: the --to file's name + .reshard.json, beside it)")
 		batch    = fs.Int("batch", 100, "keys per MIGRATE or memcached pipeline")
 		scan     = fs.Int("scan-count", 1000, "SCAN's COUNT")
 		parallel = fs.Int("parallel", 4, "old servers handled at once")

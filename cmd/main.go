@@ -2,17 +2,18 @@ package walnutcmd
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"strings"
+	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/walnutproxy/walnut/config"
 	"github.com/walnutproxy/walnut/core"
@@ -29,196 +30,386 @@ func Main() {
 }
 
 // Run is Main without the exit, for tests: it returns the exit status.
+// The command line is nutcracker's (see flags.go), plus walnut's own
+// options and the convert and reshard subcommands.
 func Run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "reshard" {
 		return runReshard(args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("walnut", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		confFile  = fs.String("c", "walnut.toml", "configuration `file`")
-		testConf  = fs.Bool("t", false, "check the configuration and exit: 0 if valid, 1 if not")
-		version   = fs.Bool("version", false, "print the version and exit")
-		logLevel  = fs.String("log-level", "", "log `level`: debug, info, warn or error (default: [log] level, or info)")
-		logFormat = fs.String("log-format", "", "log `format`: text or json (default: [log] format, or text)")
-		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile to `file` until exit (for performance work)")
-		verbose   = fs.Int("v", -1, "log `level` as nutcracker counts it, 0-11: 4 warn, 5-6 info, 7 and up debug")
-	)
-	fs.IntVar(verbose, "verbose", -1, "same as -v")
-	fs.StringVar(confFile, "conf-file", "walnut.toml", "configuration `file` (same as -c)")
-	fs.BoolVar(testConf, "test-conf", false, "same as -t")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: walnut [-c file] [-t] [--version]\n       walnut reshard --to NEW.toml [--from OLD.toml] [--dry-run] ... (walnut reshard -h)\n\n")
-		fs.PrintDefaults()
+	if len(args) > 0 && args[0] == "convert" {
+		return runConvert(args[1:], stdout, stderr)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	o, err := parseArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "walnut: %v\n", err)
+		writeUsage(stderr)
+		return 1
+	}
+	// As nutcracker: -V, -h and -D print to stderr and exit, whatever
+	// else the command line says (-t included).
+	if o.showVersion || o.help || o.describeStats {
+		writeVersion(stderr)
+		if o.help {
+			writeUsage(stderr)
 		}
-		return 2
+		if o.describeStats {
+			if o.help {
+				fmt.Fprintln(stderr)
+			}
+			writeStatsDescription(stderr)
+		}
+		return 0
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "walnut: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
-	}
-	if *version {
+	if o.walnutVersion {
 		fmt.Fprintf(stdout, "walnut %s\n", Version)
 		return 0
 	}
-	cfg, err := config.Load(*confFile)
-	if err != nil {
-		fmt.Fprintf(stderr, "walnut: configuration is invalid:\n%v\n", err)
-		return 1
+	if o.testConf {
+		return testConf(o, stderr)
 	}
-	level, format := cfg.Log.Level, cfg.Log.Format
-	if *verbose >= 0 {
-		level = nutcrackerLevel(*verbose)
-	}
-	if *logLevel != "" {
-		level = *logLevel
-	}
-	if *logFormat != "" {
-		format = *logFormat
-	}
-	log, err := newLogger(stderr, level, format)
-	if err != nil {
-		fmt.Fprintf(stderr, "walnut: %v\n", err)
-		return 2
-	}
-	if *testConf {
-		// Plugins are not started by a check: their names and paths were
-		// checked by config.Load, and stand-ins take their place here.
-		if _, err := core.New(cfg, log, checkOptions(cfg)...); err != nil {
-			fmt.Fprintf(stderr, "walnut: configuration is invalid:\n%s: %v\n", cfg.Path, err)
+	// A walnut started by a binary upgrade (SIGUSR2) or by -d runs as it
+	// is: only a process started from the command line daemonizes.
+	inh, inhErr := core.InheritedFromEnv()
+	ready := readinessFromEnv()
+	if o.daemonize && inh == nil && inhErr == nil && ready == nil {
+		// The configuration is checked here, so that a bad one is an
+		// error on the terminal and exit status 1, not a daemon that dies.
+		if _, err := validate(o, stderr); err != nil {
+			fmt.Fprintf(stderr, "%v\nwalnut: configuration file '%s' syntax is invalid\n", err, o.confFile)
 			return 1
 		}
-		fmt.Fprintf(stdout, "walnut: configuration file '%s' syntax is ok\n", cfg.Path)
-		return 0
+		return daemonize(args, stderr)
 	}
+	return run(o, inh, inhErr, ready, stderr)
+}
+
+// testConf is -t: check the configuration and say so, on stderr as
+// nutcracker does; unlike nutcracker, say what is wrong.
+func testConf(o *options, stderr io.Writer) int {
+	if _, err := validate(o, stderr); err != nil {
+		fmt.Fprintf(stderr, "%v\nwalnut: configuration file '%s' syntax is invalid\n", err, o.confFile)
+		return 1
+	}
+	fmt.Fprintf(stderr, "walnut: configuration file '%s' syntax is ok\n", o.confFile)
+	return 0
+}
+
+// validate reads the configuration and checks what building the proxy
+// checks, without starting anything: plugins are not started by a
+// check (their names and paths were checked by config.Load), and
+// stand-ins take their place.
+func validate(o *options, stderr io.Writer) (*config.Config, error) {
+	cfg, err := o.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if _, err := core.New(cfg, log, checkOptions(cfg)...); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	return cfg, nil
+}
+
+// loadConfig reads the configuration file (TOML or nutcracker YAML, as
+// config.Load tells them apart) and applies the command line to it.
+func (o *options) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(o.confFile)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(o.confFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.confFile, err)
+	}
+	cfg.Stats.Listen = o.statsListen(cfg.Stats.Listen, config.IsYAML(o.confFile, data))
+	return cfg, nil
+}
+
+// statsListen is where the nutcracker-style stats endpoint listens: as
+// configured, with -a and -s replacing its host and port. A nutcracker
+// YAML file, which cannot say, gets nutcracker's 0.0.0.0:22222; a TOML
+// file without [stats] listen gets none, unless -a or -s ask for one.
+func (o *options) statsListen(configured string, yaml bool) string {
+	given := o.statsPort != 0 || o.statsAddrG
+	if configured == "" && !yaml && !given {
+		return ""
+	}
+	host, port := nutcrackerStatsAddr, strconv.Itoa(nutcrackerStatsPort)
+	if configured != "" {
+		if h, p, err := net.SplitHostPort(configured); err == nil {
+			host, port = h, p
+		} else if !given {
+			return configured
+		}
+	}
+	if o.statsAddrG {
+		host = o.statsAddr
+	}
+	if o.statsPort != 0 {
+		port = strconv.Itoa(o.statsPort)
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// run starts walnut and serves until a signal ends it. ready, when this
+// process is a daemon just started by -d, is told whether it serves.
+func run(o *options, inh *core.Inheritance, inhErr error, ready *readiness, stderr io.Writer) int {
+	out, err := openLog(o.output, stderr)
+	if err != nil {
+		msg := "walnut: " + err.Error()
+		fmt.Fprintln(stderr, msg)
+		ready.fail(msg)
+		return 1
+	}
+	defer out.close()
+	// invalid reports a configuration that cannot be used: on stderr,
+	// in the log file, and to the foreground process of -d.
+	invalid := func(err error) int {
+		msg := fmt.Sprintf("%v\nwalnut: configuration file '%s' syntax is invalid", err, o.confFile)
+		fmt.Fprintln(stderr, msg)
+		if out.isFile() {
+			slog.New(slog.NewTextHandler(out, nil)).Error("configuration is invalid", "config", o.confFile, "err", err)
+		}
+		ready.fail(msg)
+		return 1
+	}
+	cfg, err := o.loadConfig()
+	if err != nil {
+		return invalid(err)
+	}
+	levelName := o.logLevel
+	if levelName == "" && o.verbose < 0 {
+		levelName = cfg.Log.Level
+	}
+	level, err := newLogLevel(o.verbose, levelName)
+	format := cfg.Log.Format
+	if o.logFormat != "" {
+		format = o.logFormat
+	}
+	var log *slog.Logger
+	if err == nil {
+		log, err = newLogger(out, &level.slog, format)
+	}
+	if err != nil {
+		msg := "walnut: " + err.Error()
+		fmt.Fprintln(stderr, msg)
+		ready.fail(msg)
+		return 1
+	}
+	// fail reports a failure to start: in the log, on stderr when the
+	// log is a file, and to the foreground process of -d.
+	fail := func(what string, err error) int {
+		log.Error(what, "config", o.confFile, "err", err)
+		msg := fmt.Sprintf("walnut: %s: %v", what, err)
+		if out.isFile() {
+			fmt.Fprintln(stderr, msg)
+		}
+		ready.fail(msg)
+		return 1
+	}
+	if len(o.ignored) > 0 {
+		log.Warn("command-line arguments that are not options are ignored", "args", o.ignored)
+	}
+	// Signals are caught before anything starts: a SIGHUP or SIGUSR2
+	// that arrives as soon as the port answers must not kill walnut.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2,
+		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGSEGV)
+	defer signal.Stop(sigs)
+	if inhErr != nil {
+		return fail("cannot take over from the old process", inhErr)
+	}
+
 	// Plugins start before anything listens, so that the first request
 	// finds its pool's distribution and hash ready. They end with walnut:
 	// Close on any return, and the kernel's parent-death signal otherwise.
 	host, err := plugins.Start(cfg.Plugins, log)
 	if err != nil {
-		log.Error("cannot start", "config", cfg.Path, "err", err)
-		return 1
+		return fail("cannot start", err)
 	}
 	defer host.Close()
 	opts, err := pluginOptions(cfg, host)
 	if err != nil {
-		fmt.Fprintf(stderr, "walnut: configuration is invalid:\n%s: %v\n", cfg.Path, err)
-		return 1
+		return invalid(fmt.Errorf("%s: %w", cfg.Path, err))
+	}
+	if o.mbufSize > 0 {
+		opts = append(opts, core.WithReadBufferSize(o.mbufSize))
 	}
 	px, err := core.New(cfg, log, opts...)
 	if err != nil {
-		fmt.Fprintf(stderr, "walnut: configuration is invalid:\n%s: %v\n", cfg.Path, err)
-		return 1
+		return invalid(fmt.Errorf("%s: %w", cfg.Path, err))
 	}
 	// A restarted distribution plugin may answer otherwise than the
 	// process it replaces; until then the pools route with its last table.
 	host.OnRestart(px.Rebuild)
 
-	if *cpuProf != "" {
-		f, err := os.Create(*cpuProf)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
 		if err != nil {
-			fmt.Fprintf(stderr, "walnut: %v\n", err)
-			return 1
+			return fail("cpu profile", err)
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "walnut: cpu profile: %v\n", err)
-			return 1
+			return fail("cpu profile", err)
 		}
 		defer pprof.StopCPUProfile()
 	}
 	raiseFileLimit(log)
-	// Signals are caught before anything listens: a SIGHUP or SIGUSR2
-	// that arrives as soon as the port answers must not kill walnut.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
-	inh, err := core.InheritedFromEnv()
-	if err != nil {
-		log.Error("cannot take over from the old process", "err", err)
-		return 1
-	}
 	px.SetVersion(Version)
 	px.RecordLatency(cfg.Stats.MetricsListen != "")
 	if err := px.StartInherited(inh); err != nil {
-		log.Error("cannot start", "config", cfg.Path, "err", err)
-		return 1
+		return fail("cannot start", err)
 	}
 	var ep endpoints
 	if err := ep.apply(cfg.Stats, px, log); err != nil {
-		log.Error("cannot start", "config", cfg.Path, "err", err)
 		px.Close()
-		return 1
+		return fail("cannot start", err)
 	}
 	defer ep.close()
-	log.Info("walnut started", "version", Version, "config", cfg.Path, "pid", os.Getpid(), "upgrade", inh != nil)
-	return serve(px, host, cfg, *confFile, sigs, &ep, log)
+	var pf *pidFile
+	if o.pidFile != "" {
+		if pf, err = writePidFile(o.pidFile); err != nil {
+			px.Close()
+			return fail("cannot start", err)
+		}
+		defer func() {
+			if err := pf.remove(); err != nil {
+				log.Warn("cannot remove the pid file", "file", o.pidFile, "err", err)
+			}
+		}()
+	}
+	log.Info("walnut started", "version", Version, "config", cfg.Path, "pid", os.Getpid(), "upgrade", inh != nil,
+		"daemon", ready != nil)
+	ready.ready()
+	s := &server{o: o, px: px, host: host, cfg: cfg, plugins: cfg.Plugins, sigs: sigs, ep: &ep, log: log, out: out, level: level, pid: pf}
+	return s.serve()
+}
+
+// server is a running walnut and what its signals act on.
+type server struct {
+	o    *options
+	px   *core.Proxy
+	host *plugins.Host
+	cfg  *config.Config
+	// plugins are what host runs, whatever later reloads say.
+	plugins []config.Plugin
+	sigs    <-chan os.Signal
+	ep      *endpoints
+	log     *slog.Logger
+	out     *logOutput
+	level   *logLevel
+	pid     *pidFile
 }
 
 // serve runs until a signal ends the process: SIGTERM and SIGINT drain
-// and stop, SIGHUP reloads the configuration, SIGUSR2 hands over to a new
-// binary.
-func serve(px *core.Proxy, host *plugins.Host, cfg *config.Config, path string, sigs <-chan os.Signal, ep *endpoints, log *slog.Logger) int {
-	running := cfg.Plugins // what host runs, whatever later reloads say
-	for sig := range sigs {
+// and stop, SIGHUP reopens the log file and reloads the configuration,
+// SIGTTIN and SIGTTOU raise and lower the log level, SIGUSR2 hands over
+// to a new binary. Every signal is logged, whatever the level.
+func (s *server) serve() int {
+	for sig := range s.sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			next, err := config.Load(path)
-			if err == nil {
-				// Plugins keep running as started: restarting one under
-				// live traffic is what SIGUSR2 is for.
-				warnPluginChanges(running, next.Plugins, log)
-				err = checkPluginUse(next, host)
-			}
-			if err == nil {
-				err = px.Reload(next)
-			}
+			// The line goes to the new file, where whoever rotated the
+			// log looks for it.
+			err := s.out.reopen()
+			s.signalReceived(sig, "reopen the log file, reload the configuration")
 			if err != nil {
-				log.Error("reload rejected; the running configuration stays", "config", path, "err", err)
-				continue
+				s.log.Error("reopening the log file failed, ignored", "err", err)
 			}
-			px.RecordLatency(next.Stats.MetricsListen != "")
-			if err := ep.apply(next.Stats, px, log); err != nil {
-				log.Error("reload: stats endpoints", "err", err)
-			}
-			cfg = next
-			log.Info("reload applied", "config", path, "pools", len(cfg.Pools))
+			s.reload()
+		case syscall.SIGTTIN:
+			s.signalReceived(sig, "up logging level")
+			s.level.step(true, s.log)
+		case syscall.SIGTTOU:
+			s.signalReceived(sig, "down logging level")
+			s.level.step(false, s.log)
+		case syscall.SIGUSR1:
+			s.signalReceived(sig, "none")
+		case syscall.SIGSEGV:
+			// Only another process sends it (a fault in Go code is a
+			// panic): as nutcracker, leave a trace and die.
+			s.signalReceived(sig, "dump the goroutines and exit")
+			pprof.Lookup("goroutine").WriteTo(s.out, 2)
+			os.Exit(2)
 		case syscall.SIGUSR2:
-			log.Info("upgrade requested")
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout+30*time.Second)
-			// The new process binds the stats endpoints itself.
-			ep.close()
-			err := px.Upgrade(ctx, os.Args)
-			cancel()
-			if err != nil {
-				if err := ep.apply(cfg.Stats, px, log); err != nil {
-					log.Error("stats endpoints after the failed upgrade", "err", err)
-				}
+			s.signalReceived(sig, "binary upgrade")
+			if s.upgrade() {
+				return 0
 			}
-			if err != nil {
-				log.Error("upgrade failed", "err", err)
-				continue
-			}
-			log.Info("walnut exiting after upgrade")
-			return 0
 		default:
-			log.Info("walnut stopping", "signal", sig.String(), "shutdown_timeout", cfg.ShutdownTimeout)
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-			err := px.Shutdown(ctx)
+			s.signalReceived(sig, "exiting")
+			s.log.Info("walnut stopping", "signal", signalName(sig), "shutdown_timeout", s.cfg.ShutdownTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+			err := s.px.Shutdown(ctx)
 			cancel()
 			if err != nil {
-				log.Warn("shutdown timed out", "err", err)
+				s.log.Warn("shutdown timed out", "err", err)
 			}
-			log.Info("walnut stopped")
+			s.log.Info("walnut stopped")
 			return 0
 		}
 	}
 	return 0
+}
+
+func (s *server) signalReceived(sig os.Signal, action string) {
+	s.log.Log(context.Background(), levelNotice, "signal received", "signal", signalName(sig), "action", action)
+}
+
+func signalName(sig os.Signal) string {
+	if n, ok := sig.(syscall.Signal); ok {
+		if name := unix.SignalName(n); name != "" {
+			return name
+		}
+	}
+	return sig.String()
+}
+
+// reload applies the configuration file as it is now, or nothing.
+func (s *server) reload() {
+	path := s.o.confFile
+	next, err := s.o.loadConfig()
+	if err == nil {
+		// Plugins keep running as started: restarting one under live
+		// traffic is what SIGUSR2 is for.
+		warnPluginChanges(s.plugins, next.Plugins, s.log)
+		err = checkPluginUse(next, s.host)
+	}
+	if err == nil {
+		err = s.px.Reload(next)
+	}
+	if err != nil {
+		s.log.Error("reload rejected; the running configuration stays", "config", path, "err", err)
+		return
+	}
+	s.px.RecordLatency(next.Stats.MetricsListen != "")
+	if err := s.ep.apply(next.Stats, s.px, s.log); err != nil {
+		s.log.Error("reload: stats endpoints", "err", err)
+	}
+	s.cfg = next
+	s.log.Info("reload applied", "config", path, "pools", len(s.cfg.Pools))
+}
+
+// upgrade hands over to a new process running this binary with these
+// arguments (SIGUSR2); it reports whether this process is done.
+func (s *server) upgrade() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout+30*time.Second)
+	defer cancel()
+	// The new process binds the stats endpoints itself.
+	s.ep.close()
+	if err := s.px.Upgrade(ctx, os.Args); err != nil {
+		if err := s.ep.apply(s.cfg.Stats, s.px, s.log); err != nil {
+			s.log.Error("stats endpoints after the failed upgrade", "err", err)
+		}
+		s.log.Error("upgrade failed", "err", err)
+		return false
+	}
+	// The new process has written its pid to the pid file.
+	if s.pid != nil {
+		s.pid.keep = true
+	}
+	s.log.Info("walnut exiting after upgrade")
+	return true
 }
 
 // raiseFileLimit lifts the soft limit on open files to the hard one:
@@ -233,36 +424,5 @@ func raiseFileLimit(log *slog.Logger) {
 	rl.Cur = rl.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		log.Warn("cannot raise the open files limit", "limit", old, "err", err)
-	}
-}
-
-// nutcrackerLevel maps nutcracker's -v levels (emerg 0 ... pverb 11,
-// notice 5 by default) to slog's.
-func nutcrackerLevel(v int) string {
-	switch {
-	case v <= 3:
-		return "error"
-	case v == 4:
-		return "warn"
-	case v <= 6:
-		return "info"
-	default:
-		return "debug"
-	}
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("bad log level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch strings.ToLower(format) {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	default:
-		return nil, fmt.Errorf("bad log format %q: want text or json", format)
 	}
 }

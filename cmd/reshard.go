@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -75,7 +76,7 @@ func runReshard(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	log, _ := newLogger(stderr, "warn", "text")
+	log, _ := newLogger(stderr, slog.LevelWarn, "text")
 	opts := reshard.Options{From: fromCfg, To: toCfg, DryRun: *dryRun, Replace: *replace, Rate: *rate,
 		Batch: *batch, ScanCount: *scan, Parallel: *parallel, Timeout: *timeout, BytesSample: *sample,
 		Progress: stderr, ProgressEvery: *every}

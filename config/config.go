@@ -97,6 +97,9 @@ type Pool struct {
 	ClientConnections int
 	// ClientTimeout closes clients idle that long; 0: never.
 	ClientTimeout time.Duration
+	// MaxDedicated bounds the pool's dedicated server connections
+	// (transactions, blocking commands, pub/sub), idle ones included.
+	MaxDedicated int
 
 	// Server failure handling, with nutcracker's names and meaning:
 	// after ServerFailureLimit consecutive failures an AutoEjectHosts
@@ -115,6 +118,10 @@ type Pool struct {
 	HealthCheckInterval time.Duration
 	// Backlog is the listen queue length.
 	Backlog int
+	// TCPKeepalive turns on TCP keepalive on the pool's client
+	// connections (nutcracker's tcpkeepalive), so that clients that
+	// vanished without a FIN are found and closed.
+	TCPKeepalive bool
 	// Servers in nutcracker's order (see SortServers), which is the order
 	// distributions see them in.
 	Servers []Server
@@ -156,3 +163,8 @@ const (
 	DefaultBacklog            = 512
 	DefaultShutdownTimeout    = 10 * time.Second
 )
+
+// DefaultMaxDedicated bounds a pool's dedicated server connections: each
+// is a connection to a server, held by a blocked client, a transaction,
+// or a subscriber (one per server its channels live on).
+const DefaultMaxDedicated = 1024

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"slices"
@@ -50,11 +51,15 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	p.MaxValueSize = d.size(t, "max_value_size", p.MaxRequestSize)
 	p.StrictKeys = t.boolean("strict_keys", false)
 	p.RedisAuth = t.str("redis_auth", "")
+	if p.RedisAuth != "" && p.Protocol != "redis" {
+		d.addf(t.key("redis_auth"), "only a redis pool takes a password (this pool's protocol is %s)", p.Protocol)
+	}
 	p.RedisDB = d.atLeast(t, "redis_db", 0, 0)
 	p.MaxPipeline = d.atLeast(t, "max_pipeline", DefaultMaxPipeline, 1)
 	p.MaxClientOutput = d.size(t, "max_client_output", DefaultMaxClientOutput)
 	p.ClientConnections = d.atLeast(t, "client_connections", DefaultClientConnections, 1)
 	p.ClientTimeout = d.duration(t, "client_timeout", 0)
+	p.MaxDedicated = d.atLeast(t, "max_dedicated", DefaultMaxDedicated, 1)
 
 	p.AutoEjectHosts = t.boolean("auto_eject_hosts", false)
 	p.ServerFailureLimit = d.atLeast(t, "server_failure_limit", DefaultServerFailureLimit, 1)
@@ -66,6 +71,7 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	}
 	p.HealthCheckInterval = d.duration(t, "health_check_interval", 0)
 	p.Backlog = d.atLeast(t, "backlog", DefaultBacklog, 1)
+	p.TCPKeepalive = t.boolean("tcpkeepalive", false)
 
 	p.Servers = d.servers(t)
 	p.Migration = d.migration(p, t)
@@ -194,6 +200,8 @@ func splitListen(s string) (string, uint32, error) {
 }
 
 // validListen checks a listen address: host:port or a unix socket path.
+// A host name must resolve, as nutcracker checks at the same point: a
+// typo is found by walnut -t rather than at the next restart.
 func validListen(addr string) error {
 	if strings.HasPrefix(addr, "/") {
 		return nil
@@ -208,17 +216,30 @@ func validListen(addr string) error {
 	if host == "" {
 		return fmt.Errorf("missing host in %q (use 0.0.0.0 for every interface)", addr)
 	}
+	if net.ParseIP(host) == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+		defer cancel()
+		if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
+			return fmt.Errorf("cannot resolve %q: %v", host, err)
+		}
+	}
 	return nil
 }
 
+// resolveTimeout bounds the name resolution of a listen address.
+const resolveTimeout = 5 * time.Second
+
 // ParseServer reads nutcracker's server syntax, "host:port:weight [name]"
 // or "/path/to/socket:weight [name]", splitting from the end as nutcracker
-// does so that a name may contain colons.
+// does: the name follows the last space (so it has none), the weight the
+// last colon before it, the port the colon before that, so that an IPv6
+// address may be written as nutcracker takes it ("::1:6379:1") or in
+// brackets ("[::1]:6379:1").
 func ParseServer(spec string) (Server, error) {
 	s := Server{Spec: spec}
 	body, name := spec, ""
 	if i := strings.LastIndexByte(spec, ' '); i >= 0 {
-		body, name = strings.TrimRight(spec[:i], " "), spec[i+1:]
+		body, name = spec[:i], spec[i+1:]
 		if name == "" {
 			return s, fmt.Errorf("%q: empty name after the space", spec)
 		}
@@ -228,28 +249,59 @@ func ParseServer(spec string) (Server, error) {
 		return s, fmt.Errorf("%q: want \"host:port:weight [name]\" or \"/path/socket:weight [name]\"", spec)
 	}
 	addr, weight := body[:i], body[i+1:]
-	w, err := strconv.Atoi(weight)
-	if err != nil || w < 1 {
-		return s, fmt.Errorf("%q: weight %q must be an integer of at least 1", spec, weight)
+	if strings.Contains(weight, " ") {
+		return s, fmt.Errorf("%q: a server name cannot contain spaces, nor follow more than one space", spec)
 	}
-	s.Weight = w
+	w, ok := digits(weight)
+	if !ok || w < 1 || w > maxNumber {
+		return s, fmt.Errorf("%q: weight %q must be a whole number from 1 to %d", spec, weight, maxNumber)
+	}
+	s.Weight = int(w)
 	if strings.HasPrefix(addr, "/") {
 		s.Addr = addr
 	} else {
 		host, port, err := net.SplitHostPort(addr)
-		if err != nil || host == "" {
+		if err != nil && !strings.Contains(addr, "[") {
+			// nutcracker's unbracketed IPv6 ("::1:6379"): the port is
+			// after the last colon.
+			if j := strings.LastIndexByte(addr, ':'); j >= 0 {
+				host, port, err = addr[:j], addr[j+1:], nil
+			}
+		}
+		if err != nil {
 			return s, fmt.Errorf("%q: want \"host:port:weight [name]\"", spec)
 		}
-		if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		if host == "" {
+			return s, fmt.Errorf("%q: missing host", spec)
+		}
+		if p, ok := digits(port); !ok || p == 0 || p > 65535 {
 			return s, fmt.Errorf("%q: invalid port %q", spec, port)
 		}
-		s.Addr = addr
+		s.Addr = net.JoinHostPort(host, port)
 	}
 	s.Name = name
 	if s.Name == "" {
-		s.Name = distributions.DefaultName(s.Addr)
+		// From the address as written, as nutcracker names it:
+		// "::1:6379", not "[::1]:6379".
+		s.Name = distributions.DefaultName(addr)
 	}
 	return s, nil
+}
+
+// digits reads a number written in decimal digits only (no sign, no
+// spaces), as nutcracker does.
+func digits(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	return n, true
 }
 
 // SortServers puts servers in nutcracker's order, which modula placement

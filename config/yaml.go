@@ -2,7 +2,9 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -57,7 +59,7 @@ func ParseYAML(path string, data []byte) (*Config, error) {
 
 // nutcracker's pool keys and how each becomes walnut's.
 var yamlKeys = map[string]func(d *yamlTranslator, pool map[string]any, n *yaml.Node){
-	"listen":       func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.scalar(p, "listen", n) },
+	"listen":       func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.listen(p, n) },
 	"hash":         func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.scalar(p, "hash", n) },
 	"hash_tag":     func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.scalar(p, "hash_tag", n) },
 	"distribution": func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.scalar(p, "distribution", n) },
@@ -66,13 +68,19 @@ var yamlKeys = map[string]func(d *yamlTranslator, pool map[string]any, n *yaml.N
 	"server_retry_timeout": func(d *yamlTranslator, p map[string]any, n *yaml.Node) {
 		d.millis(p, "server_retry_timeout", n)
 	},
-	"backlog":              func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.number(p, "backlog", n) },
-	"client_connections":   func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.clientConnections(p, n) },
-	"redis_db":             func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.number(p, "redis_db", n) },
-	"server_connections":   func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.number(p, "server_connections", n) },
-	"server_failure_limit": func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.number(p, "server_failure_limit", n) },
+	// listen(2) takes a backlog of 0 as the smallest queue, one
+	// connection; walnut's backlog is at least 1, which is the same.
+	"backlog":            func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.number(p, "backlog", n, 1) },
+	"client_connections": func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.clientConnections(p, n) },
+	"redis_db":           func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.number(p, "redis_db", n, 0) },
+	// 0 is refused by nutcracker too.
+	"server_connections": func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.number(p, "server_connections", n, 0) },
+	// nutcracker ejects when the failures reach the limit, so 0 ejects at
+	// the first failure, as 1 does.
+	"server_failure_limit": func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.number(p, "server_failure_limit", n, 1) },
 	"preconnect":           func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.boolean(p, "preconnect", n) },
 	"auto_eject_hosts":     func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.boolean(p, "auto_eject_hosts", n) },
+	"tcpkeepalive":         func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.boolean(p, "tcpkeepalive", n) },
 	"redis": func(d *yamlTranslator, p map[string]any, n *yaml.Node) {
 		if b, ok := d.asBool("redis", n); ok && b {
 			p["protocol"] = "redis"
@@ -98,27 +106,40 @@ func yamlTree(path string, data []byte) (map[string]any, []string, map[string]in
 	// nutcracker's files often carry Windows line ends; the parser wants
 	// none.
 	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	if errs := yamlMarkers(path, data); len(errs) > 0 {
+		return nil, nil, nil, errors.New(strings.Join(errs, "\n"))
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: %w", path, yamlError(err))
+		return nil, nil, nil, yamlError(path, err)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, nil, nil, fmt.Errorf("%s: no pools are defined", path)
 	}
 	root := doc.Content[0]
+	tr := &yamlTranslator{lines: map[string]int{}, path: path}
+	// What nutcracker's loader refuses before it looks at a key: flow
+	// style, anchors, aliases and tags, wherever they are.
+	tr.yamlStyle(root, "")
+	if len(tr.errs) > 0 {
+		return nil, nil, nil, errors.New(strings.Join(tr.errs, "\n"))
+	}
 	if root.Kind != yaml.MappingNode {
 		return nil, nil, nil, fmt.Errorf("%s:%d: want pools (\"name:\" followed by the pool's keys)", path, root.Line)
 	}
 	pools := map[string]any{}
 	var order []string
-	tr := &yamlTranslator{lines: map[string]int{}, path: path}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		name := k.Value
 		tr.prefix = "pools." + name + "."
 		tr.lines["pools."+name] = k.Line
+		if name == "" {
+			tr.errs = append(tr.errs, fmt.Sprintf("%s:%d: a pool needs a name", path, k.Line))
+			continue
+		}
 		if _, dup := pools[name]; dup {
-			tr.errf(k, "", "pool defined twice")
+			tr.errs = append(tr.errs, fmt.Sprintf("%s:%d: pools.%s: pool defined twice", path, k.Line, name))
 			continue
 		}
 		if v.Kind != yaml.MappingNode {
@@ -146,9 +167,80 @@ func yamlTree(path string, data []byte) (map[string]any, []string, map[string]in
 		order = append(order, name)
 	}
 	if len(tr.errs) > 0 {
-		return nil, nil, nil, fmt.Errorf("%s", strings.Join(tr.errs, "\n"))
+		return nil, nil, nil, errors.New(strings.Join(tr.errs, "\n"))
 	}
 	return map[string]any{"pools": pools}, order, tr.lines, nil
+}
+
+// yamlMarkers refuses document markers and directives, which nutcracker
+// refuses too: a file is one document, written without "---". Accepting
+// them would make files that walnut reads and nutcracker does not, and
+// a migration must be able to go back.
+func yamlMarkers(path string, data []byte) []string {
+	var errs []string
+	for i, line := range strings.Split(string(data), "\n") {
+		var what string
+		switch {
+		case isMarker(line, "---"):
+			what = `a document start ("---")`
+		case isMarker(line, "..."):
+			what = `a document end ("...")`
+		case strings.HasPrefix(line, "%"):
+			what = `a directive ("%...")`
+		default:
+			continue
+		}
+		errs = append(errs, fmt.Sprintf("%s:%d: %s is not allowed: nutcracker reads one document, without markers or directives", path, i+1, what))
+	}
+	return errs
+}
+
+func isMarker(line, m string) bool {
+	rest, ok := strings.CutPrefix(line, m)
+	return ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t')
+}
+
+// yamlStyle refuses, anywhere under n, the YAML that nutcracker's loader
+// refuses: flow collections ([...], {...}), anchors, aliases and tags.
+func (d *yamlTranslator) yamlStyle(n *yaml.Node, key string) {
+	where := func() string {
+		if key == "" {
+			return fmt.Sprintf("%s:%d: ", d.path, n.Line)
+		}
+		return fmt.Sprintf("%s:%d: %s: ", d.path, n.Line, key)
+	}
+	switch {
+	case n.Kind == yaml.AliasNode:
+		d.errs = append(d.errs, where()+"aliases (*name) are not allowed: nutcracker refuses them")
+		return
+	case n.Anchor != "":
+		d.errs = append(d.errs, where()+"anchors (&name) are not allowed: nutcracker refuses them")
+	case n.Style&yaml.TaggedStyle != 0:
+		d.errs = append(d.errs, where()+fmt.Sprintf("tags (%s) are not allowed: nutcracker refuses them", n.Tag))
+	case n.Style&yaml.FlowStyle != 0 && n.Kind == yaml.SequenceNode:
+		d.errs = append(d.errs, where()+"a flow list ([...]) is not allowed: nutcracker wants one \"- item\" per line")
+		return
+	case n.Style&yaml.FlowStyle != 0 && n.Kind == yaml.MappingNode:
+		d.errs = append(d.errs, where()+"a flow mapping ({...}) is not allowed: nutcracker wants one \"key: value\" per line")
+		return
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if key != "" {
+				k = key + "." + k
+			} else {
+				k = "pools." + k
+			}
+			d.yamlStyle(n.Content[i], k)
+			d.yamlStyle(n.Content[i+1], k)
+		}
+	case yaml.SequenceNode:
+		for i, e := range n.Content {
+			d.yamlStyle(e, fmt.Sprintf("%s[%d]", key, i))
+		}
+	}
 }
 
 func sortedYAMLKeys() []string {
@@ -160,16 +252,33 @@ func sortedYAMLKeys() []string {
 	return keys
 }
 
-func yamlError(err error) error {
+// yamlError turns the parser's "yaml: line 3: ..." into "FILE:3: ...".
+func yamlError(path string, err error) error {
+	msgs := []string{err.Error()}
 	if te, ok := err.(*yaml.TypeError); ok {
-		return fmt.Errorf("%s", strings.Join(te.Errors, "; "))
+		msgs = te.Errors
 	}
-	return err
+	lineMsg := regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	for i, m := range msgs {
+		if sub := lineMsg.FindStringSubmatch(m); sub != nil {
+			msgs[i] = fmt.Sprintf("%s:%s: %s", path, sub[1], sub[2])
+		} else {
+			msgs[i] = path + ": " + m
+		}
+	}
+	return errors.New(strings.Join(msgs, "\n"))
 }
 
+// str returns a scalar's text, as nutcracker compares it: "true" and
+// true, "400" and 400 are the same. An empty value is refused, as
+// nutcracker does.
 func (d *yamlTranslator) str(key string, n *yaml.Node) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
 		d.errf(n, key, "want a value, got a %s", nodeKind(n))
+		return "", false
+	}
+	if n.Value == "" {
+		d.errf(n, key, "has no value")
 		return "", false
 	}
 	return n.Value, true
@@ -181,31 +290,44 @@ func (d *yamlTranslator) scalar(p map[string]any, key string, n *yaml.Node) {
 	}
 }
 
-func (d *yamlTranslator) number(p map[string]any, key string, n *yaml.Node) {
+// maxNumber is the largest number nutcracker reads as written: its
+// parser keeps an int, and larger values wrap around (99999999999
+// becomes 1215752191). walnut refuses them rather than guess.
+const maxNumber = 1<<31 - 1
+
+// digits reads nutcracker's numbers: decimal digits only, no sign.
+func (d *yamlTranslator) digits(key string, n *yaml.Node) (int64, bool) {
 	s, ok := d.str(key, n)
 	if !ok {
-		return
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			d.errf(n, key, "is not a number (digits only): %q", s)
+			return 0, false
+		}
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 {
-		d.errf(n, key, "is not a number: %q", s)
-		return
+	if err != nil || v > maxNumber {
+		d.errf(n, key, "%s is too large (at most %d; nutcracker would wrap it around)", s, maxNumber)
+		return 0, false
 	}
-	p[key] = v
+	return v, true
+}
+
+// number reads a count; a value below floor becomes floor (what
+// nutcracker makes of it is the same).
+func (d *yamlTranslator) number(p map[string]any, key string, n *yaml.Node, floor int64) {
+	if v, ok := d.digits(key, n); ok {
+		p[key] = max(v, floor)
+	}
 }
 
 // millis reads nutcracker's durations, in milliseconds.
 func (d *yamlTranslator) millis(p map[string]any, key string, n *yaml.Node) {
-	s, ok := d.str(key, n)
-	if !ok {
-		return
+	if v, ok := d.digits(key, n); ok {
+		p[key] = strconv.FormatInt(v, 10) + "ms"
 	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 {
-		d.errf(n, key, "is not a number of milliseconds: %q", s)
-		return
-	}
-	p[key] = strconv.FormatInt(v, 10) + "ms"
 }
 
 func (d *yamlTranslator) asBool(key string, n *yaml.Node) (bool, bool) {
@@ -229,25 +351,56 @@ func (d *yamlTranslator) boolean(p map[string]any, key string, n *yaml.Node) {
 	}
 }
 
-// clientConnections: nutcracker reads it but ignores it (it always
-// uses no limit); walnut honours a positive value and keeps its own
-// default for 0.
-func (d *yamlTranslator) clientConnections(p map[string]any, n *yaml.Node) {
-	s, ok := d.str("client_connections", n)
+// listen reads nutcracker's listen: "/path [perm]" is left to walnut's
+// parser; "host:port" is split at the last colon, as nutcracker does, so
+// that "::1:22121" is IPv6 (walnut writes it "[::1]:22121"). nutcracker
+// does not take brackets, nor port 0, which walnut would read as "any
+// port": both are refused.
+func (d *yamlTranslator) listen(p map[string]any, n *yaml.Node) {
+	s, ok := d.str("listen", n)
 	if !ok {
 		return
 	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 {
-		d.errf(n, "client_connections", "is not a number: %q", s)
+	if strings.HasPrefix(s, "/") {
+		p["listen"] = s
 		return
 	}
-	if v > 0 {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		d.errf(n, "listen", "want \"host:port\" or \"/path/to.sock [permissions]\", got %q", s)
+		return
+	}
+	host, port := s[:i], s[i+1:]
+	switch {
+	case strings.ContainsAny(host, "[]"):
+		d.errf(n, "listen", "%q: nutcracker takes no brackets; write an IPv6 address as %s", s,
+			strings.Trim(host, "[]")+":"+port)
+		return
+	case host == "":
+		d.errf(n, "listen", "%q: missing host (0.0.0.0 for every interface)", s)
+		return
+	}
+	if v, err := strconv.ParseUint(port, 10, 16); err != nil || v == 0 || port[0] == '+' {
+		d.errf(n, "listen", "invalid port %q in %q (want 1 to 65535)", port, s)
+		return
+	}
+	p["listen"] = net.JoinHostPort(host, port)
+}
+
+// clientConnections: nutcracker reads it but ignores it (it always
+// uses no limit), though its README documents it as the limit it is.
+// walnut honours a positive value and keeps its own default for 0.
+func (d *yamlTranslator) clientConnections(p map[string]any, n *yaml.Node) {
+	if v, ok := d.digits("client_connections", n); ok && v > 0 {
 		p["client_connections"] = v
 	}
 }
 
 func (d *yamlTranslator) servers(p map[string]any, n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Value == "" {
+		d.errf(n, "servers", "empty: every pool needs at least one server (\"- host:port:weight [name]\")")
+		return
+	}
 	if n.Kind != yaml.SequenceNode {
 		d.errf(n, "servers", "want a list of \"- host:port:weight [name]\", got a %s", nodeKind(n))
 		return

@@ -60,7 +60,7 @@ func TestYAMLErrorsNameTheLine(t *testing.T) {
 	cases := []struct{ name, body, want string }{
 		{"unknown key", "a:\n  listen: 127.0.0.1:1\n  servers:\n   - 127.0.0.1:6379:1\n  hashh: md5\n", "nc.yml:5: pools.a.hashh: unknown key"},
 		{"bad bool", "a:\n  listen: 127.0.0.1:1\n  redis: yes\n  servers:\n   - 127.0.0.1:6379:1\n", `nc.yml:3: pools.a.redis: is not "true" or "false"`},
-		{"bad number", "a:\n  listen: 127.0.0.1:1\n  timeout: fast\n  servers:\n   - 127.0.0.1:6379:1\n", "nc.yml:3: pools.a.timeout: is not a number of milliseconds"},
+		{"bad number", "a:\n  listen: 127.0.0.1:1\n  timeout: fast\n  servers:\n   - 127.0.0.1:6379:1\n", "nc.yml:3: pools.a.timeout: is not a number (digits only)"},
 		{"bad hash", "a:\n  listen: 127.0.0.1:1\n  hash: sha1\n  servers:\n   - 127.0.0.1:6379:1\n", `nc.yml:3: pools.a.hash: unknown hash "sha1"`},
 		{"bad server", "a:\n  listen: 127.0.0.1:1\n  servers:\n   - 127.0.0.1:6379:1\n   - 127.0.0.1\n", "nc.yml:5: pools.a.servers[1]:"},
 		{"duplicate key", "a:\n  listen: 127.0.0.1:1\n  listen: 127.0.0.1:2\n  servers:\n   - 127.0.0.1:6379:1\n", "nc.yml:3: pools.a.listen: is a duplicate"},

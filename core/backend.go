@@ -1,7 +1,6 @@
 package core
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,10 +166,7 @@ func (b *backend) retire() {
 			for _, sc := range b.conns[l.id] {
 				sc.retire()
 			}
+			l.retireDedicated(b)
 		})
 	}
-}
-
-func (p *Pool) serverError(b *backend, err error) error {
-	return fmt.Errorf("pool %s: server %s: %w", p.name, b, err)
 }

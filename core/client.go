@@ -34,6 +34,9 @@ type client struct {
 
 	lastActive time.Time
 
+	ded   *leases // dedicated server connections; nil until one is needed
+	carry int     // 1 + the slot of a request parsed for the next round, or 0
+
 	slots    []*slot
 	nslots   int // slots of the current round
 	pending  int // fragments of the round not answered yet
@@ -93,6 +96,16 @@ func (f *fragment) complete(resp []byte) {
 	f.c.fragmentDone()
 }
 
+// completeOwned is complete for a response whose buffer the fragment may
+// keep: a large one that had a read buffer to itself, handed over rather
+// than copied.
+func (f *fragment) completeOwned(resp []byte) {
+	p := &f.slot.parts[f.part]
+	p.Resp = resp
+	p.Err = nil
+	f.c.fragmentDone()
+}
+
 func (f *fragment) fail(err error) {
 	if f.rt.m != nil && f.throughFail() {
 		return
@@ -110,10 +123,20 @@ var (
 	// ErrCrossServer answers a request whose keys live on different
 	// servers when the protocol cannot split it.
 	ErrCrossServer = errors.New("keys of this request belong to different servers (a hash tag keeps related keys together)")
-	// ErrNoServer answers a request when no server of the pool is alive.
+	// ErrNoServer is behind the answer to a request when no server of
+	// the pool is alive (errors.Is finds it in the *ServerError).
 	ErrNoServer = errors.New("no server is available")
 	errNoKey    = errors.New("request has no key to route by")
+	errNoHash   = errors.New("the pool's hash function changed under this request; send it again")
 )
+
+// noRoute is the answer to a request route could not place.
+func (c *client) noRoute(srv int) error {
+	if srv == noHash {
+		return errNoHash
+	}
+	return c.st.noServer
+}
 
 func (c *client) handle(ev uint32) {
 	if c.closed {
@@ -131,6 +154,9 @@ func (c *client) handle(ev uint32) {
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		c.readable = true
 		c.advance()
+	}
+	if c.peerClosed && c.inRound && c.ded != nil {
+		c.peerGone()
 	}
 }
 
@@ -196,6 +222,12 @@ func (c *client) idle() {
 func (c *client) parse() (int, error) {
 	cfg := c.st.cfg
 	n := 0
+	round := classNone
+	if c.carry > 0 {
+		if n, round = 1, c.uncarry(); round == classOnce {
+			return n, nil
+		}
+	}
 	for c.start < c.end && n < cfg.MaxPipeline {
 		if n == len(c.slots) {
 			c.slots = append(c.slots, &slot{})
@@ -215,7 +247,19 @@ func (c *client) parse() (int, error) {
 			break
 		}
 		c.start += m
+		k := classOf(&s.req)
+		if k != classNone {
+			// A round uses one kind of server connection (see dedicated.go).
+			if cuts(round, k) {
+				c.carry = n + 1
+				break
+			}
+			round = k
+		}
 		n++
+		if round == classOnce || s.req.Release && k != classNone {
+			break
+		}
 		if s.req.Close {
 			// Nothing after QUIT is read: the connection ends with it.
 			c.start = c.end
@@ -237,8 +281,14 @@ func (c *client) fill() {
 	}
 	if c.end == len(c.rbuf) {
 		// A request bigger than the buffer: grow up to the limit, past
-		// which parse reports it too large.
-		nb := make([]byte, min(2*len(c.rbuf), c.st.cfg.MaxRequestSize+clientBufSize))
+		// which parse reports it too large. To the size its headers
+		// announce, when the codec can tell: a 16 MiB value then takes
+		// one buffer and no copy on the way, rather than ten doublings.
+		size := 2 * len(c.rbuf)
+		if c.st.sizer != nil {
+			size = max(size, c.st.sizer.RequestSize(c.rbuf[:c.end]))
+		}
+		nb := make([]byte, min(size, c.st.cfg.MaxRequestSize+clientBufSize))
 		copy(nb, c.rbuf[:c.end])
 		c.l.putBuf(c.rbuf)
 		c.rbuf = nb
@@ -362,6 +412,9 @@ func (c *client) finishRound() {
 		c.p.log.Info("client closed for bad input", "pool", c.p.name, "client", c.addr, "err", c.protoErr)
 		c.protoErr = nil
 	}
+	if c.ded != nil {
+		c.flushPushes()
+	}
 	c.nslots = 0
 	if len(c.out) > c.outPos && !c.dirty {
 		c.dirty = true
@@ -373,6 +426,10 @@ func (c *client) dispatch(s *slot) {
 	p := c.p
 	req := &s.req
 	s.parts = s.parts[:0]
+	if req.Conn != protocols.Shared {
+		c.dispatchDedicated(s)
+		return
+	}
 	if req.Kind == protocols.Local || s.err != nil {
 		return
 	}
@@ -391,7 +448,7 @@ func (c *client) dispatch(s *slot) {
 			}
 		}
 		if srv < 0 {
-			s.err = ErrNoServer
+			s.err = c.noRoute(srv)
 			return
 		}
 		s.addPart(srv)
@@ -426,7 +483,7 @@ func (c *client) split(s *slot, t *table) bool {
 	for i := range s.req.Keys {
 		srv := s.route(t, i)
 		if srv < 0 {
-			s.err = ErrNoServer
+			s.err = c.noRoute(srv)
 			break
 		}
 		j := c.partOf[srv]
@@ -528,6 +585,9 @@ func (c *client) writeOut() {
 		c.paused = false
 		c.advance()
 	}
+	if c.ded != nil && !c.closed {
+		c.resumePushes()
+	}
 }
 
 // expireIdle closes the client if it has been idle longer than the
@@ -537,6 +597,9 @@ func (c *client) expireIdle(now time.Time) {
 	if timeout <= 0 || c.inRound || c.outPos != len(c.out) || now.Sub(c.lastActive) <= timeout {
 		return
 	}
+	if c.ded != nil && len(c.ded.subs) > 0 {
+		return // a subscriber waits for messages, as Redis lets it
+	}
 	c.p.log.Debug("client idle, closed", "pool", c.p.name, "client", c.addr, "idle", now.Sub(c.lastActive))
 	c.close()
 }
@@ -545,6 +608,13 @@ func (c *client) expireIdle(now time.Time) {
 // parsed, to the process taking over; it runs between rounds, with every
 // reply written.
 func (c *client) handOff() {
+	if c.ded != nil && c.ded.holding() {
+		// Its transaction or subscriptions live on connections that
+		// cannot go along: closing it is what a restart would do.
+		c.p.log.Info("client in a transaction or subscribed: closed, not handed over", "pool", c.p.name, "client", c.addr)
+		c.close()
+		return
+	}
 	var session []byte
 	if ss := c.p.settings().sessions; ss != nil && c.session != nil {
 		session = ss.MarshalSession(c.session)
@@ -571,6 +641,9 @@ func (c *client) close() {
 		c.stats.clientEOF.Add(1)
 	}
 	c.out = nil
+	if c.ded != nil {
+		c.dropLeases()
+	}
 	if !c.inRound {
 		c.release()
 	}

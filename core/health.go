@@ -151,14 +151,15 @@ func probe(conn net.Conn, b *backend, h protocols.HealthChecker, g protocols.Gre
 		return conn, err
 	}
 	n := 0
-	for greetings > 0 {
-		k, err := g.GreetingReply(buf[:n])
+	for i := 0; greetings > 0; {
+		k, err := g.GreetingReply(i, buf[:n])
 		switch {
 		case err != nil:
 			return conn, err
 		case k > 0:
 			n = copy(buf, buf[k:n])
 			greetings--
+			i++
 			continue
 		case n == len(buf):
 			return conn, fmt.Errorf("setup reply longer than %d bytes", len(buf))

@@ -54,6 +54,8 @@ type loop struct {
 	idleScan  bool      // some pool has a client_timeout
 	timers    []timer
 	bufs      [][]byte // free client read buffers
+	bufSize   int      // size of a client read buffer (see WithReadBufferSize)
+	ded       loopDed  // idle dedicated server connections
 
 	// hashing gathers, per external hasher, the keys of the rounds that
 	// wait for it; each iteration hashes them in one call.
@@ -92,7 +94,8 @@ func newLoop(id int, log *slog.Logger) (*loop, error) {
 		return nil, err
 	}
 	l := &loop{id: id, log: log, epfd: epfd, wakefd: wfd, events: make([]unix.EpollEvent, maxEvents),
-		clients: map[*client]struct{}{}, done: make(chan struct{}), drained: make(chan struct{})}
+		clients: map[*client]struct{}{}, done: make(chan struct{}), drained: make(chan struct{}),
+		bufSize: clientBufSize}
 	if err := l.add(wfd, unix.EPOLLIN, wakeHandler{l}); err != nil {
 		unix.Close(epfd)
 		unix.Close(wfd)
@@ -208,6 +211,9 @@ func (l *loop) stopping() bool { return l.draining }
 func (l *loop) drain(h *handoffSender) {
 	l.draining, l.handoff = true, h
 	for c := range l.clients {
+		if c.ded != nil {
+			c.abandonBlocked()
+		}
 		if !c.inRound {
 			c.advance()
 		}
@@ -368,12 +374,12 @@ func (l *loop) getBuf() []byte {
 		l.bufs = l.bufs[:n-1]
 		return b
 	}
-	return make([]byte, clientBufSize)
+	return make([]byte, l.bufSize)
 }
 
 func (l *loop) putBuf(b []byte) {
-	if cap(b) == clientBufSize && len(l.bufs) < maxFreeBuffers {
-		l.bufs = append(l.bufs, b[:clientBufSize])
+	if cap(b) == l.bufSize && len(l.bufs) < maxFreeBuffers {
+		l.bufs = append(l.bufs, b[:l.bufSize])
 	}
 }
 

@@ -38,6 +38,7 @@ type Pool struct {
 	lnAddr   net.Addr
 	counters []poolCounters // by loop
 	clients  atomic.Int64
+	ded      dedCounters
 	nextID   atomic.Uint64
 	closing  atomic.Bool // draining for shutdown or removal
 }
@@ -52,11 +53,14 @@ type settings struct {
 	hasTag  bool
 	tag     [2]byte
 	tooMany []byte // the reply to a client over client_connections
-	classes protocols.Classifier
+	// noServer answers a request when every server is ejected.
+	noServer error
+	classes  protocols.Classifier
 	// batch is set, and hash nil, when the hash function is external.
 	batch    distributions.BatchHasher
 	sessions protocols.Sessions // nil: the codec keeps no client state
 	greeter  protocols.Greeter  // nil: server connections need no setup
+	sizer    protocols.Sizer    // nil: buffers grow by doubling
 }
 
 // table is what a request needs to find its server.
@@ -71,9 +75,13 @@ type table struct {
 	migration *migration
 }
 
-// route returns the index in t.backends of the server that owns key, or
-// -1 when no server is available.
+// route returns the index in t.backends of the server that owns key, -1
+// when no server is available, or noHash (see below).
 func (t *table) route(key []byte) int {
+	if len(t.backends) == 1 {
+		// nutcracker skips the hash for a pool of one server.
+		return t.pick.Pick(0)
+	}
 	if t.hasTag {
 		key = hashTagged(key, t.tag)
 	}
@@ -81,15 +89,18 @@ func (t *table) route(key []byte) int {
 	var h uint32
 	if len(key) > 0 {
 		if t.hash == nil {
-			// An external hash function hashes whole rounds ahead of
-			// routing; a round read just before a reload switched to one
-			// has no hashes: it gets an error rather than a guess.
-			return -1
+			return noHash
 		}
 		h = t.hash(key)
 	}
 	return t.pick.Pick(h)
 }
+
+// noHash is route's answer when the pool's hash function is external:
+// it hashes whole rounds ahead of routing, and a round read just before
+// a reload switched to one has no hashes. It gets an error rather than a
+// guess.
+const noHash = -2
 
 // hashTagged returns the part of key that is hashed: what lies between
 // the first tag[0] and the next tag[1], if that is not empty, else the
@@ -140,8 +151,10 @@ func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
 		st.hasTag, st.tag = true, [2]byte{cfg.HashTag[0], cfg.HashTag[1]}
 	}
 	st.tooMany = codec.AppendError(nil, ErrTooManyClients)
+	st.noServer = noServerError(cfg.Name)
 	st.classes, _ = codec.(protocols.Classifier)
 	st.sessions, _ = codec.(protocols.Sessions)
+	st.sizer, _ = codec.(protocols.Sizer)
 	if g, ok := codec.(protocols.Greeter); ok {
 		if _, n := g.Greeting(); n > 0 {
 			st.greeter = g
@@ -342,6 +355,10 @@ func (p *Pool) accept(l *loop, fd int, sa unix.Sockaddr) {
 	}
 	if _, ok := sa.(*unix.SockaddrUnix); !ok {
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		if st.cfg.TCPKeepalive {
+			// The system's keepalive timers, as nutcracker leaves them.
+			unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+		}
 	}
 	p.adopt(l, fd, sockaddrString(sa), nil, nil)
 }

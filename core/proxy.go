@@ -37,6 +37,7 @@ type Proxy struct {
 	hashers map[string]distributions.BatchHasher
 
 	start      time.Time
+	bufSize    int // client read buffer size; 0: clientBufSize
 	version    string
 	latency    atomic.Bool // record latency histograms (a metrics endpoint is on)
 	totalConns atomic.Uint64
@@ -62,6 +63,15 @@ func WithDistribution(name string, d distributions.Distribution) Option {
 // registry.
 func WithHasher(name string, h distributions.BatchHasher) Option {
 	return func(px *Proxy) { px.hashers[name] = h }
+}
+
+// WithReadBufferSize sets the size of the buffer a client's requests are
+// read into (16KiB by default), nutcracker's mbuf chunk size (-m): a
+// request that does not fit grows its client's buffer, up to the pool's
+// max_request_size, until its bytes are consumed. Sizes under 512
+// bytes are taken as 512.
+func WithReadBufferSize(n int) Option {
+	return func(px *Proxy) { px.bufSize = max(n, 512) }
 }
 
 // New builds a proxy from a validated configuration: codecs, hash
@@ -130,6 +140,9 @@ func (px *Proxy) StartInherited(inh *Inheritance) error {
 			px.loops = nil
 			px.closeListeners(px.pools)
 			return fmt.Errorf("event loop: %w", err)
+		}
+		if px.bufSize > 0 {
+			l.bufSize = px.bufSize
 		}
 		px.loops = append(px.loops, l)
 	}

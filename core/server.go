@@ -41,11 +41,14 @@ type serverConn struct {
 	closed   bool
 	retiring bool // its server left the pool: close once the queue is empty
 	greeting int  // replies to the connection's setup still to come
+	greetLen int  // out[:greetLen] is the setup: nothing after it is written before its replies
 	gen      int  // dial attempt, so that a late result of an old one is ignored
 
 	failErr error
 	retryAt time.Time
 	backoff time.Duration
+
+	ded *dedConn // set for a client's dedicated connection (dedicated.go)
 }
 
 const (
@@ -55,6 +58,9 @@ const (
 	// Buffers that grew past this for one big message are dropped after
 	// it, so that one 50MB value does not pin 50MB per connection.
 	maxKeptBuffer = 1 << 20
+	// handOverSize is the response size from which a read buffer is
+	// handed to the client rather than its content copied.
+	handOverSize = 256 << 10
 	// maxResponseSize keeps a broken or hostile server from growing a
 	// read buffer without end.
 	maxResponseSize = 1 << 30
@@ -135,6 +141,12 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 		}
 	}
 	p := sc.b.pool
+	if err != nil && sc.ded != nil {
+		// No retries: it is closed, and what was queued fails in the
+		// same words as on a shared connection.
+		sc.fail(dialError{err: err, timeout: p.settings().cfg.DialTimeout})
+		return
+	}
 	if err != nil {
 		// Capped exponential backoff with jitter, so that many
 		// connections to one dead server do not retry in step.
@@ -142,7 +154,7 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 		wait := sc.backoff/2 + rand.N(sc.backoff/2+1)
 		sc.state = stDown
 		sc.retryAt = sc.l.now.Add(wait)
-		sc.failErr = p.serverError(sc.b, fmt.Errorf("dial: %w", err))
+		sc.failErr = p.serverError(sc.b, dialError{err: err, timeout: p.settings().cfg.DialTimeout})
 		if sc.backoff <= 2*minBackoff {
 			// The first failures of a streak are news; the rest are noise.
 			p.log.Warn("server unreachable", "pool", p.name, "server", sc.b.String(), "err", err)
@@ -154,10 +166,13 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 	}
 	sc.fd, sc.state, sc.backoff = fd, stUp, 0
 	if g := p.settings().greeter; g != nil {
-		// The setup (AUTH, SELECT) goes out before anything queued.
+		// The setup (AUTH, SELECT) goes out before anything queued, and
+		// alone: what is queued waits for its replies, so that a refused
+		// SELECT cannot let a write land in another database.
 		req, n := g.Greeting()
 		sc.out = append(append(make([]byte, 0, len(req)+len(sc.out)-sc.outPos), req...), sc.out[sc.outPos:]...)
-		sc.outPos, sc.greeting = 0, n
+		sc.outPos, sc.greeting, sc.greetLen = 0, n, len(req)
+		sc.b.counters[sc.l.id].inQueueBytes.Add(int64(len(req)))
 	}
 	sc.b.down.Store(false)
 	sc.b.counters[sc.l.id].connections.Add(1)
@@ -183,6 +198,9 @@ func (sc *serverConn) handle(ev uint32) {
 // readIn reads and dispatches responses until the socket is drained.
 func (sc *serverConn) readIn(peerClosed bool) {
 	for sc.state == stUp {
+		if sc.ded != nil && sc.ded.held {
+			return // resumed once its client's output is written
+		}
 		if sc.rbuf == nil {
 			sc.rbuf = make([]byte, minReadBuffer)
 		}
@@ -195,7 +213,11 @@ func (sc *serverConn) readIn(peerClosed bool) {
 					sc.fail(errResponseTooLarge)
 					return
 				}
-				nb := make([]byte, 2*len(sc.rbuf))
+				size := 2 * len(sc.rbuf)
+				if sz := sc.b.pool.settings().sizer; sz != nil {
+					size = max(size, sz.ResponseSize(sc.rbuf[:sc.rend]))
+				}
+				nb := make([]byte, min(size, maxResponseSize))
 				copy(nb, sc.rbuf[:sc.rend])
 				sc.rbuf = nb
 			}
@@ -232,19 +254,35 @@ func (sc *serverConn) parseResponses() error {
 	stats := &sc.b.counters[sc.l.id]
 	timed := sc.b.pool.px.latency.Load()
 	answered := false
-	for sc.greeting > 0 && sc.rstart < sc.rend {
-		m, err := sc.b.pool.settings().greeter.GreetingReply(sc.rbuf[sc.rstart:sc.rend])
-		if err != nil {
-			return err
+	if sc.greeting > 0 {
+		g := sc.b.pool.settings().greeter
+		_, total := g.Greeting()
+		for sc.greeting > 0 && sc.rstart < sc.rend {
+			m, err := g.GreetingReply(total-sc.greeting, sc.rbuf[sc.rstart:sc.rend])
+			if err != nil {
+				return setupError{err}
+			}
+			if m == 0 {
+				return nil
+			}
+			sc.rstart += m
+			sc.greeting--
 		}
-		if m == 0 {
-			return nil
+		if sc.greeting == 0 && sc.outPos < len(sc.out) {
+			// Set up: what waited goes out.
+			sc.markDirty()
 		}
-		sc.rstart += m
-		sc.greeting--
 	}
 	for sc.rstart < sc.rend {
 		f := sc.q.peek()
+		if f == nil && sc.ded != nil {
+			m, err := sc.relayPush(sc.rbuf[sc.rstart:sc.rend])
+			if m == 0 || err != nil {
+				return err
+			}
+			sc.rstart += m
+			continue
+		}
 		if f == nil {
 			return errUnexpectedData
 		}
@@ -264,10 +302,20 @@ func (sc *serverConn) parseResponses() error {
 		if timed {
 			stats.latency.observe(sc.l.now.Sub(f.start))
 		}
-		resp := sc.rbuf[sc.rstart : sc.rstart+m]
+		resp := sc.rbuf[sc.rstart : sc.rstart+m : sc.rstart+m]
 		sc.rstart += m
 		answered = true
-		f.complete(resp)
+		if m >= handOverSize && m > len(sc.rbuf)/2 {
+			// A large response that had a buffer grown for it: hand the
+			// buffer to the fragment instead of copying the response out
+			// of it, and read on into a new one.
+			rest := sc.rbuf[sc.rstart:sc.rend]
+			sc.rbuf = make([]byte, max(minReadBuffer, len(rest)))
+			sc.rstart, sc.rend = 0, copy(sc.rbuf, rest)
+			f.completeOwned(resp)
+		} else {
+			f.complete(resp)
+		}
 		if sc.state != stUp {
 			// A completion cannot fail this connection today; if one ever
 			// does, the buffer is gone and so is the rest of its work.
@@ -279,6 +327,9 @@ func (sc *serverConn) parseResponses() error {
 		if sc.retiring && sc.q.len() == 0 {
 			sc.shutdown()
 			return nil
+		}
+		if sc.ded != nil && sc.q.len() == 0 {
+			sc.dedDrained()
 		}
 	}
 	if sc.rstart == sc.rend {
@@ -295,8 +346,12 @@ func (sc *serverConn) writeOut() {
 	if sc.state != stUp {
 		return
 	}
-	for sc.outPos < len(sc.out) {
-		n, err := writeFD(sc.fd, sc.out[sc.outPos:])
+	end := len(sc.out)
+	if sc.greeting > 0 {
+		end = sc.greetLen
+	}
+	for sc.outPos < end {
+		n, err := writeFD(sc.fd, sc.out[sc.outPos:end])
 		switch {
 		case err == unix.EAGAIN:
 			sc.wantOut = true
@@ -311,6 +366,10 @@ func (sc *serverConn) writeOut() {
 		sc.b.counters[sc.l.id].inQueueBytes.Add(-int64(n))
 	}
 	sc.wantOut = false
+	if sc.outPos < len(sc.out) {
+		// Requests held until the setup is answered.
+		return
+	}
 	sc.out, sc.outPos = sc.out[:0], 0
 	if cap(sc.out) > maxKeptBuffer {
 		sc.out = nil
@@ -321,6 +380,9 @@ func (sc *serverConn) writeOut() {
 // response is missing or malformed, the FIFO cannot be trusted to match
 // the ones after it. The next request dials again.
 func (sc *serverConn) fail(err error) {
+	if sc.ded != nil {
+		sc.dedFailed()
+	}
 	p := sc.b.pool
 	stats := &sc.b.counters[sc.l.id]
 	if sc.state == stUp {
@@ -378,7 +440,16 @@ func (sc *serverConn) expire(now time.Time) {
 		return
 	}
 	f := sc.q.peek()
-	if f == nil || now.Sub(f.start) <= timeout {
+	if f == nil {
+		return
+	}
+	if b := f.slot.req.Block; b != 0 {
+		if b < 0 {
+			return // a blocking command without a timeout of its own
+		}
+		timeout += b
+	}
+	if now.Sub(f.start) <= timeout {
 		return
 	}
 	sc.fail(timeoutError{timeout})

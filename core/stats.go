@@ -123,6 +123,15 @@ type PoolSnapshot struct {
 	Fragments         uint64
 	Families          []FamilySnapshot
 	Servers           []ServerSnapshot
+
+	// Dedicated server connections (transactions, blocking commands,
+	// pub/sub): open now (idle ones included), handed to clients, and
+	// requests refused at max_dedicated; Pushes counts the values
+	// servers sent unasked (pub/sub messages) relayed to clients.
+	DedicatedConnections int64
+	DedicatedLeases      uint64
+	DedicatedRefused     uint64
+	Pushes               uint64
 }
 
 // FamilySnapshot counts a pool's client requests of one command family.
@@ -192,7 +201,9 @@ func (px *Proxy) Snapshot() Snapshot {
 
 func (p *Pool) snapshot() PoolSnapshot {
 	st := p.settings()
-	ps := PoolSnapshot{Name: p.name, Protocol: st.cfg.Protocol, ClientConnections: p.clients.Load()}
+	ps := PoolSnapshot{Name: p.name, Protocol: st.cfg.Protocol, ClientConnections: p.clients.Load(),
+		DedicatedConnections: p.ded.open.Load(), DedicatedLeases: p.ded.leases.Load(),
+		DedicatedRefused: p.ded.refused.Load(), Pushes: p.ded.pushes.Load()}
 	var names []string
 	if cl, ok := st.codec.(protocols.Classifier); ok {
 		names = cl.Families()

@@ -317,7 +317,7 @@ func TestFaultStoppedServer(t *testing.T) {
 	ld.mu.Lock()
 	firstErr := ld.firstErr.Sub(stopped)
 	for _, s := range ld.samples {
-		if !strings.Contains(s, "timed out after 300ms") {
+		if !strings.Contains(s, "Connection timed out (pool p, server ") || !strings.Contains(s, ": no reply within 300ms)") {
 			t.Errorf("not a timeout: %q", s)
 		}
 	}

@@ -86,6 +86,18 @@ func TestPlacementMatchesNutcracker(t *testing.T) {
 				}
 			}
 			keys = append(keys, "", "x", strings.Repeat("long", 100))
+			if p.tag != "" {
+				// nutcracker's edges: an empty tag hashes the whole key,
+				// as does an unclosed one; the first opening and the
+				// next closing character delimit the tag.
+				o, c := string(p.tag[0]), string(p.tag[1])
+				for j := range 20 {
+					keys = append(keys, fmt.Sprintf("e%d%s%sx", j, o, c), fmt.Sprintf("%s%s%d", o, c, j),
+						fmt.Sprintf("open%d%s", j, o), fmt.Sprintf("%s%d", o, j), fmt.Sprintf("%s%su%d%s%s", o, o, j%3, c, c),
+						fmt.Sprintf("a%s%d%sb%s%d%s", o, j%2, c, o, j, c), fmt.Sprintf("close%d%s", j, c))
+				}
+				keys = append(keys, o, c, o+c, c+o)
+			}
 			// Raw RESP: go-redis opens with HELLO, on which nutcracker
 			// closes the connection.
 			pipelineSet(t, fmt.Sprintf("127.0.0.1:%d", p.ncPort), keys, "nutcracker")

@@ -89,6 +89,10 @@ var (
 	descForwardErr    = prometheus.NewDesc("walnut_pool_forward_errors_total", "Requests answered with an error because no server could serve them.", poolLabels, nil)
 	descFragments     = prometheus.NewDesc("walnut_pool_fragments_total", "Parts that multi-key requests were split into.", poolLabels, nil)
 	descEjects        = prometheus.NewDesc("walnut_pool_server_ejects_total", "Times a server of the pool was ejected.", poolLabels, nil)
+	descDedConns      = prometheus.NewDesc("walnut_pool_dedicated_connections", "Dedicated server connections (transactions, blocking commands, pub/sub) open now, idle ones included.", poolLabels, nil)
+	descDedLeases     = prometheus.NewDesc("walnut_pool_dedicated_leases_total", "Dedicated server connections handed to clients.", poolLabels, nil)
+	descDedRefused    = prometheus.NewDesc("walnut_pool_dedicated_refused_total", "Requests refused because the pool had max_dedicated dedicated connections.", poolLabels, nil)
+	descPushes        = prometheus.NewDesc("walnut_pool_pushes_total", "Values servers sent unasked (pub/sub messages) relayed to clients.", poolLabels, nil)
 	descRequests      = prometheus.NewDesc("walnut_requests_total", "Client requests by command.", familyLabels, nil)
 	descRequestDur    = prometheus.NewDesc("walnut_request_duration_seconds", "Time from reading a client's request to having its reply, by command.", familyLabels, nil)
 	descSrvRequests   = prometheus.NewDesc("walnut_server_requests_total", "Requests sent to the server (a split request counts once per part).", serverLabels, nil)
@@ -136,6 +140,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descForwardErr, p.ForwardError, p.Name)
 		counter(descFragments, p.Fragments, p.Name)
 		counter(descEjects, p.ServerEjects, p.Name)
+		gauge(descDedConns, float64(p.DedicatedConnections), p.Name)
+		counter(descDedLeases, p.DedicatedLeases, p.Name)
+		counter(descDedRefused, p.DedicatedRefused, p.Name)
+		counter(descPushes, p.Pushes, p.Name)
 		for _, f := range p.Families {
 			counter(descRequests, f.Requests, p.Name, f.Name)
 			if snap.Latency {

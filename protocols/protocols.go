@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Kind says how the core handles a parsed request.
@@ -48,7 +49,102 @@ type Request struct {
 	// Session is the client's session (see Sessions), set by the core
 	// before ParseRequest; nil for codecs without sessions.
 	Session any
+
+	// Conn is the server connection the request needs: the pool's
+	// shared ones (the zero value) or one of the client's own (see
+	// Conn). Release, Held and Block qualify it.
+	Conn Conn
+	// Release, with Conn Pinned or Subscribed, ends the client's lease
+	// of those connections once the request is sent.
+	Release bool
+	// Held limits a Subscribed request to the connections the client
+	// already holds: servers it holds none to are left out.
+	Held bool
+	// Block is how long the server may legitimately hold a Once request
+	// before answering (a blocking command's own timeout), on top of the
+	// pool's timeout; negative: as long as it takes.
+	Block time.Duration
 }
+
+// Conn says which server connection a request goes on. Most requests
+// share the pool's pipelined connections; the others need a dedicated
+// connection: one of the client's own, set up like the shared ones (the
+// Greeter's AUTH and SELECT), counted against the pool's max_dedicated.
+// The core never lets requests on different connections of a client
+// overlap: a request for another kind of connection than the ones
+// before it waits until they are answered.
+//
+// When the core cannot send a request on the connection it asks for
+// (its keys live on another server than the connection's, too many
+// dedicated connections), it tells a Leaser at once and answers it
+// through AppendReply with a failed part.
+type Conn uint8
+
+const (
+	// Shared: the pool's pipelined connections, shared by all clients.
+	Shared Conn = iota
+	// Once: a dedicated connection to the server of the request's keys
+	// (all on one server) for this request alone, back in the pool's
+	// idle set once answered: a blocking command, which must not stall
+	// the shared pipeline.
+	Once
+	// Pinned: the connection the client holds across requests (a
+	// transaction). The first Pinned request with keys leases one to the
+	// server of its keys; later ones must have all their keys on that
+	// server; one without keys goes on it. A Local request with Pinned
+	// starts the lease before any server is chosen; Release ends it,
+	// and the connection goes back to the idle set once answered.
+	Pinned
+	// Subscribed: the client's connections for pub/sub, at most one per
+	// server, on which servers also send values nobody asked for (see
+	// Pusher). With keys, the request is split by server and each part
+	// goes on the connection to its server, leased if the client holds
+	// none; without keys it goes to every server of the pool, or with
+	// Held to every connection the client holds. Release closes them all
+	// once answered.
+	Subscribed
+)
+
+// Leaser is implemented by codecs whose requests use dedicated
+// connections and keep state about them (a transaction whose command
+// could not be queued must fail at EXEC).
+type Leaser interface {
+	// Refused tells the codec that req, a request for a dedicated
+	// connection, was not sent, and why. It is called as the core
+	// dispatches, in the client's order, before any later request is
+	// sent; the client's reply comes through AppendReply, with a part
+	// whose Err is err.
+	Refused(req *Request, err error)
+}
+
+// Pusher is implemented by codecs whose servers send values nobody
+// asked for on Subscribed connections (pub/sub messages). The core
+// relays each one to the client that holds the connection, as it came.
+type Pusher interface {
+	// PushLen returns the length of the unsolicited value at the start
+	// of buf, 0 if buf holds only part of it; an error means the stream
+	// cannot be trusted, and the core closes that connection.
+	PushLen(buf []byte) (int, error)
+}
+
+// ElsewhereError refuses a request for a dedicated connection whose
+// keys do not all live on one server: Keys[Key] lives on another server
+// than Keys[0] or, when Held, than the connection the client holds.
+type ElsewhereError struct {
+	Key  int
+	Held bool
+}
+
+func (e *ElsewhereError) Error() string {
+	if e.Held {
+		return "key lives on another server than the connection the client holds (a hash tag keeps related keys together)"
+	}
+	return "keys of this request belong to different servers (a hash tag keeps related keys together)"
+}
+
+// ErrNoLease refuses a Pinned request without keys when the client holds
+// no connection to send it on.
+var ErrNoLease = errors.New("no server connection is held for this client")
 
 // Reset empties r for reuse, keeping the capacity of its slices.
 func (r *Request) Reset() {
@@ -99,6 +195,20 @@ type Codec interface {
 	AppendError(dst []byte, err error) []byte
 }
 
+// Sizer is implemented by codecs that can tell from the start of a
+// message how long it is at least, as far as its headers say (the length
+// of a bulk string, of a memcached data block). The core then reads a
+// large value into one buffer of its size instead of one that doubles
+// on the way there, copying what it read at every step.
+type Sizer interface {
+	// RequestSize and ResponseSize return how many bytes the message at
+	// the start of buf takes at least, or 0 if its headers do not say
+	// (yet). They are called only when a buffer is full, never per
+	// request.
+	RequestSize(buf []byte) int
+	ResponseSize(buf []byte) int
+}
+
 // HealthChecker is implemented by codecs that can probe a server, so
 // that walnut can eject a dead server before requests fail on it and
 // bring it back as soon as it answers.
@@ -140,9 +250,11 @@ type Greeter interface {
 	// and the number of replies they get; nil and 0 for none.
 	Greeting() ([]byte, int)
 	// GreetingReply returns the length of the reply at the start of buf
-	// (0 if incomplete), and an error if it refuses the setup; the core
-	// then closes that connection and fails what was queued on it.
-	GreetingReply(buf []byte) (int, error)
+	// (0 if incomplete), the reply to the i-th request of the greeting
+	// (from 0), and an error if it refuses the setup; the core then
+	// closes that connection and fails what was queued on it with the
+	// error's text. Nothing queued is sent before every reply is in.
+	GreetingReply(i int, buf []byte) (int, error)
 }
 
 // Options are the pool settings a codec may need.

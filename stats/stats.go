@@ -86,6 +86,10 @@ func Encode(dst []byte, snap *core.Snapshot) []byte {
 		dst = num(dst, ", ", "server_ejects", int64(p.ServerEjects))
 		dst = num(dst, ", ", "forward_error", int64(p.ForwardError))
 		dst = num(dst, ", ", "fragments", int64(p.Fragments))
+		dst = num(dst, ", ", "dedicated_connections", p.DedicatedConnections)
+		dst = num(dst, ", ", "dedicated_leases", int64(p.DedicatedLeases))
+		dst = num(dst, ", ", "dedicated_refused", int64(p.DedicatedRefused))
+		dst = num(dst, ", ", "pushes", int64(p.Pushes))
 		for i, s := range p.Servers {
 			if i == 0 {
 				dst = append(dst, ", "...)

@@ -137,7 +137,38 @@ func (p *Process) WaitExit(d time.Duration) int {
 
 // Stop freezes the process (SIGSTOP): it keeps its sockets but answers
 // nothing, like a hung server.
-func (p *Process) Stop() { p.signal(syscall.SIGSTOP) }
+// It returns once every thread of the process is stopped: the signal
+// alone only queues the stop, and a thread that is running may still
+// answer a request sent right after.
+func (p *Process) Stop() {
+	p.signal(syscall.SIGSTOP)
+	pid := p.Pid()
+	for deadline := time.Now().Add(5 * time.Second); pid > 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if allStopped(pid) {
+			return
+		}
+	}
+}
+
+// allStopped reports whether every thread of pid is in the stopped state.
+func allStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return true // gone
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			continue
+		}
+		// The state follows the command name, which is in parentheses.
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i < 0 || i+2 >= len(s) || s[i+2] != 'T' {
+			return false
+		}
+	}
+	return true
+}
 
 // Continue resumes a stopped process.
 func (p *Process) Continue() { p.signal(syscall.SIGCONT) }
@@ -366,4 +397,28 @@ func Lines(s string) []string {
 
 func logFile(t testing.TB, name string) string {
 	return filepath.Join(t.TempDir(), strings.NewReplacer(":", "_", "/", "_").Replace(name)+".log")
+}
+
+// WalnutNutcracker runs the walnut binary the way twemproxy's test suite
+// runs nutcracker: from the YAML file conf, with nutcracker's flags
+// (-c -o -s -a -v -m -i) and the stats port on 127.0.0.1:stats. listen is
+// the first pool's port; extra flags (e.g. "-m", "65536") are appended and
+// win over the defaults. The log file given to -o is what Log returns.
+func WalnutNutcracker(t testing.TB, conf string, listen, stats int, extra ...string) *Process {
+	t.Helper()
+	bin := WalnutBinary(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "nutcracker.yml")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "nutcracker.log")
+	args := []string{bin, "-c", file, "-o", logPath, "-s", strconv.Itoa(stats), "-a", "127.0.0.1",
+		"-v", "5", "-m", "512", "-i", "1"}
+	p := &Process{Name: "walnut", Port: listen, Addr: "127.0.0.1:" + strconv.Itoa(listen),
+		args: append(args, extra...), log: logPath, t: t, Config: file,
+		StatsAddr: "127.0.0.1:" + strconv.Itoa(stats)}
+	p.start(t)
+	t.Cleanup(p.Kill)
+	return p
 }

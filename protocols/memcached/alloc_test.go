@@ -66,7 +66,7 @@ var scenarios = []scenario{
 	{name: "ma", request: "ma key:000001 v\r\n", responses: []string{"VA 1\r\n1\r\n"}, reply: "VA 1\r\n1\r\n"},
 	getScenario(10, 3),
 	getScenario(100, 5),
-	{name: "version", request: "version\r\n", reply: "VERSION " + Version + "\r\n"},
+	{name: "version", request: "version\r\n", responses: []string{"VERSION 1.6.18\r\n"}, reply: "VERSION 1.6.18\r\n"},
 	{name: "mn", request: "mn\r\n", reply: "MN\r\n"},
 	{name: "unknown", request: "bogus\r\n", reply: "ERROR\r\n"},
 	{name: "bad key", request: "get a\rb\r\n", reply: replyBadFormat},

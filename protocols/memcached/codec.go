@@ -16,11 +16,6 @@ func init() {
 	})
 }
 
-// Version is what walnut answers to "version", after "VERSION ". It is a
-// variable so that a build can put its own release in it; clients only
-// show it, but a few parse it, so keep the walnut- prefix.
-var Version = "walnut-0.1.0-dev"
-
 const (
 	// maxKeyLen is memcached's KEY_MAX_LENGTH.
 	maxKeyLen = 250
@@ -109,6 +104,7 @@ const (
 	cmdMs
 	cmdMd
 	cmdMa
+	cmdVersion
 )
 
 // Request.Flags bits.

@@ -19,8 +19,10 @@
 // in its base64 form, so a binary key must always be sent encoded to be
 // found on its server.
 //
-// version, quit and mn are answered by walnut. Commands that address a
-// server rather than a key (stats, flush_all, verbosity, ...) get
+// quit and mn are answered by walnut; version goes, as in nutcracker, to
+// the server that owns the empty key, whose version it answers. Commands
+// that address a server rather than a key (stats, flush_all, verbosity,
+// ...) get
 // "SERVER_ERROR unsupported command <name>"; unknown ones get "ERROR", as
 // from memcached.
 //

@@ -5,12 +5,12 @@ import "github.com/walnutproxy/walnut/protocols"
 var _ protocols.Classifier = (*Codec)(nil)
 
 // families are indexed by Request.Cmd; cmdNone is what walnut answers
-// itself (version, mn, quit, errors).
+// itself (mn, quit, errors).
 var families = []string{
 	cmdNone: "local", cmdGet: "get", cmdGets: "gets", cmdGat: "gat", cmdGats: "gats",
 	cmdSet: "set", cmdAdd: "add", cmdReplace: "replace", cmdAppend: "append", cmdPrepend: "prepend",
 	cmdCas: "cas", cmdIncr: "incr", cmdDecr: "decr", cmdDelete: "delete", cmdTouch: "touch",
-	cmdMg: "mg", cmdMs: "ms", cmdMd: "md", cmdMa: "ma",
+	cmdMg: "mg", cmdMs: "ms", cmdMd: "md", cmdMa: "ma", cmdVersion: "version",
 }
 
 // Families implements protocols.Classifier: one family per command.

@@ -51,6 +51,11 @@ func checkRequest(t *testing.T, c *Codec, data []byte) {
 		for i := 0; i < len(data); i++ {
 			p.Reset()
 			pn, perr := c.ParseRequest(data[:i], &p)
+			if s := c.RequestSize(data[:i]); s != 0 && n > 0 && err == nil && s > n {
+				// The announced size is never more than the whole
+				// request: no buffer is made bigger than needed.
+				t.Fatalf("prefix %d: RequestSize %d, request %d bytes", i, s, n)
+			}
 			if (pn != 0 || perr != nil) && (pn != n || perr != err) {
 				t.Fatalf("prefix %d: n=%d err=%v; whole: n=%d err=%v", i, pn, perr, n, err)
 			}
@@ -81,7 +86,7 @@ func checkRequest(t *testing.T, c *Codec, data []byte) {
 			t.Fatalf("kind %d with keys %q", req.Kind, req.Keys)
 		}
 		for _, k := range req.Keys {
-			if !c.validKey(k) {
+			if !c.validKey(k) && !(req.Cmd == cmdVersion && len(k) == 0) {
 				t.Fatalf("routed with a bad key %q", k)
 			}
 		}
@@ -120,7 +125,7 @@ func within(buf, a []byte) bool {
 
 // respCmds are the commands whose responses the fuzzer frames, chosen by
 // the first byte of its input.
-var respCmds = []uint16{cmdGet, cmdGets, cmdGat, cmdSet, cmdCas, cmdIncr, cmdDelete, cmdTouch, cmdMg, cmdMs, cmdMd, cmdMa}
+var respCmds = []uint16{cmdGet, cmdGets, cmdGat, cmdSet, cmdCas, cmdIncr, cmdDelete, cmdTouch, cmdMg, cmdMs, cmdMd, cmdMa, cmdVersion}
 
 func respSeed(cmd uint16, resp string) []byte {
 	for i, c := range respCmds {
@@ -150,6 +155,9 @@ func FuzzParseResponse(f *testing.F) {
 			if len(data) <= maxPrefixCheck {
 				for i := 0; i < len(data); i++ {
 					pn, perr := c.ParseResponse(data[:i], req)
+					if s := c.ResponseSize(data[:i]); s != 0 && n > 0 && err == nil && s > n {
+						t.Fatalf("prefix %d: ResponseSize %d, reply %d bytes", i, s, n)
+					}
 					if (pn != 0 || perr != nil) && (pn != n || perr != err) {
 						t.Fatalf("prefix %d: n=%d err=%v; whole: n=%d err=%v", i, pn, perr, n, err)
 					}

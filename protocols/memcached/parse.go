@@ -53,6 +53,10 @@ var (
 	}()
 )
 
+// versionKey is what "version" is routed by: the empty key, which
+// nutcracker routes to hash 0.
+var versionKey = []byte{}
+
 // ParseRequest implements protocols.Codec.
 func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 	next, err := c.lineEnd(buf)
@@ -110,10 +114,13 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 		// already satisfied when walnut reaches it.
 		local(req, replyMN)
 	case "version":
-		req.Kind = protocols.Local
-		r := append(req.Reply[:0], "VERSION "...)
-		r = append(r, Version...)
-		req.Reply = append(r, '\r', '\n')
+		// Forwarded, as nutcracker does, to the server that owns the
+		// empty key (the one hash 0 picks): clients read the servers'
+		// version to choose what they speak (the meta protocol from
+		// 1.6), and a proxy's own would mislead them.
+		req.Cmd = cmdVersion
+		req.Keys = append(req.Keys[:0], versionKey)
+		req.Kind = protocols.Forward
 	case "quit":
 		req.Kind = protocols.Local
 		req.Close = true

@@ -92,10 +92,11 @@ var validRequests = []reqCase{
 	{in: "md k I T30 O1\r\n", kind: protocols.Forward, cmd: cmdMd, keys: []string{"k"}},
 	{in: "ma k q D5 v\r\n", kind: protocols.Forward, cmd: cmdMa, keys: []string{"k"}, server: "ma k D5 v\r\n"},
 	{in: "ma k N0 J13 MD\r\n", kind: protocols.Forward, cmd: cmdMa, keys: []string{"k"}},
+	// Forwarded, by the empty key, as nutcracker does.
+	{in: "version\r\n", kind: protocols.Forward, cmd: cmdVersion, keys: []string{""}},
 	// Answered by walnut.
 	{in: "mn\r\n", kind: protocols.Local, reply: "MN\r\n"},
 	{in: "mn foo\r\n", kind: protocols.Local, reply: "MN\r\n"},
-	{in: "version\r\n", kind: protocols.Local, reply: "VERSION " + Version + "\r\n"},
 	{in: "quit\r\n", kind: protocols.Local, close: true},
 	{in: "gat 10\r\n", kind: protocols.Local, reply: "END\r\n"},
 	{in: "stats\r\n", kind: protocols.Local, reply: "SERVER_ERROR unsupported command stats\r\n"},

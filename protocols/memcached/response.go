@@ -48,6 +48,8 @@ func (c *Codec) ParseResponse(buf []byte, req *protocols.Request) (int, error) {
 		ok = string(l) == "DELETED" || string(l) == "NOT_FOUND"
 	case cmdTouch:
 		ok = string(l) == "TOUCHED" || string(l) == "NOT_FOUND"
+	case cmdVersion:
+		ok = bytes.HasPrefix(l, []byte("VERSION "))
 	default:
 		return 0, errUnknownRespOwner
 	}

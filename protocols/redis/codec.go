@@ -26,9 +26,9 @@ type Codec struct {
 	maxReplyBulk int
 	maxRequest   int
 
-	clientPassword  string
-	greeting        []byte
-	greetingReplies int
+	clientPassword string
+	greeting       []byte
+	greetingNames  []string
 }
 
 // New returns a codec for a pool with the given limits. A zero limit is
@@ -40,7 +40,7 @@ func New(o protocols.Options) (*Codec, error) {
 	}
 	c := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk, maxRequest: o.MaxRequestSize,
 		clientPassword: o.ClientPassword}
-	c.greeting, c.greetingReplies = buildGreeting(o)
+	c.greeting, c.greetingNames = buildGreeting(o)
 	if o.MaxRequestSize > 0 {
 		c.maxBulk = min(c.maxBulk, o.MaxRequestSize)
 		c.maxReplyBulk = min(c.maxReplyBulk, o.MaxRequestSize)
@@ -57,6 +57,23 @@ const (
 	// reqInline marks a request that came as an inline command, so it is
 	// re-encoded as RESP when forwarded rather than copied.
 	reqInline = 1 << iota
+	// reqArity marks an arity error answered locally.
+	reqArity
+	// Transactions (dedicated.go): a command queued inside MULTI, WATCH,
+	// and the requests that end the lease; reqAbort: EXEC must abort for
+	// an error while queuing, reqAborted: it did (set at dispatch);
+	// reqPrefixed: MULTI went out just before the request; reqRefusal:
+	// the core refused the request and Reply holds the answer.
+	reqQueued
+	reqWatch
+	reqExec
+	reqDiscard
+	reqUnwatch
+	reqAbort
+	reqAborted
+	reqPrefixed
+	reqRefusal
+	reqExecArity // an EXEC with the wrong arguments: it aborts with Redis' own text
 )
 
 // ParseRequest implements protocols.Codec. Args receives every argument
@@ -83,6 +100,9 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 	if c.clientPassword != "" || req.Cmd == authIdx {
 		c.authenticate(req)
 	}
+	if policies[req.Cmd].act >= actMulti || busy(req.Session) {
+		c.dedicate(req)
+	}
 	return n, nil
 }
 
@@ -97,6 +117,10 @@ func route(req *protocols.Request) {
 	}
 	idx, cont := lookup(args)
 	if idx < 0 {
+		if cont >= 0 && len(args) == 1 && policies[cont].act == actPlaceholder {
+			placeholder(req, cont)
+			return
+		}
 		if cont >= 0 && len(args) == 1 && policies[cont].anySub {
 			arityError(req, commandTable[cont].name)
 			return
@@ -169,7 +193,38 @@ func route(req *protocols.Request) {
 	case actQuit:
 		local(req, "+OK\r\n")
 		req.Close = true
+	case actPlaceholder:
+		placeholder(req, idx)
+	case actWatch, actBlock, actXRead:
+		req.Keys = appendKeys(req.Keys[:0], ci, args)
+		if len(req.Keys) == 0 {
+			localError(req, "walnut cannot route ", p.upper, " without keys")
+			return
+		}
+		req.Kind = protocols.Forward
+	case actPublish:
+		// The channel is routed like a key: subscribers to it are on the
+		// server it hashes to (and pattern subscribers on every server).
+		req.Keys = append(req.Keys[:0], args[1])
+		req.Kind = protocols.Forward
+	case actSubscribe:
+		req.Keys = append(req.Keys[:0], args[1:]...)
+		req.Kind = protocols.Split
+	default:
+		// Transactions and the rest of pub/sub: dedicate decides, with
+		// the client's session.
+		req.Kind = protocols.Forward
 	}
+}
+
+// placeholderKey routes what has no key but goes to a server anyway
+// (COMMAND, LOLWUT), as nutcracker routes it.
+var placeholderKey = []byte("placeholder")
+
+func placeholder(req *protocols.Request, idx int) {
+	req.Cmd = uint16(idx)
+	req.Keys = append(req.Keys[:0], placeholderKey)
+	req.Kind = protocols.Forward
 }
 
 // checkNumkeys validates the numkeys of EVAL and FCALL (argument 2)
@@ -212,6 +267,7 @@ func localError(req *protocols.Request, a, b, c string) {
 // case as "container|sub" for a subcommand.
 func arityError(req *protocols.Request, name string) {
 	localError(req, "wrong number of arguments for '", name, "' command")
+	req.Flags |= reqArity
 }
 
 // unsupported answers "-ERR unsupported command 'NAME'", NAME as the
@@ -260,6 +316,14 @@ func appendCount(dst []byte, t byte, n int) []byte {
 // command over its keys (with their values, for MSET), under the command
 // name as the client spelled it.
 func (c *Codec) AppendRequest(dst []byte, req *protocols.Request, keys []int32) []byte {
+	if req.Conn >= protocols.Pinned {
+		return c.appendDedicated(dst, req, keys)
+	}
+	return c.appendCommand(dst, req, keys)
+}
+
+// appendCommand appends req, or the part of it for keys, as a command.
+func (c *Codec) appendCommand(dst []byte, req *protocols.Request, keys []int32) []byte {
 	if keys == nil {
 		if req.Flags&reqInline == 0 {
 			return append(dst, req.Raw...)
@@ -284,6 +348,9 @@ func (c *Codec) AppendRequest(dst []byte, req *protocols.Request, keys []int32) 
 
 // ParseResponse implements protocols.Codec.
 func (c *Codec) ParseResponse(buf []byte, req *protocols.Request) (int, error) {
+	if req != nil && req.Conn >= protocols.Pinned {
+		return c.dedicatedLen(buf, req)
+	}
 	return replyLen(buf, c.maxReplyBulk)
 }
 

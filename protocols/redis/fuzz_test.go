@@ -44,6 +44,11 @@ func checkRequest(t *testing.T, c *Codec, data []byte) {
 		for i := 0; i < len(data); i++ {
 			p.Reset()
 			pn, perr := c.ParseRequest(data[:i], &p)
+			if s := c.RequestSize(data[:i]); s != 0 && n > 0 && err == nil && s > n {
+				// The announced size is never more than the whole
+				// request: no buffer is made bigger than needed.
+				t.Fatalf("prefix %d: RequestSize %d, request %d bytes", i, s, n)
+			}
 			if pn == 0 && perr == nil {
 				continue
 			}
@@ -59,7 +64,7 @@ func checkRequest(t *testing.T, c *Codec, data []byte) {
 		t.Fatalf("raw %q, want %q", req.Raw, data[:n])
 	}
 	for _, a := range append(append([][]byte(nil), req.Args...), req.Keys...) {
-		if len(a) > 0 && !within(data[:n], a) {
+		if len(a) > 0 && !within(data[:n], a) && &a[0] != &placeholderKey[0] {
 			t.Fatalf("%q is not a slice of the request", a)
 		}
 	}
@@ -120,6 +125,9 @@ func FuzzParseResponse(f *testing.F) {
 			if len(data) <= maxPrefixCheck {
 				for i := 0; i < len(data); i++ {
 					pn, perr := c.ParseResponse(data[:i], nil)
+					if s := c.ResponseSize(data[:i]); s != 0 && n > 0 && err == nil && s > n {
+						t.Fatalf("prefix %d: ResponseSize %d, reply %d bytes", i, s, n)
+					}
 					if (pn != 0 || perr != nil) && (pn != n || perr != err) {
 						t.Fatalf("prefix %d: n=%d err=%v; whole: n=%d err=%v", i, pn, perr, n, err)
 					}

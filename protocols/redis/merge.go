@@ -8,16 +8,23 @@ import (
 
 // Replies walnut sends when the parts of a Split request cannot be
 // merged: a server answered something its command never answers.
+// nutcracker answers such a reply "Invalid argument" (EINVAL); walnut
+// says so too, and why.
 const (
-	replyUnexpected = "-ERR walnut: unexpected reply from a server\r\n"
-	replyMismatch   = "-ERR walnut: a server's reply does not match the keys sent to it\r\n"
+	replyUnexpected = "-ERR Invalid argument (unexpected reply from a server)\r\n"
+	replyMismatch   = "-ERR Invalid argument (a server's reply does not match the keys sent to it)\r\n"
 	replyNoParts    = "-ERR walnut: no reply for the request\r\n"
 )
 
 // AppendReply implements protocols.Codec. A failed part, or a part whose
-// server answered an error, makes the whole reply that error (the first
+// server answered an error, makes the whole reply an error (the first
 // one in parts order): a client cannot be told that some keys were set.
+// A request answered whole by one server gets that server's reply as it
+// is, errors included.
 func (c *Codec) AppendReply(dst []byte, req *protocols.Request, parts []protocols.Part) []byte {
+	if req.Conn != protocols.Shared {
+		return c.replyDedicated(dst, req, parts)
+	}
 	if len(parts) == 0 {
 		return append(dst, replyNoParts...)
 	}
@@ -34,7 +41,7 @@ func (c *Codec) AppendReply(dst []byte, req *protocols.Request, parts []protocol
 			return appendErrText(append(dst, "-ERR "...), p.Err.Error())
 		}
 		if len(p.Resp) > 0 && p.Resp[0] == '-' {
-			return append(dst, p.Resp...)
+			return appendFragmentError(dst, p.Resp)
 		}
 	}
 	switch policies[req.Cmd].act {
@@ -186,4 +193,17 @@ func arrayHeader(r []byte) (int64, int, int) {
 		return 0, 0, hdrBad
 	}
 	return parseHeader(r, 1)
+}
+
+// appendFragmentError answers a split request one of whose servers
+// answered resp, an error: nutcracker's "Invalid argument" (EINVAL, its
+// answer then), followed by the server's own words.
+func appendFragmentError(dst, resp []byte) []byte {
+	msg := resp[1:]
+	if n := len(msg); n >= 2 && msg[n-2] == '\r' && msg[n-1] == '\n' {
+		msg = msg[:n-2]
+	}
+	dst = append(dst, "-ERR Invalid argument (a server answered: "...)
+	dst = appendSanitized(dst, msg, 512)
+	return append(dst, ")\r\n"...)
 }

@@ -118,7 +118,7 @@ func TestMergeMGET(t *testing.T) {
 		{"a server error", []protocols.Part{
 			{Keys: []int32{0, 3}, Resp: []byte("*2\r\n" + v("v0") + v(""))},
 			{Keys: []int32{1, 2, 4}, Resp: []byte("-LOADING Redis is loading\r\n")},
-		}, "-LOADING Redis is loading\r\n"},
+		}, "-ERR Invalid argument (a server answered: LOADING Redis is loading)\r\n"},
 		{"a failed part", []protocols.Part{
 			{Keys: []int32{0, 3}, Err: errors.New("timeout")},
 			{Keys: []int32{1, 2, 4}, Resp: []byte("-LOADING Redis is loading\r\n")},
@@ -159,8 +159,8 @@ func TestMergeMSET(t *testing.T) {
 		want  string
 	}{
 		{[]protocols.Part{{Keys: []int32{0, 2}, Resp: ok}, {Keys: []int32{1}, Resp: ok}}, "+OK\r\n"},
-		{[]protocols.Part{{Keys: []int32{0, 2}, Resp: ok}, {Keys: []int32{1}, Resp: []byte("-OOM no\r\n")}}, "-OOM no\r\n"},
-		{[]protocols.Part{{Keys: []int32{0, 2}, Resp: []byte("-MOVED x\r\n")}, {Keys: []int32{1}, Resp: []byte("-OOM no\r\n")}}, "-MOVED x\r\n"},
+		{[]protocols.Part{{Keys: []int32{0, 2}, Resp: ok}, {Keys: []int32{1}, Resp: []byte("-OOM no\r\n")}}, "-ERR Invalid argument (a server answered: OOM no)\r\n"},
+		{[]protocols.Part{{Keys: []int32{0, 2}, Resp: []byte("-MOVED x\r\n")}, {Keys: []int32{1}, Resp: []byte("-OOM no\r\n")}}, "-ERR Invalid argument (a server answered: MOVED x)\r\n"},
 		{[]protocols.Part{{Keys: []int32{0, 2}, Resp: ok}, {Keys: []int32{1}, Err: errors.New("connection lost")}}, "-ERR connection lost\r\n"},
 		{[]protocols.Part{{Keys: []int32{0, 2}, Resp: ok}, {Keys: []int32{1}, Resp: []byte(":1\r\n")}}, replyUnexpected},
 	}
@@ -181,7 +181,7 @@ func TestMergeSum(t *testing.T) {
 		}{
 			{[]protocols.Part{{Keys: []int32{0, 2}, Resp: []byte(":2\r\n")}, {Keys: []int32{1, 3}, Resp: []byte(":1\r\n")}}, ":3\r\n"},
 			{[]protocols.Part{{Keys: []int32{0, 2}, Resp: []byte(":0\r\n")}, {Keys: []int32{1}, Resp: []byte(":0\r\n")}, {Keys: []int32{3}, Resp: []byte(":0\r\n")}}, ":0\r\n"},
-			{[]protocols.Part{{Keys: []int32{0, 2}, Resp: []byte(":2\r\n")}, {Keys: []int32{1, 3}, Resp: []byte("-ERR x\r\n")}}, "-ERR x\r\n"},
+			{[]protocols.Part{{Keys: []int32{0, 2}, Resp: []byte(":2\r\n")}, {Keys: []int32{1, 3}, Resp: []byte("-ERR x\r\n")}}, "-ERR Invalid argument (a server answered: ERR x)\r\n"},
 			{[]protocols.Part{{Keys: []int32{0, 2}, Resp: []byte(":2\r\n")}, {Keys: []int32{1, 3}, Resp: []byte("+OK\r\n")}}, replyUnexpected},
 			{[]protocols.Part{{Keys: []int32{0, 2}, Resp: []byte(":2\r\n")}, {Keys: []int32{1, 3}, Resp: []byte(":x\r\n")}}, replyUnexpected},
 		}

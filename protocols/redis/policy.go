@@ -1,12 +1,17 @@
 package redis
 
+import "strings"
+
 // Routing policy: what walnut does with each command of commandTable.
 //
 // A sharding proxy can serve a command only when it knows which server
 // owns the data the command touches, and when the command's effect is
 // confined to that server and to the one request. So, in order:
 //
-//  1. PING and QUIT are answered by walnut itself (Local).
+//  1. PING and QUIT are answered by walnut itself (Local). COMMAND (with
+//     its subcommands) and LOLWUT, which are about the server rather
+//     than data, go where nutcracker sends them: to the server that owns
+//     the key "placeholder".
 //  2. MGET, MSET, DEL, UNLINK, TOUCH and EXISTS have independent keys:
 //     they are Split into one part per server and the replies merged
 //     (MGET's arrays back in the client's key order, MSET's +OK only if
@@ -16,14 +21,23 @@ package redis
 //     COPY with a DB option, through hookCopy), and Redis Cluster's
 //     internal RESTORE-ASKING.
 //  4. Commands whose key specs find no key (KEYS, SCAN, SELECT, INFO,
-//     DBSIZE, FLUSHALL, PUBLISH, CONFIG...) are refused: there is no
+//     DBSIZE, FLUSHALL, CONFIG...) are refused: there is no
 //     server to send them to, or they would act on one server only.
-//  5. Blocking commands (BLPOP, BLMOVE, BZPOPMIN, XREAD, XREADGROUP,
-//     WAIT...) would hold a pooled server connection, pub/sub commands
-//     (including SSUBSCRIBE/SPUBLISH) need a dedicated connection,
-//     transactions (WATCH, MULTI, EXEC...) need one connection to one
-//     server across requests, and admin commands act on a server rather
-//     than on keys: all refused.
+//  5. Transactions, blocking commands and pub/sub are served on
+//     dedicated server connections (see dedicated.go and pubsub.go, and
+//     protocols.Conn): MULTI, EXEC, DISCARD, WATCH and UNWATCH pin the
+//     client to one connection to the server of the transaction's first
+//     key, and every key of the transaction must live there; blocking
+//     commands (BLPOP, BLMOVE, BZPOPMIN, BLMPOP, XREAD and XREADGROUP
+//     with BLOCK...) each take a connection of their own to their keys'
+//     server, so that they never stall the shared pipeline; SUBSCRIBE
+//     and SSUBSCRIBE route each channel by its hash, PSUBSCRIBE goes to
+//     every server, and PUBLISH and SPUBLISH are forwarded by channel as
+//     if it were a key. WAIT outside a transaction is answered :0: the
+//     client's writes went over shared connections, whose replication
+//     walnut cannot vouch for. Other blocking and pub/sub commands
+//     (PUBSUB ...), and admin commands, which act on a server rather
+//     than on keys, are refused.
 //  6. Everything else that names keys is Forwarded to the server that
 //     owns them (the core refuses it if its keys live on several
 //     servers). The keys come from the command's key specs, interpreted
@@ -46,6 +60,23 @@ const (
 	actSumInt
 	actPing
 	actQuit
+	actPlaceholder
+	// The commands below are served with the client's session
+	// (dedicate): whatever route makes of them is provisional.
+	actMulti
+	actExec
+	actDiscard
+	actWatch
+	actUnwatch
+	actWait
+	actSubscribe    // SUBSCRIBE, SSUBSCRIBE
+	actUnsubscribe  // UNSUBSCRIBE, SUNSUBSCRIBE
+	actPSubscribe   // PSUBSCRIBE
+	actPUnsubscribe // PUNSUBSCRIBE
+	// Served without a session too.
+	actBlock   // a blocking command: its timeout is its last argument, or its first (BLMPOP, BZMPOP)
+	actXRead   // XREAD, XREADGROUP: blocking with BLOCK
+	actPublish // PUBLISH, SPUBLISH: forwarded by channel
 )
 
 // hook is a command-specific check or key rule applied before
@@ -82,6 +113,32 @@ var (
 		"touch":  actSumInt,
 		"exists": actSumInt,
 	}
+	dedicatedCommands = map[string]action{
+		"multi":        actMulti,
+		"exec":         actExec,
+		"discard":      actDiscard,
+		"watch":        actWatch,
+		"unwatch":      actUnwatch,
+		"wait":         actWait,
+		"blpop":        actBlock,
+		"brpop":        actBlock,
+		"brpoplpush":   actBlock,
+		"blmove":       actBlock,
+		"blmpop":       actBlock,
+		"bzpopmin":     actBlock,
+		"bzpopmax":     actBlock,
+		"bzmpop":       actBlock,
+		"xread":        actXRead,
+		"xreadgroup":   actXRead,
+		"subscribe":    actSubscribe,
+		"ssubscribe":   actSubscribe,
+		"unsubscribe":  actUnsubscribe,
+		"sunsubscribe": actUnsubscribe,
+		"psubscribe":   actPSubscribe,
+		"punsubscribe": actPUnsubscribe,
+		"publish":      actPublish,
+		"spublish":     actPublish,
+	}
 	refusedCommands = map[string]bool{
 		"migrate":        true,
 		"move":           true,
@@ -104,7 +161,13 @@ func decide(c *commandInfo) action {
 	if a, ok := localCommands[c.name]; ok {
 		return a
 	}
+	if c.name == "lolwut" || c.name == "command" || strings.HasPrefix(c.name, "command|") {
+		return actPlaceholder
+	}
 	if a, ok := splitCommands[c.name]; ok {
+		return a
+	}
+	if a, ok := dedicatedCommands[c.name]; ok {
 		return a
 	}
 	switch {
@@ -148,13 +211,17 @@ type policy struct {
 	// so that a bare "OBJECT" gets the arity error rather than
 	// "unsupported".
 	anySub bool
+	// timeoutFirst: a blocking command whose timeout is its first
+	// argument rather than its last.
+	timeoutFirst bool
 }
 
 // policies is indexed like commandTable.
 var policies = func() (p [len(commandTable)]policy) {
 	for i := range commandTable {
 		c := &commandTable[i]
-		p[i] = policy{act: decide(c), hook: hooks[c.name], step: 1, upper: upper(c.name)}
+		p[i] = policy{act: decide(c), hook: hooks[c.name], step: 1, upper: upper(c.name),
+			timeoutFirst: c.name == "blmpop" || c.name == "bzmpop"}
 		minArgs := int(c.arity)
 		if minArgs < 0 {
 			minArgs = -minArgs

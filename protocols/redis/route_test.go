@@ -110,8 +110,30 @@ var routeCases = []struct {
 	{"FCALL fn x a", loc, nil, "-ERR Bad number of keys provided\r\n"},
 	{"ZUNION 0 a", loc, nil, "-ERR walnut cannot route ZUNION without keys\r\n"},
 	{"LMPOP x a LEFT", loc, nil, "-ERR walnut cannot route LMPOP without keys\r\n"},
-	// Unsupported: no keys, blocking, pub/sub, transactions, admin,
-	// cross-server or cross-database moves, unknown.
+	// About the server, not data: where nutcracker sends them, to the
+	// owner of "placeholder".
+	{"COMMAND", fwd, []string{"placeholder"}, ""},
+	{"command count", fwd, []string{"placeholder"}, ""},
+	{"COMMAND DOCS get", fwd, []string{"placeholder"}, ""},
+	{"LOLWUT", fwd, []string{"placeholder"}, ""},
+	{"LOLWUT VERSION 5", fwd, []string{"placeholder"}, ""},
+	{"COMMAND NOSUCH", loc, nil, "-ERR unsupported command 'COMMAND NOSUCH'\r\n"},
+	// Blocking commands (each on a connection of its own, see
+	// TestDedicatedRoute), and PUBLISH by channel.
+	{"BLPOP l 0", fwd, []string{"l"}, ""},
+	{"BRPOP a b 1.5", fwd, []string{"a", "b"}, ""},
+	{"BLMOVE a b LEFT LEFT 0", fwd, []string{"a", "b"}, ""},
+	{"BZPOPMIN z 0", fwd, []string{"z"}, ""},
+	{"BLMPOP 0 1 l LEFT", fwd, []string{"l"}, ""},
+	{"XREAD STREAMS s 0", fwd, []string{"s"}, ""},
+	{"XREAD BLOCK 10 STREAMS s t 0 0", fwd, []string{"s", "t"}, ""},
+	{"XREADGROUP GROUP g c STREAMS s >", fwd, []string{"s"}, ""},
+	{"PUBLISH c m", fwd, []string{"c"}, ""},
+	{"SPUBLISH c m", fwd, []string{"c"}, ""},
+	{"WAIT 1 0", loc, nil, ":0\r\n"},
+	// Unsupported: no keys, admin, cross-server or cross-database
+	// moves, unknown; and, without a session (a codec used outside the
+	// core), transactions and subscriptions.
 	{"KEYS *", loc, nil, "-ERR unsupported command 'KEYS'\r\n"},
 	{"SCAN 0", loc, nil, "-ERR unsupported command 'SCAN'\r\n"},
 	{"SELECT 1", loc, nil, "-ERR unsupported command 'SELECT'\r\n"},
@@ -128,17 +150,7 @@ var routeCases = []struct {
 	{"WATCH k", loc, nil, "-ERR unsupported command 'WATCH'\r\n"},
 	{"UNWATCH", loc, nil, "-ERR unsupported command 'UNWATCH'\r\n"},
 	{"SUBSCRIBE c", loc, nil, "-ERR unsupported command 'SUBSCRIBE'\r\n"},
-	{"PUBLISH c m", loc, nil, "-ERR unsupported command 'PUBLISH'\r\n"},
 	{"SSUBSCRIBE c", loc, nil, "-ERR unsupported command 'SSUBSCRIBE'\r\n"},
-	{"SPUBLISH c m", loc, nil, "-ERR unsupported command 'SPUBLISH'\r\n"},
-	{"BLPOP l 0", loc, nil, "-ERR unsupported command 'BLPOP'\r\n"},
-	{"BRPOP l 0", loc, nil, "-ERR unsupported command 'BRPOP'\r\n"},
-	{"BLMOVE a b LEFT LEFT 0", loc, nil, "-ERR unsupported command 'BLMOVE'\r\n"},
-	{"BZPOPMIN z 0", loc, nil, "-ERR unsupported command 'BZPOPMIN'\r\n"},
-	{"BLMPOP 0 1 l LEFT", loc, nil, "-ERR unsupported command 'BLMPOP'\r\n"},
-	{"XREAD STREAMS s 0", loc, nil, "-ERR unsupported command 'XREAD'\r\n"},
-	{"XREADGROUP GROUP g c STREAMS s >", loc, nil, "-ERR unsupported command 'XREADGROUP'\r\n"},
-	{"WAIT 1 0", loc, nil, "-ERR unsupported command 'WAIT'\r\n"},
 	{"MIGRATE h 1 k 0 10", loc, nil, "-ERR unsupported command 'MIGRATE'\r\n"},
 	{"MOVE k 1", loc, nil, "-ERR unsupported command 'MOVE'\r\n"},
 	{"COPY a b DB 1", loc, nil, "-ERR unsupported command 'COPY'\r\n"},
@@ -215,7 +227,29 @@ func TestPolicyTable(t *testing.T) {
 			t.Errorf("%s is not forwarded", name)
 		}
 	}
-	for _, name := range []string{"watch", "migrate", "move", "blpop", "brpop", "blmove", "brpoplpush", "bzpopmin", "bzpopmax", "blmpop", "bzmpop", "xread", "xreadgroup", "wait", "ssubscribe", "spublish", "pfdebug", "restore-asking", "keys", "scan", "select", "info", "flushall", "multi", "exec", "publish", "subscribe", "object|help", "config|get", "cluster|keyslot"} {
+	dedicated := map[string]action{
+		"multi": actMulti, "exec": actExec, "discard": actDiscard, "watch": actWatch, "unwatch": actUnwatch, "wait": actWait,
+		"blpop": actBlock, "brpop": actBlock, "blmove": actBlock, "brpoplpush": actBlock, "bzpopmin": actBlock,
+		"bzpopmax": actBlock, "blmpop": actBlock, "bzmpop": actBlock, "xread": actXRead, "xreadgroup": actXRead,
+		"subscribe": actSubscribe, "ssubscribe": actSubscribe, "unsubscribe": actUnsubscribe, "sunsubscribe": actUnsubscribe,
+		"psubscribe": actPSubscribe, "punsubscribe": actPUnsubscribe, "publish": actPublish, "spublish": actPublish,
+	}
+	for name, act := range dedicated {
+		if i := find(name); i < 0 || policies[i].act != act {
+			t.Errorf("%s: action %d, want %d", name, policies[max(i, 0)].act, act)
+		}
+	}
+	// Every blocking or pub/sub command is either served on a dedicated
+	// connection or refused: a new one in a regenerated table must be
+	// looked at, not forwarded on the shared pipeline.
+	for i := range commandTable {
+		c := &commandTable[i]
+		if (c.flags&(flagBlocking|flagPubSub) != 0 || c.acl&(aclTransaction|aclBlocking|aclPubSub) != 0) &&
+			dedicated[c.name] == 0 && policies[i].act != actUnsupported {
+			t.Errorf("%s is served (%d) without a dedicated connection", c.name, policies[i].act)
+		}
+	}
+	for _, name := range []string{"migrate", "move", "pfdebug", "restore-asking", "keys", "scan", "select", "info", "flushall", "pubsub|channels", "pubsub|numsub", "object|help", "config|get", "cluster|keyslot"} {
 		i := find(name)
 		if i < 0 {
 			t.Errorf("%s is not in the table", name)

@@ -3,6 +3,7 @@ package redis
 import (
 	"bytes"
 	"crypto/subtle"
+	"fmt"
 	"strconv"
 
 	"github.com/walnutproxy/walnut/protocols"
@@ -16,6 +17,8 @@ var (
 // session is what walnut remembers of a Redis client between requests.
 type session struct {
 	authed bool
+	tx     *txState  // transaction, from the first WATCH or MULTI
+	sub    *subState // subscriptions, from the first one
 }
 
 // NewSession implements protocols.Sessions.
@@ -97,33 +100,49 @@ func (c *Codec) passwordOK(args [][]byte) bool {
 // Greeting implements protocols.Greeter: AUTH and SELECT on every new
 // server connection, when the pool sets redis_auth and redis_db.
 func (c *Codec) Greeting() ([]byte, int) {
-	return c.greeting, c.greetingReplies
+	return c.greeting, len(c.greetingNames)
 }
 
-func buildGreeting(o protocols.Options) ([]byte, int) {
+// buildGreeting returns the setup requests and, for messages, what each
+// is called (never the password).
+func buildGreeting(o protocols.Options) ([]byte, []string) {
 	var g []byte
-	n := 0
+	var names []string
 	if o.ServerPassword != "" {
 		g = append(g, "*2\r\n$4\r\nAUTH\r\n"...)
 		g = appendBulk(g, []byte(o.ServerPassword))
-		n++
+		names = append(names, "AUTH")
 	}
 	if o.Database != 0 {
+		db := strconv.Itoa(o.Database)
 		g = append(g, "*2\r\n$6\r\nSELECT\r\n"...)
-		g = appendBulk(g, strconv.AppendInt(nil, int64(o.Database), 10))
-		n++
+		g = appendBulk(g, []byte(db))
+		names = append(names, "SELECT "+db)
 	}
-	return g, n
+	return g, names
 }
 
-// GreetingReply implements protocols.Greeter: anything but +OK refuses.
-func (c *Codec) GreetingReply(buf []byte) (int, error) {
+// GreetingReply implements protocols.Greeter: anything but +OK refuses,
+// with a text that says which request the server refused and why
+// ("SELECT 99 refused by the server: ERR DB index is out of range").
+// nutcracker logs the refusal and carries on, so that a refused SELECT
+// sends every request to database 0; walnut sends nothing on such a
+// connection.
+func (c *Codec) GreetingReply(i int, buf []byte) (int, error) {
 	n, err := replyLen(buf, c.maxReplyBulk)
 	if n == 0 || err != nil {
 		return n, err
 	}
 	if !bytes.Equal(buf[:n], []byte("+OK\r\n")) {
-		return n, protocols.Errorf("server refused the connection setup (AUTH/SELECT): %s", bytes.TrimSpace(buf[:n]))
+		what := "the connection setup"
+		if i >= 0 && i < len(c.greetingNames) {
+			what = c.greetingNames[i]
+		}
+		reply := bytes.TrimSpace(buf[:n])
+		if len(reply) > 0 && (reply[0] == '-' || reply[0] == '+') {
+			reply = reply[1:]
+		}
+		return n, fmt.Errorf("%s refused by the server: %s", what, reply)
 	}
 	return n, nil
 }

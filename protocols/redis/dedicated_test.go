@@ -1,0 +1,392 @@
+package redis
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walnutproxy/walnut/protocols"
+)
+
+// Commands that need a connection of their own, and how long they may
+// wait at the server.
+func TestDedicatedRoute(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	for _, tc := range []struct {
+		in    string
+		kind  protocols.Kind
+		conn  protocols.Conn
+		block time.Duration
+		keys  []string
+		reply string
+	}{
+		{"BLPOP l 0", fwd, protocols.Once, -1, []string{"l"}, ""},
+		{"BLPOP l 1.5", fwd, protocols.Once, 1500 * time.Millisecond, []string{"l"}, ""},
+		{"BRPOP a b 0.01", fwd, protocols.Once, 10 * time.Millisecond, []string{"a", "b"}, ""},
+		{"BRPOPLPUSH a b 3", fwd, protocols.Once, 3 * time.Second, []string{"a", "b"}, ""},
+		{"BLMOVE a b LEFT RIGHT 0", fwd, protocols.Once, -1, []string{"a", "b"}, ""},
+		{"BZPOPMAX z 2", fwd, protocols.Once, 2 * time.Second, []string{"z"}, ""},
+		{"BLMPOP 2 2 a b LEFT", fwd, protocols.Once, 2 * time.Second, []string{"a", "b"}, ""},
+		{"BZMPOP 0 1 z MIN", fwd, protocols.Once, -1, []string{"z"}, ""},
+		{"BLPOP l 1e10", fwd, protocols.Once, -1, []string{"l"}, ""},
+		// The server refuses these at once, with its own text.
+		{"BLPOP l 1e400", fwd, protocols.Once, 0, []string{"l"}, ""},
+		{"BLPOP l x", fwd, protocols.Once, 0, []string{"l"}, ""},
+		{"BLPOP l -1", fwd, protocols.Once, 0, []string{"l"}, ""},
+		{"XREAD BLOCK 100 STREAMS s 0", fwd, protocols.Once, 100 * time.Millisecond, []string{"s"}, ""},
+		{"XREAD COUNT 5 BLOCK 0 STREAMS s t 0 0", fwd, protocols.Once, -1, []string{"s", "t"}, ""},
+		{"XREAD COUNT 1 STREAMS s 0", fwd, protocols.Shared, 0, []string{"s"}, ""},
+		{"XREAD STREAMS BLOCK 0", fwd, protocols.Shared, 0, []string{"BLOCK"}, ""},
+		{"XREADGROUP GROUP BLOCK c STREAMS s >", fwd, protocols.Shared, 0, []string{"s"}, ""},
+		{"XREADGROUP GROUP g c BLOCK 5 NOACK STREAMS s >", fwd, protocols.Once, 5 * time.Millisecond, []string{"s"}, ""},
+		{"PUBLISH ch msg", fwd, protocols.Shared, 0, []string{"ch"}, ""},
+		{"SPUBLISH ch msg", fwd, protocols.Shared, 0, []string{"ch"}, ""},
+		{"WAIT 1 100", loc, protocols.Shared, 0, nil, ":0\r\n"},
+		{"BLPOP l", loc, protocols.Shared, 0, nil, "-ERR wrong number of arguments for 'blpop' command\r\n"},
+	} {
+		req := protocols.Request{Session: c.NewSession()}
+		in := tc.in + "\r\n"
+		if n, err := c.ParseRequest([]byte(in), &req); err != nil || n != len(in) {
+			t.Fatalf("%s: n=%d err=%v", tc.in, n, err)
+		}
+		if req.Kind != tc.kind || req.Conn != tc.conn || req.Block != tc.block || !eqStrs(strs(req.Keys), tc.keys) || string(req.Reply) != tc.reply {
+			t.Errorf("%s: kind %d conn %d block %v keys %q reply %q; want %d %d %v %q %q", tc.in,
+				req.Kind, req.Conn, req.Block, strs(req.Keys), req.Reply, tc.kind, tc.conn, tc.block, tc.keys, tc.reply)
+		}
+	}
+}
+
+// step is one request through the codec as the core drives it.
+type step struct {
+	in      string
+	conn    protocols.Conn
+	local   bool
+	release bool
+	// For a request sent to a server: what goes out and what comes back
+	// (one response per part); refuse makes the core refuse it instead.
+	sent   string
+	resps  []string
+	refuse error
+	reply  string
+}
+
+// drive runs steps on one session. With pipelined, every request is
+// parsed before any is dispatched, as the core does within a round.
+func drive(t *testing.T, c *Codec, name string, steps []step, pipelined bool) {
+	t.Helper()
+	sess := c.NewSession()
+	reqs := make([]protocols.Request, len(steps))
+	parse := func(i int) {
+		st := &steps[i]
+		req := &reqs[i]
+		req.Session = sess
+		in := mb(strings.Fields(st.in)...)
+		if n, err := c.ParseRequest([]byte(in), req); err != nil || n != len(in) {
+			t.Fatalf("%s: %s: n=%d err=%v", name, st.in, n, err)
+		}
+		if req.Conn != st.conn || (req.Kind == protocols.Local) != st.local || req.Release != st.release {
+			t.Fatalf("%s: %s: conn %d local %v release %v; want %d %v %v", name, st.in,
+				req.Conn, req.Kind == protocols.Local, req.Release, st.conn, st.local, st.release)
+		}
+	}
+	dispatch := func(i int) {
+		st := &steps[i]
+		req := &reqs[i]
+		var reply []byte
+		switch {
+		case st.local:
+			reply = req.Reply
+		case st.refuse != nil:
+			c.Refused(req, st.refuse)
+			reply = c.AppendReply(nil, req, []protocols.Part{{Err: st.refuse}})
+		default:
+			var sent []byte
+			var parts []protocols.Part
+			for _, r := range st.resps {
+				sent = c.AppendRequest(sent, req, nil)
+				if n, err := c.ParseResponse([]byte(r), req); n != len(r) || err != nil {
+					t.Fatalf("%s: %s: response %q framed as %d bytes, %v", name, st.in, r, n, err)
+				}
+				if n, _ := c.ParseResponse([]byte(r[:len(r)-1]), req); n != 0 {
+					t.Fatalf("%s: %s: a partial response framed as %d bytes", name, st.in, n)
+				}
+				parts = append(parts, protocols.Part{Resp: []byte(r)})
+			}
+			if string(sent) != st.sent {
+				t.Fatalf("%s: %s: sent %q, want %q", name, st.in, sent, st.sent)
+			}
+			reply = c.AppendReply(nil, req, parts)
+		}
+		if string(reply) != st.reply {
+			t.Fatalf("%s: %s: reply %q, want %q", name, st.in, reply, st.reply)
+		}
+	}
+	for i := range steps {
+		parse(i)
+		if !pipelined {
+			dispatch(i)
+		}
+	}
+	if pipelined {
+		for i := range steps {
+			dispatch(i)
+		}
+	}
+}
+
+const (
+	okR      = "+OK\r\n"
+	queuedR  = "+QUEUED\r\n"
+	abortR   = "-EXECABORT Transaction discarded because of previous errors.\r\n"
+	pinned   = protocols.Pinned
+	subbed   = protocols.Subscribed
+	multiMB  = "*1\r\n$5\r\nMULTI\r\n"
+	pingMB   = "*1\r\n$4\r\nPING\r\n"
+	pongSubR = "*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+)
+
+var errBusy = errors.New("pool p: too many dedicated server connections (max_dedicated 1)")
+
+func TestTransactionSteps(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	elsewhereB := `-ERR keys in a transaction must live on one server: "b" is not with "a" (use a hash tag)` + "\r\n"
+	for name, steps := range map[string][]step{
+		"multi exec": {
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "GET a", conn: pinned, sent: mb("GET", "a"), resps: []string{queuedR}, reply: queuedR},
+			{in: "PING", conn: pinned, sent: mb("PING"), resps: []string{queuedR}, reply: queuedR},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*3\r\n+OK\r\n$1\r\n1\r\n+PONG\r\n"}, reply: "*3\r\n+OK\r\n$1\r\n1\r\n+PONG\r\n"},
+			{in: "GET a", reply: "$1\r\n1\r\n", resps: []string{"$1\r\n1\r\n"}, sent: mb("GET", "a")},
+		},
+		"watch then exec": {
+			{in: "WATCH a", conn: pinned, sent: mb("WATCH", "a"), resps: []string{okR}, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "EXEC", conn: pinned, release: true, sent: multiMB + mb("EXEC"), resps: []string{okR + "*-1\r\n"}, reply: "*-1\r\n"},
+		},
+		"refused command": {
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "SET b 1", conn: pinned, refuse: &protocols.ElsewhereError{Key: 0, Held: true}, reply: elsewhereB},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("DISCARD"), resps: []string{okR}, reply: abortR},
+		},
+		"refused first command": {
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "MSET a 1 b 2", conn: pinned, refuse: &protocols.ElsewhereError{Key: 1}, reply: elsewhereB},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("DISCARD"), resps: []string{okR}, reply: abortR},
+		},
+		"nothing sent": {
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "SET a 1", conn: pinned, refuse: errBusy, reply: "-ERR " + errBusy.Error() + "\r\n"},
+			{in: "EXEC", conn: pinned, release: true, refuse: protocols.ErrNoLease, reply: abortR},
+		},
+		"watch refused": {
+			{in: "WATCH a", conn: pinned, sent: mb("WATCH", "a"), resps: []string{okR}, reply: okR},
+			{in: "WATCH b", conn: pinned, refuse: &protocols.ElsewhereError{Key: 0, Held: true}, reply: elsewhereB},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "SET b 1", conn: pinned, refuse: &protocols.ElsewhereError{Key: 0, Held: true}, reply: elsewhereB},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("UNWATCH"), resps: []string{okR}, reply: abortR},
+		},
+		"queuing error": {
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "GET", local: true, reply: "-ERR wrong number of arguments for 'get' command\r\n"},
+			{in: "NOSUCH x", local: true, reply: "-ERR unsupported command 'NOSUCH'\r\n"},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("DISCARD"), resps: []string{okR}, reply: abortR},
+		},
+		"exec arity": {
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "EXEC x", conn: pinned, release: true, sent: mb("DISCARD"), resps: []string{okR}, reply: replyExecArity},
+			{in: "EXEC", local: true, reply: replyExecNoMulti},
+		},
+		"keyless first": {
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "PING", local: true, reply: "-ERR walnut cannot queue PING before a command with a key: the transaction's server is not chosen yet\r\n"},
+			{in: "EXEC", conn: pinned, local: true, release: true, reply: abortR},
+		},
+		"server commands inside": {
+			// COMMAND and LOLWUT go to the transaction's server, not to
+			// the owner of "placeholder", and choose none.
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "COMMAND COUNT", local: true, reply: "-ERR walnut cannot queue COMMAND|COUNT before a command with a key: the transaction's server is not chosen yet\r\n"},
+			{in: "EXEC", conn: pinned, local: true, release: true, reply: abortR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "COMMAND COUNT", conn: pinned, sent: mb("COMMAND", "COUNT"), resps: []string{queuedR}, reply: queuedR},
+			{in: "COMMAND", conn: pinned, sent: mb("COMMAND"), resps: []string{queuedR}, reply: queuedR},
+			{in: "LOLWUT", conn: pinned, sent: mb("LOLWUT"), resps: []string{queuedR}, reply: queuedR},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*4\r\n+OK\r\n:240\r\n*0\r\n$2\r\nhi\r\n"}, reply: "*4\r\n+OK\r\n:240\r\n*0\r\n$2\r\nhi\r\n"},
+			{in: "COMMAND COUNT", reply: ":240\r\n", resps: []string{":240\r\n"}, sent: mb("COMMAND", "COUNT")},
+		},
+		"empty and errors": {
+			{in: "EXEC", local: true, reply: replyExecNoMulti},
+			{in: "DISCARD", local: true, reply: replyDiscNoMulti},
+			{in: "UNWATCH", local: true, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "MULTI", local: true, reply: replyNested},
+			{in: "WATCH a", local: true, reply: replyWatchMulti},
+			{in: "EXEC", conn: pinned, local: true, release: true, reply: "*0\r\n"},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "DISCARD", conn: pinned, local: true, release: true, reply: okR},
+		},
+		"discard": {
+			{in: "WATCH a", conn: pinned, sent: mb("WATCH", "a"), resps: []string{okR}, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "DISCARD", conn: pinned, release: true, sent: mb("UNWATCH"), resps: []string{okR}, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "INCR a", conn: pinned, sent: multiMB + mb("INCR", "a"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "DISCARD", conn: pinned, release: true, sent: mb("DISCARD"), resps: []string{okR}, reply: okR},
+		},
+		"unwatch": {
+			{in: "WATCH a b", conn: pinned, sent: mb("WATCH", "a", "b"), resps: []string{okR}, reply: okR},
+			{in: "UNWATCH", conn: pinned, release: true, sent: mb("UNWATCH"), resps: []string{okR}, reply: okR},
+			{in: "UNWATCH", local: true, reply: okR},
+		},
+		"blocking and split inside": {
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "BLPOP l 0", conn: pinned, sent: multiMB + mb("BLPOP", "l", "0"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "MGET l m", conn: pinned, sent: mb("MGET", "l", "m"), resps: []string{queuedR}, reply: queuedR},
+			{in: "WAIT 0 0", conn: pinned, sent: mb("WAIT", "0", "0"), resps: []string{queuedR}, reply: queuedR},
+			{in: "SUBSCRIBE c", local: true, reply: "-ERR walnut does not run SUBSCRIBE inside a transaction\r\n"},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("DISCARD"), resps: []string{okR}, reply: abortR},
+		},
+	} {
+		for _, pipelined := range []bool{false, true} {
+			drive(t, c, name, steps, pipelined)
+		}
+	}
+}
+
+func confirm(kind, ch string, n int) string {
+	return string(appendConfirm(nil, kind, []byte(ch), n))
+}
+
+func TestPubSubSteps(t *testing.T) {
+	c := newCodec(t, protocols.Options{})
+	msgA := "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n"
+	pmsg := "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$2\r\nnx\r\n$2\r\nyo\r\n"
+	cantGet := "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"
+	for name, steps := range map[string][]step{
+		"subscribe": {
+			{in: "UNSUBSCRIBE", local: true, reply: "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"},
+			{in: "SUBSCRIBE a b", conn: subbed, sent: mb("SUBSCRIBE", "a", "b") + pingMB,
+				resps: []string{confirm("subscribe", "a", 1) + confirm("subscribe", "b", 2) + pongSubR},
+				reply: confirm("subscribe", "a", 1) + confirm("subscribe", "b", 2)},
+			// Three servers confirm one pattern: the client hears once,
+			// after a message that came first.
+			{in: "PSUBSCRIBE n*", conn: subbed, sent: strings.Repeat(mb("PSUBSCRIBE", "n*")+pingMB, 3),
+				resps: []string{confirm("psubscribe", "n*", 2) + pongSubR, msgA + confirm("psubscribe", "n*", 1) + pmsg + pongSubR, confirm("psubscribe", "n*", 1) + pongSubR},
+				reply: msgA + pmsg + confirm("psubscribe", "n*", 3)},
+			{in: "GET x", local: true, reply: cantGet},
+			{in: "PING", local: true, reply: pongSubR},
+			{in: "PING hi", local: true, reply: "*2\r\n$4\r\npong\r\n$2\r\nhi\r\n"},
+			{in: "SSUBSCRIBE s", conn: subbed, sent: mb("SSUBSCRIBE", "s") + pingMB,
+				resps: []string{confirm("ssubscribe", "s", 1) + pongSubR}, reply: confirm("ssubscribe", "s", 1)},
+			{in: "UNSUBSCRIBE x", local: true, reply: confirm("unsubscribe", "x", 3)},
+			{in: "UNSUBSCRIBE", conn: subbed, sent: mb("UNSUBSCRIBE") + pingMB,
+				resps: []string{confirm("unsubscribe", "a", 1) + confirm("unsubscribe", "b", 1) + pongSubR},
+				reply: confirm("unsubscribe", "a", 2) + confirm("unsubscribe", "b", 1)},
+			{in: "PUNSUBSCRIBE n* z", conn: subbed, sent: mb("PUNSUBSCRIBE", "n*", "z") + pingMB,
+				resps: []string{confirm("punsubscribe", "n*", 0) + confirm("punsubscribe", "z", 0) + pongSubR},
+				reply: confirm("punsubscribe", "n*", 0) + confirm("punsubscribe", "z", 0)},
+			// Still subscribed to a shard channel.
+			{in: "GET x", local: true, reply: cantGet},
+			{in: "SUNSUBSCRIBE", conn: subbed, release: true, sent: mb("SUNSUBSCRIBE") + pingMB,
+				resps: []string{confirm("sunsubscribe", "s", 0) + "+PONG\r\n"}, reply: confirm("sunsubscribe", "s", 0)},
+			{in: "GET x", sent: mb("GET", "x"), resps: []string{"$-1\r\n"}, reply: "$-1\r\n"},
+		},
+		"errors": {
+			{in: "SUBSCRIBE", local: true, reply: "-ERR wrong number of arguments for 'subscribe' command\r\n"},
+			{in: "SUBSCRIBE a", conn: subbed, sent: mb("SUBSCRIBE", "a") + pingMB,
+				resps: []string{"-NOPERM no\r\n" + pongSubR}, reply: "-NOPERM no\r\n"},
+			{in: "PSUBSCRIBE", local: true, reply: "-ERR wrong number of arguments for 'psubscribe' command\r\n"},
+			{in: "NOSUCH", local: true, reply: "-ERR unsupported command 'NOSUCH'\r\n"},
+			{in: "MULTI", local: true, reply: "-ERR Can't execute 'multi': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"},
+			{in: "BLPOP l 0", local: true, reply: "-ERR Can't execute 'blpop': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"},
+			{in: "UNSUBSCRIBE a", conn: subbed, release: true, sent: mb("UNSUBSCRIBE", "a") + pingMB,
+				resps: []string{msgA + confirm("unsubscribe", "a", 0) + "+PONG\r\n"}, reply: msgA + confirm("unsubscribe", "a", 0)},
+			{in: "QUIT", local: true, reply: okR},
+		},
+	} {
+		for _, pipelined := range []bool{false, true} {
+			drive(t, c, name, steps, pipelined)
+		}
+	}
+}
+
+func TestPushLen(t *testing.T) {
+	c := newCodec(t, protocols.Options{MaxValueSize: 64})
+	for _, tc := range []struct {
+		in  string
+		n   int
+		err bool
+	}{
+		{"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n", 32, false},
+		{"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi", 0, false},
+		{"*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\na\r\n$0\r\n\r\n", 38, false},
+		{"*3\r\n$8\r\nsmessage\r\n$1\r\na\r\n$1\r\nx\r\n", 32, false},
+		{"+OK\r\n", 0, true},
+		{"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n", 0, true},
+		{"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$100\r\n", 0, true},
+	} {
+		n, err := c.PushLen([]byte(tc.in))
+		if n != tc.n || (err != nil) != tc.err {
+			t.Errorf("%q: %d %v", tc.in, n, err)
+		}
+	}
+}
+
+// A session fed arbitrary requests keeps the codec's promises: every
+// local reply is one RESP value, a request routed by key has keys, and
+// what goes to a server parses back.
+func FuzzSession(f *testing.F) {
+	for _, s := range []string{
+		"MULTI\r\nSET a 1\r\nEXEC\r\n",
+		"WATCH a\r\nMULTI\r\nPING\r\nDISCARD\r\nUNWATCH\r\n",
+		"SUBSCRIBE a b\r\nPSUBSCRIBE p\r\nGET x\r\nPING\r\nUNSUBSCRIBE\r\nPUNSUBSCRIBE\r\n",
+		"BLPOP l 0\r\nXREAD BLOCK 1 STREAMS s 0\r\nWAIT 0 0\r\n",
+		"MULTI\r\nEXEC x\r\nSSUBSCRIBE s\r\nSUNSUBSCRIBE s\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	c := newCodec(f, protocols.Options{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sess := c.NewSession()
+		for len(data) > 0 {
+			req := protocols.Request{Session: sess}
+			n, err := c.ParseRequest(data, &req)
+			if n == 0 || err != nil {
+				return
+			}
+			data = data[n:]
+			switch {
+			case req.Kind == protocols.Local:
+				// Confirmations of several channels are several values.
+				for r := req.Reply; len(r) > 0; {
+					rn, err := replyLen(r, defaultMaxBulk)
+					if err != nil || rn == 0 {
+						t.Fatalf("local reply %q is not RESP values", req.Reply)
+					}
+					r = r[rn:]
+				}
+			case req.Conn == protocols.Shared || req.Conn == protocols.Once:
+				if len(req.Keys) == 0 {
+					t.Fatalf("%q routed without keys", req.Args)
+				}
+			default:
+				out := c.AppendRequest(nil, &req, nil)
+				for len(out) > 0 {
+					var r protocols.Request
+					m, err := c.ParseRequest(out, &r)
+					if m == 0 || err != nil {
+						t.Fatalf("%q sends %q, which does not parse: %v", req.Args, out, err)
+					}
+					out = out[m:]
+				}
+			}
+		}
+	})
+}

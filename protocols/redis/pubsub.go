@@ -1,0 +1,276 @@
+package redis
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+
+	"github.com/walnutproxy/walnut/protocols"
+)
+
+var _ protocols.Pusher = (*Codec)(nil)
+
+// Pub/sub through a sharding proxy, as one Redis (RESP2) does it. A
+// channel lives on the server it hashes to, like a key: SUBSCRIBE and
+// SSUBSCRIBE send each channel there, and PUBLISH and SPUBLISH are
+// forwarded there, so a message reaches exactly the subscribers of its
+// channel. A pattern may match channels on any server: PSUBSCRIBE goes
+// to every server of the pool. A subscribing client gets a dedicated
+// connection to each server it needs (protocols.Subscribed), on which
+// walnut relays the messages the server pushes.
+//
+// walnut keeps the client's subscriptions in its session and answers
+// the confirmations itself, with the counts one Redis would give (the
+// client's channels and patterns, or its shard channels, across all
+// servers), once the servers have confirmed: each subscription request
+// is followed by a PING, whose answer ends the server's part however
+// many confirmations come before it, and messages that arrive in
+// between are relayed ahead of the confirmations. UNSUBSCRIBE and
+// PUNSUBSCRIBE go to every connection the client holds, so that a
+// channel is left wherever it was joined; when nothing is left, the
+// connections are closed. In subscribed mode only the pub/sub
+// commands, PING (answered as Redis does there) and QUIT are served.
+
+// subState is a client's subscriptions.
+type subState struct {
+	channels, patterns, shards strSet
+}
+
+func (s *session) subscriptions() *subState {
+	if s.sub == nil {
+		s.sub = &subState{}
+	}
+	return s.sub
+}
+
+// total is what puts the client in subscribed mode.
+func (s *subState) total() int {
+	return s.channels.len() + s.patterns.len() + s.shards.len()
+}
+
+// count is the number Redis puts in a confirmation: the client's
+// channels and patterns, or its shard channels.
+func (s *subState) count(shard bool) int {
+	if shard {
+		return s.shards.len()
+	}
+	return s.channels.len() + s.patterns.len()
+}
+
+// strSet is a set of names, kept in the order they came.
+type strSet struct {
+	list []string
+	at   map[string]int
+}
+
+func (s *strSet) len() int { return len(s.list) }
+
+func (s *strSet) add(b []byte) {
+	if _, ok := s.at[string(b)]; ok {
+		return
+	}
+	if s.at == nil {
+		s.at = map[string]int{}
+	}
+	k := string(b)
+	s.at[k] = len(s.list)
+	s.list = append(s.list, k)
+}
+
+func (s *strSet) remove(b []byte) bool {
+	i, ok := s.at[string(b)]
+	if !ok {
+		return false
+	}
+	delete(s.at, string(b))
+	last := len(s.list) - 1
+	if i != last {
+		s.list[i] = s.list[last]
+		s.at[s.list[i]] = i
+	}
+	s.list[last] = ""
+	s.list = s.list[:last]
+	return true
+}
+
+// takeAll empties the set and returns what it held.
+func (s *strSet) takeAll() []string {
+	l := s.list
+	s.list, s.at = nil, nil
+	return l
+}
+
+// subscribe handles the (P|S)(UN)SUBSCRIBE family: it updates the
+// client's subscriptions and prepares their confirmations in Reply,
+// which AppendReply sends once the servers have confirmed.
+func (c *Codec) subscribe(req *protocols.Request, ss *subState, act action) {
+	name := commandTable[req.Cmd].name
+	shard := name == "ssubscribe" || name == "sunsubscribe"
+	set := &ss.channels
+	switch {
+	case shard:
+		set = &ss.shards
+	case act == actPSubscribe || act == actPUnsubscribe:
+		set = &ss.patterns
+	}
+	before := ss.total()
+	r := req.Reply[:0]
+	args := req.Args[1:]
+	if act == actSubscribe || act == actPSubscribe {
+		for _, ch := range args {
+			set.add(ch)
+			r = appendConfirm(r, name, ch, ss.count(shard))
+		}
+		req.Conn = protocols.Subscribed
+		if act == actPSubscribe {
+			req.Kind = protocols.Forward
+			req.Keys = req.Keys[:0]
+		}
+		req.Reply = r
+		return
+	}
+	changed := false
+	if len(args) == 0 {
+		all := set.takeAll()
+		for i, ch := range all {
+			r = appendConfirm(r, name, []byte(ch), ss.count(shard)+len(all)-1-i)
+		}
+		if len(all) == 0 {
+			r = appendConfirm(r, name, nil, ss.count(shard))
+		}
+		changed = len(all) > 0
+	} else {
+		for _, ch := range args {
+			changed = set.remove(ch) || changed
+			r = appendConfirm(r, name, ch, ss.count(shard))
+		}
+	}
+	req.Reply = r
+	req.Keys = req.Keys[:0]
+	if !changed {
+		// Nothing to leave on any server.
+		req.Kind = protocols.Local
+		return
+	}
+	// To every connection held: a channel is left where it was joined,
+	// even if the pool's routing changed since.
+	req.Kind = protocols.Forward
+	req.Conn, req.Held = protocols.Subscribed, true
+	req.Release = before > 0 && ss.total() == 0
+}
+
+// appendConfirm appends a subscription confirmation: the command's
+// name, the channel (nil: none), the count.
+func appendConfirm(dst []byte, name string, ch []byte, n int) []byte {
+	dst = append(dst, "*3\r\n$"...)
+	dst = strconv.AppendInt(dst, int64(len(name)), 10)
+	dst = append(dst, '\r', '\n')
+	dst = append(dst, name...)
+	dst = append(dst, '\r', '\n')
+	if ch == nil {
+		dst = append(dst, "$-1\r\n"...)
+	} else {
+		dst = appendBulk(dst, ch)
+	}
+	return appendCount(dst, ':', n)
+}
+
+// subscribedMode serves a request from a subscribed client: only the
+// pub/sub commands, PING and QUIT, as Redis allows.
+func (c *Codec) subscribedMode(req *protocols.Request, s *session, act action) {
+	switch {
+	case req.Kind != protocols.Local && (act == actSubscribe || act == actUnsubscribe || act == actPSubscribe || act == actPUnsubscribe):
+		c.subscribe(req, s.sub, act)
+	case req.Close, req.Cmd == 0, req.Flags&reqArity != 0, req.Cmd == authIdx:
+		// QUIT; and errors Redis gives before this check (unknown
+		// command, wrong arguments); and AUTH as walnut answers it.
+	case act == actPing:
+		r := append(req.Reply[:0], pongArray...)
+		if len(req.Args) > 1 {
+			req.Reply = appendBulk(r, req.Args[1])
+		} else {
+			req.Reply = append(r, "$0\r\n\r\n"...)
+		}
+		req.Kind = protocols.Local
+	default:
+		req.Keys = req.Keys[:0]
+		req.Conn, req.Block = protocols.Shared, 0
+		localError(req, "Can't execute '", commandTable[req.Cmd].name,
+			"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+	}
+}
+
+// subscribedLen is ParseResponse for a subscription request: everything
+// up to the answer of the PING that follows it.
+func (c *Codec) subscribedLen(buf []byte) (int, error) {
+	pos := 0
+	for {
+		n, err := replyLen(buf[pos:], c.maxReplyBulk)
+		if n == 0 || err != nil {
+			return 0, err
+		}
+		v := buf[pos : pos+n]
+		pos += n
+		if isPong(v) {
+			return pos, nil
+		}
+	}
+}
+
+// replySubscribed relays the messages that came with the servers'
+// answers, then the confirmations walnut prepared; a server's error
+// takes the confirmations' place.
+func (c *Codec) replySubscribed(dst []byte, req *protocols.Request, parts []protocols.Part) []byte {
+	for i := range parts {
+		if parts[i].Err != nil {
+			return appendErrText(append(dst, "-ERR "...), parts[i].Err.Error())
+		}
+	}
+	var firstErr []byte
+	for i := range parts {
+		r := parts[i].Resp
+		for len(r) > 0 {
+			n, err := replyLen(r, c.maxReplyBulk)
+			if n == 0 || err != nil {
+				break
+			}
+			v := r[:n]
+			r = r[n:]
+			switch {
+			case isPush(v):
+				dst = append(dst, v...)
+			case v[0] == '-' && firstErr == nil:
+				firstErr = v
+			}
+		}
+	}
+	if firstErr != nil {
+		return append(dst, firstErr...)
+	}
+	return append(dst, req.Reply...)
+}
+
+var (
+	pushMessage  = []byte("*3\r\n$7\r\nmessage\r\n")
+	pushPMessage = []byte("*4\r\n$8\r\npmessage\r\n")
+	pushSMessage = []byte("*3\r\n$8\r\nsmessage\r\n")
+	errNotPush   = errors.New("redis: a server sent something other than a message on a subscribed connection")
+)
+
+// isPush reports whether v is a message a server pushes to a subscriber.
+func isPush(v []byte) bool {
+	return bytes.HasPrefix(v, pushMessage) || bytes.HasPrefix(v, pushPMessage) || bytes.HasPrefix(v, pushSMessage)
+}
+
+// PushLen implements protocols.Pusher: messages, and nothing else, may
+// come unasked.
+func (c *Codec) PushLen(buf []byte) (int, error) {
+	n, err := replyLen(buf, c.maxReplyBulk)
+	if n == 0 || err != nil {
+		return 0, err
+	}
+	if !isPush(buf[:n]) {
+		return 0, errNotPush
+	}
+	return n, nil
+}

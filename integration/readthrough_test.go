@@ -43,7 +43,7 @@ func TestReshardReadThroughRedis(t *testing.T) {
 	c := newClient(t, addrs["alpha"])
 	const n = 300
 	for i := range n {
-		k := fmt.Sprintf("rt:%d", i)
+		k := fmt.Sprintf("rt:%d:k", i)
 		if err := c.Set(ctx, k, "v"+k, time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +65,7 @@ func TestReshardReadThroughRedis(t *testing.T) {
 
 	keys := make([]string, n)
 	for i := range n {
-		k := fmt.Sprintf("rt:%d", i)
+		k := fmt.Sprintf("rt:%d:k", i)
 		keys[i] = k
 		if v, err := c.Get(ctx, k).Result(); err != nil || v != "v"+k {
 			t.Fatalf("GET %s = %q, %v", k, v, err)
@@ -163,7 +163,7 @@ func TestReshardReadThroughMemcached(t *testing.T) {
 	const n = 300
 	keys := make([]string, n)
 	for i := range n {
-		keys[i] = fmt.Sprintf("mrt:%d", i)
+		keys[i] = fmt.Sprintf("mrt:%d:k", i)
 		if err := mc.Set(&memcache.Item{Key: keys[i], Value: []byte("v" + keys[i]), Flags: uint32(i), Expiration: 3600}); err != nil {
 			t.Fatal(err)
 		}

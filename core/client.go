@@ -98,8 +98,14 @@ func (f *fragment) complete(resp []byte) {
 
 // completeOwned is complete for a response whose buffer the fragment may
 // keep: a large one that had a read buffer to itself, handed over rather
-// than copied.
+// than copied. A read-through step that is not the answer (a miss, or a
+// delete that goes on to the next server) is taken by throughComplete,
+// which copies what it keeps: only the answer is handed over, to the
+// part of the request it answers.
 func (f *fragment) completeOwned(resp []byte) {
+	if f.rt.m != nil && f.throughComplete(resp) {
+		return
+	}
 	p := &f.slot.parts[f.part]
 	p.Resp = resp
 	p.Err = nil
@@ -427,6 +433,8 @@ func (c *client) dispatch(s *slot) {
 	req := &s.req
 	s.parts = s.parts[:0]
 	if req.Conn != protocols.Shared {
+		// Never read through (readthrough.go): a transaction's or a
+		// blocking command's request is for its key's new server alone.
 		c.dispatchDedicated(s)
 		return
 	}

@@ -24,8 +24,15 @@ import (
 //
 // The steps reuse the fragment: it is sent again, on the loop's
 // connection to the next server, with the same request; the response of
-// an earlier step is kept in the part, to be answered if a later server
-// fails. Pools without a migration pay a nil check per fragment.
+// an earlier step is kept in the part (copied, never a buffer handed over
+// by the server connection), to be answered if a later server fails.
+// Pools without a migration pay a nil check per fragment.
+//
+// Only requests on the pool's shared connections read through. One on a
+// dedicated connection (protocols.Conn: a transaction, a WATCH, a
+// blocking command, pub/sub) goes to its key's new server alone: a
+// transaction runs on one server, and a blocking pop waits there until
+// the mover brings the key (Redis wakes it then) or its timeout ends.
 
 // migration is a pool's old placement, with a backend for every old
 // server (shared with the pool where the server stays).
@@ -236,7 +243,7 @@ func (c *client) splitThrough(s *slot, t *table) bool {
 	for i := range s.req.Keys {
 		srv := s.route(t, i)
 		if srv < 0 {
-			s.err = ErrNoServer
+			s.err = c.noRoute(srv)
 			break
 		}
 		if t.migration.moved(s.req.Keys[i], t.backends[srv]) != nil {

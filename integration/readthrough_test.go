@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,181 @@ func TestReshardReadThroughMemcached(t *testing.T) {
 				t.Fatalf("%s still on server %d after delete: %v", k, i, err)
 			}
 		}
+	}
+}
+
+// movedKeys returns n keys named prefix:i:k whose server changes from the
+// placement over old to the one over all (old a prefix of all), with the
+// index in all of each key's old and new server.
+func movedKeys(t testing.TB, old, all []*testbed.Process, prefix string, n int) (keys []string, from, to []int) {
+	t.Helper()
+	for i := 0; len(keys) < n; i++ {
+		if i > 10000 {
+			t.Fatalf("fewer than %d keys change server", n)
+		}
+		k := fmt.Sprintf("%s:%d:k", prefix, i)
+		if o, nw := routeOf(t, old, k), routeOf(t, all, k); o != nw {
+			keys, from, to = append(keys, k), append(from, o), append(to, nw)
+		}
+	}
+	return keys, from, to
+}
+
+// TestReshardReadThroughLarge: responses large enough for the server
+// connection to hand its read buffer over (rather than copy them) go
+// through the read-through steps like any other: a big value on the old
+// server is the answer of the second step, one on the new server of the
+// first, each to its own request in a pipeline and in an MGET split key
+// by key, and a delete after them still reaches both servers.
+func TestReshardReadThroughLarge(t *testing.T) {
+	ctx := context.Background()
+	all := testbed.Redises(t, 3)
+	old := all[:2]
+	_, addrs := startWalnut(t, redisPool("alpha", all, "")+migrationTable("alpha", old))
+	ds := direct(t, all)
+	keys, from, to := movedKeys(t, old, all, "big", 4)
+	big := func(i int) string { return strings.Repeat(fmt.Sprintf("%c", 'a'+i), 600<<10+i) }
+	// keys[0], keys[1]: big, on the old server only; keys[2]: big, on
+	// the new server only; keys[3]: small, on the old server only.
+	want := []string{big(0), big(1), big(2), "small"}
+	for i, k := range keys {
+		srv := from[i]
+		if i == 2 {
+			srv = to[i]
+		}
+		if err := ds[srv].Set(ctx, k, want[i], 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newClient(t, addrs["alpha"])
+	for round := range 3 {
+		pipe := c.Pipeline()
+		gets := make([]*redis.StringCmd, 0, 2*len(keys))
+		for range 2 {
+			for _, k := range keys {
+				gets = append(gets, pipe.Get(ctx, k))
+			}
+		}
+		mget := pipe.MGet(ctx, keys[3], keys[0], keys[2], keys[1])
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for i, g := range gets {
+			if v := g.Val(); v != want[i%len(keys)] {
+				t.Fatalf("round %d: GET %s: %d bytes starting %.10q, want %d bytes starting %.10q",
+					round, keys[i%len(keys)], len(v), v, len(want[i%len(keys)]), want[i%len(keys)])
+			}
+		}
+		for i, j := range []int{3, 0, 2, 1} {
+			if v, _ := mget.Val()[i].(string); v != want[j] {
+				t.Fatalf("round %d: MGET value %d (%s): %d bytes starting %.10q", round, i, keys[j], len(v), v)
+			}
+		}
+	}
+	if n, err := c.Del(ctx, keys[0]).Result(); err != nil || n != 1 {
+		t.Fatalf("DEL %s = %d, %v", keys[0], n, err)
+	}
+	if o := owners(t, ctx, ds, keys[0]); len(o) != 0 {
+		t.Fatalf("%s still on servers %v after DEL", keys[0], o)
+	}
+	if v, err := c.Get(ctx, keys[1]).Result(); err != nil || v != want[1] {
+		t.Fatalf("GET %s after the DEL of %s: %d bytes, %v", keys[1], keys[0], len(v), err)
+	}
+}
+
+// TestReshardReadThroughDedicated: requests on a dedicated connection do
+// not read through. Inside MULTI a key that has not moved is missing (the
+// transaction runs on the key's new server), and the same connection
+// reads through again once EXEC ended it; a blocking pop waits on the
+// list's new server, leaving the old copy alone, and the mover's copy
+// wakes it.
+func TestReshardReadThroughDedicated(t *testing.T) {
+	ctx := context.Background()
+	all := testbed.Redises(t, 3)
+	old := all[:2]
+	_, addrs := startWalnut(t, redisPool("alpha", all, "")+migrationTable("alpha", old))
+	ds := direct(t, all)
+	keys, from, to := movedKeys(t, old, all, "ded", 2)
+	k, l := keys[0], keys[1]
+	if err := ds[from[0]].Set(ctx, k, "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ds[from[1]].RPush(ctx, l, "a", "b", "c").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := dialRaw(t, addrs["alpha"])
+	replies := func(cmds ...string) []string {
+		t.Helper()
+		for _, c := range cmds {
+			r.send(t, cmd(c))
+		}
+		var got []string
+		for range cmds {
+			v, err := readValue(r.r)
+			if err != nil {
+				t.Fatalf("%q: %v (got %q)", cmds, err, got)
+			}
+			got = append(got, v)
+		}
+		return got
+	}
+	got := replies("GET "+k, "MULTI", "GET "+k, "EXEC", "GET "+k)
+	if want := []string{"$1\r\nv\r\n", "+OK\r\n", "+QUEUED\r\n", "*1\r\n$-1\r\n", "$1\r\nv\r\n"}; !slices.Equal(got, want) {
+		t.Fatalf("GET, MULTI, GET, EXEC, GET of a key not moved:\n got %q\nwant %q", got, want)
+	}
+
+	got = replies("BLPOP "+l+" 0.2", "LRANGE "+l+" 0 -1")
+	if want := []string{"*-1\r\n", "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"}; !slices.Equal(got, want) {
+		t.Fatalf("BLPOP, LRANGE of a list not moved:\n got %q\nwant %q", got, want)
+	}
+	if n, err := ds[from[1]].LLen(ctx, l).Result(); err != nil || n != 3 {
+		t.Fatalf("the old server's list has %d elements (%v), want 3", n, err)
+	}
+
+	r.send(t, cmd("BLPOP "+l+" 5"))
+	if !waitFor(5*time.Second, func() bool {
+		info, _ := ds[to[1]].Info(ctx, "clients").Result()
+		return strings.Contains(info, "blocked_clients:1")
+	}) {
+		t.Fatal("BLPOP does not block on the list's new server")
+	}
+	host, port, _ := strings.Cut(all[to[1]].Addr, ":")
+	if err := ds[from[1]].Do(ctx, "MIGRATE", host, port, l, 0, 5000, "COPY").Err(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := readValue(r.r)
+	if want := "*2\r\n$" + fmt.Sprint(len(l)) + "\r\n" + l + "\r\n$1\r\na\r\n"; err != nil || v != want {
+		t.Fatalf("BLPOP woken by the move: %q, %v; want %q", v, err, want)
+	}
+}
+
+// TestReshardReadThroughNoServer: an MGET split key by key for the steps
+// answers, when every server of the pool is ejected, in nutcracker's
+// words as any other request does.
+func TestReshardReadThroughNoServer(t *testing.T) {
+	old := testbed.Redises(t, 2)
+	dead1, dead2 := deadAddr(t), deadAddr(t)
+	_, addrs := startWalnut(t, fmt.Sprintf("[pools.e]\nlisten = \"127.0.0.1:0\"\nauto_eject_hosts = true\n"+
+		"server_failure_limit = 1\nserver_retry_timeout = \"60s\"\nservers = [%q, %q]\n", dead1+":1", dead2+":1")+
+		migrationTable("e", old))
+	r := dialRaw(t, addrs["e"])
+	const want = "-ERR Connection refused (pool e: every server is ejected)\r\n"
+	deadline := time.Now().Add(5 * time.Second)
+	var last []string
+	for {
+		last = exchangeMarked(t, r, []string{"MGET a b c d e f g h", "GET a", "DEL a b c"})
+		if slices.Equal(last, []string{want, want, want}) {
+			return
+		}
+		for _, v := range last {
+			if !strings.HasPrefix(v, "-ERR Connection refused (pool e") {
+				t.Fatalf("MGET, GET, DEL: %q", last)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("MGET, GET, DEL with every server ejected: %q, want %q each", last, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -25,7 +25,8 @@ const (
 type ReadThrough interface {
 	// Through classifies req, a request the codec parsed. It is asked
 	// only when the pool has a migration, for requests walnut sends to
-	// a server.
+	// a server on the pool's shared connections (Conn Shared): those on
+	// a dedicated connection are served by the key's new server alone.
 	Through(req *Request) Through
 	// Missed reports whether resp, a server's complete response to req
 	// carrying one key (the whole request, or a part of it with one key),

@@ -11,9 +11,12 @@ var _ protocols.ReadThrough = (*Codec)(nil)
 // Through implements protocols.ReadThrough: DEL and UNLINK are deletes;
 // the read-only commands walnut forwards or splits (GET, MGET, HGET,
 // EXISTS, TTL, LRANGE, ...) are reads, except scripts, whose nil may
-// mean anything.
+// mean anything. A request on a dedicated connection is neither: inside
+// a transaction (or after WATCH) it belongs to the one server the
+// transaction runs on, and a blocking command (BLPOP, XREAD BLOCK) waits
+// on its key's new server, which the mover wakes it on.
 func (c *Codec) Through(req *protocols.Request) protocols.Through {
-	if req.Kind == protocols.Local || int(req.Cmd) >= len(commandTable) {
+	if req.Kind == protocols.Local || req.Conn != protocols.Shared || int(req.Cmd) >= len(commandTable) {
 		return protocols.ThroughNone
 	}
 	ci, p := &commandTable[req.Cmd], &policies[req.Cmd]

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/walnutproxy/walnut/protocols"
@@ -28,6 +29,52 @@ func TestThrough(t *testing.T) {
 		}
 		if got := c.Through(&req); got != want {
 			t.Errorf("Through(%q) = %d, want %d", cmd, got, want)
+		}
+	}
+}
+
+// Requests on a dedicated connection never read through: a read inside
+// a transaction runs on the transaction's server, and a blocking read
+// waits on its key's new server. A read between WATCH and MULTI goes on
+// a shared connection and does: the value it finds on the old server is
+// the key's, and the mover's copy to the new server, were it to come
+// before EXEC, touches the watched key and aborts the transaction.
+func TestThroughDedicated(t *testing.T) {
+	c, _ := New(protocols.Options{})
+	watched := c.NewSession()
+	for _, in := range []string{"WATCH k", "GET k"} {
+		req := protocols.Request{Session: watched}
+		b := []byte(mb(strings.Fields(in)...))
+		if n, err := c.ParseRequest(b, &req); n != len(b) || err != nil {
+			t.Fatalf("parse %s: %d, %v", in, n, err)
+		}
+		if in == "GET k" && (req.Conn != protocols.Shared || c.Through(&req) != protocols.ThroughRead) {
+			t.Errorf("GET after WATCH: conn %d, Through %d; want a shared read", req.Conn, c.Through(&req))
+		}
+	}
+	for _, seq := range [][]string{
+		{"MULTI", "GET k"},
+		{"MULTI", "MGET a b"},
+		{"MULTI", "DEL k"},
+		{"WATCH k", "MULTI", "GET k"},
+		{"BLPOP l 1"},
+		{"BLMPOP 1 1 l LEFT"},
+		{"XREAD BLOCK 5 STREAMS s 0"},
+	} {
+		sess := c.NewSession()
+		var req protocols.Request
+		for _, in := range seq {
+			req = protocols.Request{Session: sess}
+			b := []byte(mb(strings.Fields(in)...))
+			if n, err := c.ParseRequest(b, &req); n != len(b) || err != nil {
+				t.Fatalf("%q: parse %s: %d, %v", seq, in, n, err)
+			}
+		}
+		if req.Conn == protocols.Shared {
+			t.Fatalf("%q: the last request is for a shared connection", seq)
+		}
+		if got := c.Through(&req); got != protocols.ThroughNone {
+			t.Errorf("%q: Through = %d, want none", seq, got)
 		}
 	}
 }

@@ -35,6 +35,9 @@ func NewRouter(cfg *config.Pool, opts ...Option) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	// route reads only how many backends there are: a pool of one
+	// server does not hash (nutcracker's rule), and nor must the Router.
+	t.backends = make([]*backend, len(cfg.Servers))
 	return &Router{t: t, batch: st.batch, tag: st.hasTag}, nil
 }
 
@@ -55,7 +58,8 @@ func buildTable(dist distributions.Distribution, distName string, servers []conf
 // Route returns the index in the pool's Servers (configuration order,
 // which config sorts as nutcracker does) of the server that owns key, or
 // -1 if none does. A pool whose hash is an external plugin routes with
-// RouteBatch only.
+// RouteBatch only (Route answers such a pool a negative index unless it
+// has one server, which nothing hashes for).
 func (r *Router) Route(key []byte) int { return r.t.route(key) }
 
 // RouteBatch routes many keys at once, writing key i's server to out[i]:
@@ -80,6 +84,9 @@ func (r *Router) RouteBatch(keys [][]byte, out []int) error {
 		return err
 	}
 	for i, h := range hs {
+		if len(hashed[i]) == 0 {
+			h = 0 // nutcracker's rule for an empty key, as hashBatch.run applies it
+		}
 		out[i] = r.t.pick.Pick(h)
 	}
 	return nil

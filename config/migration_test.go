@@ -3,6 +3,7 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -104,5 +105,101 @@ func TestMigrationFromOtherProtocol(t *testing.T) {
 	_, err = config.Parse(filepath.Join(dir, "new.toml"), []byte("[pools.a]\nlisten = \"127.0.0.1:1\"\nservers = [\"127.0.0.1:6379:1\"]\n[pools.a.migration]\nfrom = \"old.toml\"\npool = \"b\"\n"))
 	if err == nil || !strings.Contains(err.Error(), `has no pool "b"`) {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// EncodeTOML writes the migration tables, and what it writes reads back
+// as the same configuration from another directory: from made absolute,
+// pool when it names another, the servers form with its placement keys.
+func TestMigrationEncodeTOML(t *testing.T) {
+	dir := t.TempDir()
+	write := func(path, body string) string {
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	write(filepath.Join(dir, "old.toml"), `
+[pools.alpha]
+listen = "127.0.0.1:22121"
+hash = "md5"
+redis_auth = "old-secret"
+servers = ["127.0.0.1:7001:1", "127.0.0.1:7002:1"]
+`)
+	newPath := write(filepath.Join(dir, "new.toml"), `
+[pools.alpha]
+listen = "127.0.0.1:22121"
+servers = ["127.0.0.1:7001:1", "127.0.0.1:7002:1", "127.0.0.1:7003:1"]
+
+[pools.alpha.migration]
+from = "old.toml"
+
+[pools.beta]
+listen = "127.0.0.1:22122"
+servers = ["127.0.0.1:7001:1", "127.0.0.1:7003:1"]
+
+[pools.beta.migration]
+from = "old.toml"
+pool = "alpha"
+
+[pools.gamma]
+listen = "127.0.0.1:22123"
+hash = "murmur"
+servers = ["127.0.0.1:7001:1", "127.0.0.1:7002:1", "127.0.0.1:7003:1"]
+
+[pools.gamma.migration]
+servers = ["127.0.0.1:7002:1", "127.0.0.1:7001:1 one"]
+distribution = "modula"
+hash_tag = "{}"
+
+[pools.delta]
+listen = "127.0.0.1:22124"
+servers = ["127.0.0.1:7001:1"]
+`)
+	want, err := config.Load(newPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := config.EncodeTOML(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(out)
+	oldPath := filepath.Join(dir, "old.toml")
+	for _, s := range []string{
+		"\n[pools.alpha.migration]\nfrom = \"" + oldPath + "\"  # the configuration before the reshard\n\n",
+		"\n[pools.beta.migration]\nfrom = \"" + oldPath + "\"  # the configuration before the reshard\npool = \"alpha\"\n",
+		"\n[pools.gamma.migration]\nhash = \"murmur\"\nhash_tag = \"{}\"\ndistribution = \"modula\"\nservers = [  # the servers before the reshard\n" +
+			"  \"127.0.0.1:7001:1 one\",\n  \"127.0.0.1:7002:1\",\n]\n",
+	} {
+		if !strings.Contains(text, s) {
+			t.Errorf("output lacks %q:\n%s", s, text)
+		}
+	}
+	if strings.Contains(text, "[pools.delta.migration]") {
+		t.Errorf("a migration table for a pool without one:\n%s", text)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "converted.toml")
+	got, err := config.Load(write(elsewhere, text))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	got.Path = want.Path
+	for i, p := range got.Pools {
+		if m := p.Migration; m != nil && m.From != "" {
+			if m.From != oldPath {
+				t.Errorf("pool %s: from = %q, want %q", p.Name, m.From, oldPath)
+			}
+			m.From = want.Pools[i].Migration.From
+		}
+	}
+	for i := range want.Pools {
+		if !reflect.DeepEqual(got.Pools[i], want.Pools[i]) {
+			t.Errorf("pool %s read back differs:\n got %+v\n     %+v\nwant %+v\n     %+v", want.Pools[i].Name,
+				*got.Pools[i], got.Pools[i].Migration, *want.Pools[i], want.Pools[i].Migration)
+		}
+	}
+	if again, err := config.EncodeTOML(got); err != nil || string(again) != text {
+		t.Errorf("second encoding differs (%v):\n%s\n---\n%s", err, text, again)
 	}
 }

@@ -263,7 +263,13 @@ func (p *Pool) update(cfg *config.Pool, st *settings) error {
 		return err
 	}
 	for _, b := range old {
-		if !kept[b] && !mig.uses(b) {
+		switch {
+		case kept[b]:
+		case mig.uses(b):
+			// Out of the pool but read through to: its shared
+			// connections stay, its dedicated ones go as a removal's.
+			b.retireDedicated()
+		default:
 			b.retire()
 		}
 	}

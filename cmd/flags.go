@@ -366,8 +366,8 @@ walnut's options:
       --log-level=S      : debug, info, warn or error (default: [log] level, or what -v says)
       --log-format=S     : text or json (default: [log] format, or text)
       --cpuprofile=S     : write a CPU profile to file S until exit
-  convert FILE.yml       : print a nutcracker YAML file as walnut TOML and exit
   reshard --to NEW.toml  : move the keys whose server changed (walnut reshard -h)
+  convert FILE.yml       : print a nutcracker YAML file as walnut TOML and exit
 `, nutcrackerLevelDefault, nutcrackerLevelMax, nutcrackerStatsPort, nutcrackerStatsAddr, mbufDefault)
 }
 

@@ -59,11 +59,22 @@ type Pool struct {
 	Listen string
 	// ListenMode is the unix socket's permissions, 0 to leave the default.
 	ListenMode uint32
-	// RedisAuth is the password walnut sends servers with AUTH, and
-	// requires of clients, as nutcracker's redis_auth does.
+	// RedisAuth is the password walnut sends servers with AUTH.
+	// nutcracker's redis_auth also requires it of clients: a YAML file's
+	// redis_auth sets Password too.
 	RedisAuth string
-	// RedisDB is the database walnut selects on every server connection.
+	// Password, when set, must be given by clients (AUTH, HELLO ... AUTH)
+	// before anything else.
+	Password string
+	// RedisDB is the database walnut selects on every server connection,
+	// and the one a client uses until it sends SELECT.
 	RedisDB int
+	// Databases is the number of databases of the servers (Redis'
+	// databases setting): SELECT accepts 0 to Databases-1.
+	Databases int
+	// AllowFlush lets clients send FLUSHDB and FLUSHALL, which empty every
+	// server of the pool.
+	AllowFlush bool
 	// Protocol names a registered codec ("redis", ...).
 	Protocol string
 	// Hash names a registered hash function; Distribution a registered
@@ -148,6 +159,7 @@ const (
 	DefaultDistribution      = "ketama"
 	DefaultProtocol          = "redis"
 	DefaultServerConnections = 1
+	DefaultDatabases         = 16
 	// nutcracker waits forever by default; a proxy that hangs with its
 	// server helps nobody, so walnut gives up after 10s unless told.
 	DefaultTimeout        = 10 * time.Second

@@ -157,3 +157,32 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// password is the clients', redis_auth the servers'; allow_flush and
+// databases are off and 16 unless set; redis_db must be a database.
+func TestParseRedisAccessKeys(t *testing.T) {
+	const ok = "listen = \"127.0.0.1:1\"\nservers = [\"127.0.0.1:6379:1\"]\n"
+	cfg, err := config.Parse("w.toml", []byte("[pools.a]\n"+ok+"password = \"pw\"\nredis_auth = \"srv\"\nallow_flush = true\ndatabases = 4\nredis_db = 3\n[pools.b]\nlisten = \"127.0.0.1:2\"\nservers = [\"127.0.0.1:6379:1\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Pools[0], cfg.Pools[1]
+	if a.Password != "pw" || a.RedisAuth != "srv" || !a.AllowFlush || a.Databases != 4 || a.RedisDB != 3 {
+		t.Fatalf("a = %+v", a)
+	}
+	if b.Password != "" || b.RedisAuth != "" || b.AllowFlush || b.Databases != config.DefaultDatabases || b.RedisDB != 0 {
+		t.Fatalf("defaults: b = %+v", b)
+	}
+	for body, want := range map[string]string{
+		"redis_db = 16\n":             "pools.a.redis_db: want a database below databases (16), got 16",
+		"databases = 0\n":             "pools.a.databases: want at least 1, got 0",
+		"allow_flush = \"yes\"\n":     "pools.a.allow_flush",
+		"password = 1\n":              "pools.a.password",
+		"databases = 2\nredis_db = 2": "pools.a.redis_db: want a database below databases (2), got 2",
+	} {
+		_, err := config.Parse("w.toml", []byte("[pools.a]\n"+ok+body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", body, err, want)
+		}
+	}
+}

@@ -194,7 +194,8 @@ func TestEncodeTOMLLayout(t *testing.T) {
 		"[proxy]\nworkers = 0", "[stats]\nlisten = \"\"", "[log]\nlevel = \"info\"\nformat = \"text\"\n",
 		"\n[pools.z-last]\nlisten = \"/tmp/walnut convert.sock 0660\"\nprotocol = \"redis\"\nhash = \"murmur\"\n" +
 			"hash_tag = \"$$\"\ndistribution = \"modula\"\ntimeout = \"1m30s\"\nbacklog = 64\npreconnect = true\n" +
-			"redis_auth = \"p\\\"a\\\\ss\"\nredis_db = 3\nserver_connections = 4\nauto_eject_hosts = true\n" +
+			"redis_auth = \"p\\\"a\\\\ss\"\npassword = \"p\\\"a\\\\ss\"  # clients' password; nutcracker's redis_auth is both\n" +
+			"redis_db = 3\ndatabases = 16\nallow_flush = false\nserver_connections = 4\nauto_eject_hosts = true\n" +
 			"server_failure_limit = 5\nserver_retry_timeout = \"1.5s\"\ndial_timeout = \"1s\"\n" +
 			"health_check_interval = \"0s\"\nclient_connections = 100\ntcpkeepalive = false\nclient_timeout = \"0s\"\n" +
 			"max_request_size = 67108864\nmax_value_size = 67108864\nmax_pipeline = 256\n" +

@@ -54,7 +54,17 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	if p.RedisAuth != "" && p.Protocol != "redis" {
 		d.addf(t.key("redis_auth"), "only a redis pool takes a password (this pool's protocol is %s)", p.Protocol)
 	}
+	p.Password = t.str("password", "")
+	if p.Password != "" && p.Protocol != "redis" && p.Password != p.RedisAuth {
+		// (A YAML file's redis_auth sets both: said once is enough.)
+		d.addf(t.key("password"), "only a redis pool takes a password (this pool's protocol is %s)", p.Protocol)
+	}
+	p.Databases = d.atLeast(t, "databases", DefaultDatabases, 1)
 	p.RedisDB = d.atLeast(t, "redis_db", 0, 0)
+	if p.RedisDB >= p.Databases {
+		d.addf(t.key("redis_db"), "want a database below databases (%d), got %d", p.Databases, p.RedisDB)
+	}
+	p.AllowFlush = t.boolean("allow_flush", false)
 	p.MaxPipeline = d.atLeast(t, "max_pipeline", DefaultMaxPipeline, 1)
 	p.MaxClientOutput = d.size(t, "max_client_output", DefaultMaxClientOutput)
 	p.ClientConnections = d.atLeast(t, "client_connections", DefaultClientConnections, 1)

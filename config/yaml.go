@@ -63,7 +63,7 @@ var yamlKeys = map[string]func(d *yamlTranslator, pool map[string]any, n *yaml.N
 	"hash":         func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.scalar(p, "hash", n) },
 	"hash_tag":     func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.scalar(p, "hash_tag", n) },
 	"distribution": func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.scalar(p, "distribution", n) },
-	"redis_auth":   func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.scalar(p, "redis_auth", n) },
+	"redis_auth":   func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.redisAuth(p, n) },
 	"timeout":      func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.millis(p, "timeout", n) },
 	"server_retry_timeout": func(d *yamlTranslator, p map[string]any, n *yaml.Node) {
 		d.millis(p, "server_retry_timeout", n)
@@ -72,7 +72,7 @@ var yamlKeys = map[string]func(d *yamlTranslator, pool map[string]any, n *yaml.N
 	// connection; walnut's backlog is at least 1, which is the same.
 	"backlog":            func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.number(p, "backlog", n, 1) },
 	"client_connections": func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.clientConnections(p, n) },
-	"redis_db":           func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.number(p, "redis_db", n, 0) },
+	"redis_db":           func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.redisDB(p, n) },
 	// 0 is refused by nutcracker too.
 	"server_connections": func(d *yamlTranslator, p map[string]any, n *yaml.Node) { d.number(p, "server_connections", n, 0) },
 	// nutcracker ejects when the failures reach the limit, so 0 ejects at
@@ -287,6 +287,31 @@ func (d *yamlTranslator) str(key string, n *yaml.Node) (string, bool) {
 func (d *yamlTranslator) scalar(p map[string]any, key string, n *yaml.Node) {
 	if s, ok := d.str(key, n); ok {
 		p[key] = s
+	}
+}
+
+// redisDB reads nutcracker's redis_db. nutcracker knows nothing of the
+// servers' databases and takes any number, which walnut's databases
+// (16 unless set, and YAML cannot set it) must exceed: it is widened to
+// fit, and a server without that database refuses the SELECT when
+// walnut connects, as it would nutcracker's.
+func (d *yamlTranslator) redisDB(p map[string]any, n *yaml.Node) {
+	if v, ok := d.digits("redis_db", n); ok {
+		p["redis_db"] = v
+		if v >= DefaultDatabases {
+			p["databases"] = v + 1
+			d.lines[d.prefix+"databases"] = n.Line
+		}
+	}
+}
+
+// redisAuth reads nutcracker's redis_auth, which is both the password
+// walnut gives the servers and the one clients must give walnut.
+func (d *yamlTranslator) redisAuth(p map[string]any, n *yaml.Node) {
+	if s, ok := d.str("redis_auth", n); ok {
+		p["redis_auth"] = s
+		p["password"] = s
+		d.lines[d.prefix+"password"] = n.Line
 	}
 }
 

@@ -96,3 +96,23 @@ func TestIsYAML(t *testing.T) {
 		}
 	}
 }
+
+// nutcracker's redis_auth is both the servers' password and the one
+// clients must give.
+func TestYAMLRedisAuthIsBoth(t *testing.T) {
+	cfg, err := config.ParseYAML("nc.yml", []byte("p:\n  listen: 127.0.0.1:22121\n  redis: true\n  redis_auth: s3cret\n  redis_db: 2\n  servers:\n   - 127.0.0.1:6379:1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Pools[0]; p.RedisAuth != "s3cret" || p.Password != "s3cret" || p.RedisDB != 2 || p.Databases != config.DefaultDatabases {
+		t.Fatalf("pool = %+v", p)
+	}
+	// nutcracker takes any redis_db; walnut's databases grow to hold it.
+	cfg, err = config.ParseYAML("nc.yml", []byte("p:\n  listen: 127.0.0.1:22121\n  redis: true\n  redis_db: 99\n  servers:\n   - 127.0.0.1:6379:1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Pools[0]; p.RedisDB != 99 || p.Databases != 100 {
+		t.Fatalf("redis_db 99: pool = %+v", p)
+	}
+}

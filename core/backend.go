@@ -15,6 +15,7 @@ type backend struct {
 	pool    *Pool
 	name    string
 	addr    string
+	label   string // String(), made once for replies that name the server
 	network string
 	weight  int
 	nconns  int
@@ -41,6 +42,7 @@ func newBackend(p *Pool, s config.Server, nconns, loops int) *backend {
 	if strings.HasPrefix(s.Addr, "/") {
 		b.network = "unix"
 	}
+	b.label = b.String()
 	return b
 }
 

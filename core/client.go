@@ -113,6 +113,9 @@ func (f *fragment) completeOwned(resp []byte) {
 }
 
 func (f *fragment) fail(err error) {
+	if f.c == nil {
+		return // a class switch (classswitch.go)
+	}
 	if f.rt.m != nil && f.throughFail() {
 		return
 	}
@@ -126,9 +129,6 @@ func (f *fragment) fail(err error) {
 const maxKeptClient = 64 << 10
 
 var (
-	// ErrCrossServer answers a request whose keys live on different
-	// servers when the protocol cannot split it.
-	ErrCrossServer = errors.New("keys of this request belong to different servers (a hash tag keeps related keys together)")
 	// ErrNoServer is behind the answer to a request when no server of
 	// the pool is alive (errors.Is finds it in the *ServerError).
 	ErrNoServer = errors.New("no server is available")
@@ -263,7 +263,7 @@ func (c *client) parse() (int, error) {
 			round = k
 		}
 		n++
-		if round == classOnce || s.req.Release && k != classNone {
+		if round == classOnce || s.req.Release && k != classNone || s.req.ReleaseAll {
 			break
 		}
 		if s.req.Close {
@@ -369,8 +369,8 @@ func (c *client) hashed(hashes []uint32, err error) {
 		return
 	}
 	for _, s := range c.slots[:c.nslots] {
-		if s.req.Kind == protocols.Local {
-			continue
+		if s.req.Kind == protocols.Local || fansOut(s.req.Kind) {
+			continue // nothing hashed: no key to route by
 		}
 		if err != nil {
 			s.err = err
@@ -432,7 +432,7 @@ func (c *client) dispatch(s *slot) {
 	p := c.p
 	req := &s.req
 	s.parts = s.parts[:0]
-	if req.Conn != protocols.Shared {
+	if req.Conn != protocols.Shared || req.ReleaseAll {
 		// Never read through (readthrough.go): a transaction's or a
 		// blocking command's request is for its key's new server alone.
 		c.dispatchDedicated(s)
@@ -441,17 +441,21 @@ func (c *client) dispatch(s *slot) {
 	if req.Kind == protocols.Local || s.err != nil {
 		return
 	}
-	if len(req.Keys) == 0 {
+	t := p.table.Load()
+	if fansOut(req.Kind) {
+		if !c.fanOut(s, t) {
+			return
+		}
+	} else if len(req.Keys) == 0 {
 		s.err = errNoKey
 		return
 	}
-	t := p.table.Load()
 	switch req.Kind {
 	case protocols.Forward:
 		srv := s.route(t, 0)
 		for i := 1; i < len(req.Keys); i++ {
 			if s.route(t, i) != srv {
-				s.err = ErrCrossServer
+				s.err = crossServer(req, i)
 				return
 			}
 		}
@@ -473,7 +477,9 @@ func (c *client) dispatch(s *slot) {
 			t.migration.route(f, t.backends[s.servers[i]])
 		}
 		c.pending++
-		t.backends[s.servers[i]].conn(c.l, c.id).send(f)
+		b := t.backends[s.servers[i]]
+		s.parts[i].Server, s.parts[i].Name = s.servers[i], b.label
+		b.conn(c.l, c.id).send(f)
 	}
 }
 

@@ -23,6 +23,10 @@ import (
 //     the server also sends values nobody asked for, relayed to the
 //     client; they are closed, not reused, when the lease ends.
 //
+// A request with ReleaseAll (Redis' RESET) ends them all at once: the
+// pinned connection after the request left it clean, the subscriptions
+// closed.
+//
 // A dedicated connection is a serverConn with a dedConn attached: it is
 // dialed and set up (AUTH, SELECT) like a shared one, lives in its
 // loop's list of server connections (so that timeouts, reloads and
@@ -151,6 +155,9 @@ func (c *client) dispatchDedicated(s *slot) {
 				c.unpin()
 			}
 		}
+		if req.ReleaseAll {
+			c.releaseAll()
+		}
 		return
 	}
 	err := s.err
@@ -194,6 +201,9 @@ func (c *client) dispatchDedicated(s *slot) {
 		case protocols.Subscribed:
 			c.unsubscribeAll()
 		}
+	}
+	if req.ReleaseAll {
+		c.releaseAll()
 	}
 }
 
@@ -425,6 +435,21 @@ func (c *client) unsubscribeAll() {
 			sc.dedDrained()
 		}
 	}
+}
+
+// releaseAll ends every lease of the client (Request.ReleaseAll), after
+// what the request's own Release did: a pinned connection still held is
+// closed, since nothing sent on it is known to have left it clean, and
+// the subscription connections are closed once answered.
+func (c *client) releaseAll() {
+	d := c.ded
+	if sc := d.pin; sc != nil {
+		d.pin = nil
+		sc.ded.owner = nil
+		sc.shutdown()
+	}
+	d.pinned = false
+	c.unsubscribeAll()
 }
 
 // dropLeases closes the connections a closing client holds: a

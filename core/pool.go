@@ -61,6 +61,9 @@ type settings struct {
 	sessions protocols.Sessions // nil: the codec keeps no client state
 	greeter  protocols.Greeter  // nil: server connections need no setup
 	sizer    protocols.Sizer    // nil: buffers grow by doubling
+	switcher protocols.ClassSwitcher
+	// owner is the pool the settings are (or will be) in effect for.
+	owner *atomic.Pointer[Pool]
 }
 
 // table is what a request needs to find its server.
@@ -70,6 +73,7 @@ type table struct {
 	hasTag   bool
 	tag      [2]byte
 	backends []*backend
+	alive    []bool // alive[i]: backends[i] is in the table (not ejected)
 	// migration, when not nil, is where keys were before a reshard
 	// (readthrough.go).
 	migration *migration
@@ -128,15 +132,15 @@ func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
 	if err != nil {
 		return nil, err
 	}
+	owner := new(atomic.Pointer[Pool])
 	codec, err := factory(protocols.Options{MaxRequestSize: cfg.MaxRequestSize, MaxValueSize: cfg.MaxValueSize,
 		StrictKeys: cfg.StrictKeys, ServerPassword: cfg.RedisAuth, Database: cfg.RedisDB,
-		// nutcracker's redis_auth is both: walnut authenticates to the
-		// servers and clients authenticate to walnut with it.
-		ClientPassword: cfg.RedisAuth})
+		ClientPassword: cfg.Password, Databases: cfg.Databases, AllowFlush: cfg.AllowFlush,
+		Info: func() protocols.ProxyInfo { return owner.Load().info() }})
 	if err != nil {
 		return nil, fmt.Errorf("protocol %s: %w", cfg.Protocol, err)
 	}
-	st := &settings{cfg: cfg, codec: codec}
+	st := &settings{cfg: cfg, codec: codec, owner: owner}
 	if h, ok := px.hashers[cfg.Hash]; ok {
 		st.batch = h
 	} else if st.hash, err = distributions.LookupHash(cfg.Hash); err != nil {
@@ -155,6 +159,7 @@ func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
 	st.classes, _ = codec.(protocols.Classifier)
 	st.sessions, _ = codec.(protocols.Sessions)
 	st.sizer, _ = codec.(protocols.Sizer)
+	st.switcher, _ = codec.(protocols.ClassSwitcher)
 	if g, ok := codec.(protocols.Greeter); ok {
 		if _, n := g.Greeting(); n > 0 {
 			st.greeter = g
@@ -172,6 +177,7 @@ func newPool(px *Proxy, cfg *config.Pool) (*Pool, error) {
 	}
 	p := &Pool{name: cfg.Name, px: px, log: px.log, lnFD: -1, counters: make([]poolCounters, px.workers)}
 	p.st.Store(st)
+	st.owner.Store(p)
 	if cl, ok := st.codec.(protocols.Classifier); ok {
 		for i := range p.counters {
 			p.counters[i].families = make([]familyCounters, len(cl.Families()))
@@ -218,8 +224,12 @@ func (p *Pool) rebuildLocked() error {
 	if err != nil {
 		return fmt.Errorf("distribution %s: %w", st.cfg.Distribution, err)
 	}
+	alive := make([]bool, len(servers))
+	for i := range servers {
+		alive[i] = servers[i].Alive
+	}
 	p.table.Store(&table{pick: pick, hash: st.hash, hasTag: st.hasTag, tag: st.tag,
-		backends: append([]*backend(nil), p.backends...), migration: p.migration})
+		backends: append([]*backend(nil), p.backends...), alive: alive, migration: p.migration})
 	return nil
 }
 
@@ -255,6 +265,7 @@ func (p *Pool) update(cfg *config.Pool, st *settings) error {
 	}
 	prevSt := p.settings()
 	prevBackends, prevMig := p.backends, p.migration
+	st.owner.Store(p)
 	p.st.Store(st)
 	p.backends, p.migration = next, mig
 	if err := p.rebuildLocked(); err != nil {

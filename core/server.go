@@ -41,8 +41,22 @@ type serverConn struct {
 	closed   bool
 	retiring bool // its server left the pool: close once the queue is empty
 	greeting int  // replies to the connection's setup still to come
-	greetLen int  // out[:greetLen] is the setup: nothing after it is written before its replies
 	gen      int  // dial attempt, so that a late result of an old one is ignored
+
+	// holds are offsets in out, in order, past which nothing is written
+	// until a reply comes: the end of the setup (AUTH, SELECT) while
+	// greeting > 0, then the end of each first switch to a class
+	// (classswitch.go). The first one stops writeOut; its reply releases
+	// it.
+	holds []int
+
+	// class is the Request.Class the last request queued needs the
+	// connection in, classes those it was switched to since it was made
+	// (classswitch.go); freeSwitch keeps the fragments that wait for
+	// switches' replies.
+	class      int
+	classes    classSet
+	freeSwitch []*fragment
 
 	failErr error
 	retryAt time.Time
@@ -88,6 +102,9 @@ func (sc *serverConn) send(f *fragment) {
 		sc.dial()
 	case stIdle:
 		sc.dial()
+	}
+	if f.slot.req.Class != sc.class {
+		sc.switchClass(f.slot.req.Class)
 	}
 	n := len(sc.out)
 	sc.out = sc.b.pool.settings().codec.AppendRequest(sc.out, &f.slot.req, f.slot.parts[f.part].Keys)
@@ -170,8 +187,14 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 		// alone: what is queued waits for its replies, so that a refused
 		// SELECT cannot let a write land in another database.
 		req, n := g.Greeting()
+		for i := range sc.holds {
+			sc.holds[i] += len(req) - sc.outPos
+		}
+		sc.holds = append(sc.holds, 0)
+		copy(sc.holds[1:], sc.holds)
+		sc.holds[0] = len(req)
 		sc.out = append(append(make([]byte, 0, len(req)+len(sc.out)-sc.outPos), req...), sc.out[sc.outPos:]...)
-		sc.outPos, sc.greeting, sc.greetLen = 0, n, len(req)
+		sc.outPos, sc.greeting = 0, n
 		sc.b.counters[sc.l.id].inQueueBytes.Add(int64(len(req)))
 	}
 	sc.b.down.Store(false)
@@ -268,9 +291,9 @@ func (sc *serverConn) parseResponses() error {
 			sc.rstart += m
 			sc.greeting--
 		}
-		if sc.greeting == 0 && sc.outPos < len(sc.out) {
+		if sc.greeting == 0 {
 			// Set up: what waited goes out.
-			sc.markDirty()
+			sc.release()
 		}
 	}
 	for sc.rstart < sc.rend {
@@ -286,7 +309,11 @@ func (sc *serverConn) parseResponses() error {
 		if f == nil {
 			return errUnexpectedData
 		}
-		m, err := codec.ParseResponse(sc.rbuf[sc.rstart:sc.rend], &f.slot.req)
+		req := &switchReq
+		if f.slot != nil {
+			req = &f.slot.req
+		}
+		m, err := codec.ParseResponse(sc.rbuf[sc.rstart:sc.rend], req)
 		if err != nil {
 			return fmt.Errorf("bad response: %w", err)
 		}
@@ -295,6 +322,14 @@ func (sc *serverConn) parseResponses() error {
 		}
 		sc.q.pop()
 		sc.l.inflight--
+		if f.c == nil {
+			resp := sc.rbuf[sc.rstart : sc.rstart+m]
+			sc.rstart += m
+			if err := sc.switched(f, resp); err != nil {
+				return err
+			}
+			continue
+		}
 		stats.responses.Add(1)
 		stats.responseBytes.Add(uint64(m))
 		stats.outQueue.Add(-1)
@@ -347,8 +382,8 @@ func (sc *serverConn) writeOut() {
 		return
 	}
 	end := len(sc.out)
-	if sc.greeting > 0 {
-		end = sc.greetLen
+	if len(sc.holds) > 0 {
+		end = sc.holds[0]
 	}
 	for sc.outPos < end {
 		n, err := writeFD(sc.fd, sc.out[sc.outPos:end])
@@ -367,8 +402,13 @@ func (sc *serverConn) writeOut() {
 	}
 	sc.wantOut = false
 	if sc.outPos < len(sc.out) {
-		// Requests held until the setup is answered.
+		// Requests held until the setup, or a switch, is answered.
 		return
+	}
+	for i := range sc.holds {
+		// A hold at the very end of what was written: it stays in place
+		// for what comes next.
+		sc.holds[i] -= sc.outPos
 	}
 	sc.out, sc.outPos = sc.out[:0], 0
 	if cap(sc.out) > maxKeptBuffer {
@@ -415,6 +455,11 @@ func (sc *serverConn) failQueued(err error) {
 	stats := &sc.b.counters[sc.l.id]
 	stats.inQueueBytes.Add(-int64(len(sc.out) - sc.outPos))
 	sc.out, sc.outPos, sc.wantOut = sc.out[:0], 0, false
+	// The switches queued are gone too: the next connection starts in
+	// the class its greeting sets up, and has taken no switch yet.
+	sc.class = 0
+	sc.holds = sc.holds[:0]
+	sc.classes.reset()
 	n := sc.q.len()
 	if n == 0 {
 		return
@@ -423,9 +468,11 @@ func (sc *serverConn) failQueued(err error) {
 	// may queue new requests on this very connection.
 	frags := sc.q.drain(make([]*fragment, 0, n))
 	sc.l.inflight -= n
-	stats.outQueue.Add(-int64(n))
 	for _, f := range frags {
-		stats.outQueueBytes.Add(-int64(f.size))
+		if f.c != nil { // not a class switch
+			stats.outQueue.Add(-1)
+			stats.outQueueBytes.Add(-int64(f.size))
+		}
 	}
 	for _, f := range frags {
 		f.fail(err)
@@ -443,11 +490,13 @@ func (sc *serverConn) expire(now time.Time) {
 	if f == nil {
 		return
 	}
-	if b := f.slot.req.Block; b != 0 {
-		if b < 0 {
-			return // a blocking command without a timeout of its own
+	if f.slot != nil { // not a class switch
+		if b := f.slot.req.Block; b != 0 {
+			if b < 0 {
+				return // a blocking command without a timeout of its own
+			}
+			timeout += b
 		}
-		timeout += b
 	}
 	if now.Sub(f.start) <= timeout {
 		return

@@ -10,12 +10,13 @@ import (
 	"github.com/walnutproxy/walnut/internal/testbed"
 )
 
-// redis_auth, as nutcracker has it: walnut authenticates to servers that
-// require a password, and clients must give the same password to walnut.
-// redis_db selects a database on every server connection.
+// redis_auth: walnut authenticates to servers that require a password;
+// password: clients must give one to walnut (nutcracker's redis_auth is
+// both, and a YAML file's still is). redis_db selects a database on every
+// server connection.
 func TestRedisAuthAndDB(t *testing.T) {
 	servers := []*testbed.Process{testbed.Redis(t, "--requirepass", "s3cret"), testbed.Redis(t, "--requirepass", "s3cret")}
-	_, addrs := startWalnut(t, redisPool("p", servers, "hash = \"md5\"\nredis_auth = \"s3cret\"\nredis_db = 3\nhealth_check_interval = \"100ms\""))
+	_, addrs := startWalnut(t, redisPool("p", servers, "hash = \"md5\"\nredis_auth = \"s3cret\"\npassword = \"s3cret\"\nredis_db = 3\nhealth_check_interval = \"100ms\""))
 	c := dialRaw(t, addrs["p"])
 	steps := []struct{ send, want string }{
 		{"GET k\r\n", "-NOAUTH Authentication required.\r\n"},

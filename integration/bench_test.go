@@ -105,6 +105,8 @@ func benchCases() []benchCase {
 		{"SET_P16", set, "+OK\r\n", 16, false},
 		{"MSET10", resp(msetArgs...), "+OK\r\n", 1, false},
 		{"MGET10", resp(mgetKeys...), mgetReply, 1, false},
+		// Two databases in turn: SELECT goes ahead of every other GET.
+		{"GET_2DB", resp("SELECT", "1") + get + resp("SELECT", "0") + get, "+OK\r\n$-1\r\n+OK\r\n" + getReply, 1, false},
 		{"mc_set", "set key:1 0 0 32\r\n" + benchValue + "\r\n", "STORED\r\n", 1, true},
 		{"mc_get", "get key:1\r\n", "VALUE key:1 0 32\r\n" + benchValue + "\r\nEND\r\n", 1, true},
 		{"mc_get_p16", "get key:1\r\n", "VALUE key:1 0 32\r\n" + benchValue + "\r\nEND\r\n", 16, true},

@@ -82,7 +82,7 @@ func TestDedicatedServerErrorTexts(t *testing.T) {
 // nothing lands in database 0.
 func TestDedicatedRedisDBSelect(t *testing.T) {
 	s := testbed.Redis(t)
-	px, addrs := startWalnut(t, redisPool("db99", []*testbed.Process{s}, "redis_db = 99"))
+	px, addrs := startWalnut(t, redisPool("db99", []*testbed.Process{s}, "redis_db = 99\ndatabases = 100"))
 	want := "-ERR SELECT 99 refused by the server: ERR DB index is out of range (pool db99, server " + s.Addr + ")\r\n"
 	c := dialRaw(t, addrs["db99"])
 	// One round: MULTI, SET and EXEC wait together behind the SELECT.

@@ -360,7 +360,11 @@ func TestNutcrackerCLIDaemonUpgrade(t *testing.T) {
 	if got, err := readPid(pidFile); err != nil || got != pid {
 		t.Fatalf("pid file after the old process exited: %d, %v", got, err)
 	}
-	st, err := readProcStat(pid)
+	// The old process's main thread turns zombie (gone) while its other
+	// threads still exit, and its children are reparented only once the
+	// last one has: give that a moment on a loaded machine.
+	var st procStat
+	waitFor(5*time.Second, func() bool { st, err = readProcStat(pid); return err != nil || st.ppid != old })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -278,7 +278,7 @@ func TestServerErrorReplies(t *testing.T) {
 func TestRedisDBSelect(t *testing.T) {
 	s := testbed.Redis(t)
 	_, addrs := startWalnut(t, redisPool("db3", []*testbed.Process{s}, "redis_db = 3")+
-		redisPool("db99", []*testbed.Process{s}, "redis_db = 99"))
+		redisPool("db99", []*testbed.Process{s}, "redis_db = 99\ndatabases = 100"))
 	c := dialRaw(t, addrs["db3"])
 	c.send(t, resp("SET", "in3", "v"))
 	wantLine(t, c, "+OK\r\n")
@@ -332,11 +332,25 @@ func TestNutcrackerClientBehaviour(t *testing.T) {
 		}
 		wantLine(t, c, ":1\r\n")
 	})
-	t.Run("COMMAND and LOLWUT go to a server", func(t *testing.T) {
+	t.Run("COMMAND is walnut's, LOLWUT goes to a server", func(t *testing.T) {
+		// nutcracker forwards both to the owner of "placeholder". walnut
+		// answers COMMAND with its own table, which lists what walnut
+		// serves: fewer commands than a server has.
+		d := dialRaw(t, rs[0].Addr)
+		d.send(t, resp("COMMAND", "COUNT"))
+		var server, walnut int
+		if _, err := fmt.Sscanf(d.line(t), ":%d\r\n", &server); err != nil {
+			t.Fatalf("a server's COMMAND COUNT: %v", err)
+		}
 		c := dialRaw(t, addrs["r"])
 		c.send(t, resp("COMMAND", "COUNT")+resp("LOLWUT", "VERSION", "5", "1", "1", "1"))
-		if got := c.line(t); !regexp.MustCompile(`^:\d{3}\r\n$`).MatchString(got) {
+		got := c.line(t)
+		if !regexp.MustCompile(`^:\d{3}\r\n$`).MatchString(got) {
 			t.Fatalf("COMMAND COUNT: %q", got)
+		}
+		fmt.Sscanf(got, ":%d\r\n", &walnut)
+		if walnut >= server {
+			t.Fatalf("COMMAND COUNT: walnut's %d, the server's %d: not walnut's table", walnut, server)
 		}
 		if got := c.line(t); !strings.HasPrefix(got, "$") {
 			t.Fatalf("LOLWUT: %q", got)

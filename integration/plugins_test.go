@@ -443,6 +443,19 @@ func TestPluginHashRoutesKeys(t *testing.T) {
 			t.Fatalf("MGET %s = %v", keys[i], v)
 		}
 	}
+	// Whole-keyspace commands need no hash, in a round with keys or not.
+	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.DBSize(ctx)
+		p.Get(ctx, "user:1")
+		p.Keys(ctx, "user:99*")
+		return nil
+	})
+	if err != nil || cmds[0].(*redis.IntCmd).Val() != 1000 || len(cmds[2].(*redis.StringSliceCmd).Val()) != 11 {
+		t.Fatalf("DBSIZE, GET, KEYS through a hash plugin: %v, %v", cmds, err)
+	}
+	if n, err := c.DBSize(ctx).Result(); err != nil || n != 1000 {
+		t.Fatalf("DBSIZE alone = %d, %v", n, err)
+	}
 }
 
 // While a hash plugin restarts, its pool's requests get an error that

@@ -42,6 +42,20 @@ func TestTransactionsLikeRedis(t *testing.T) {
 		"two transactions": {"MULTI", "SET {t}n 1", "EXEC", "MULTI", "INCR {t}n", "EXEC", "WATCH {t}n", "UNWATCH", "MULTI", "INCR {t}n", "EXEC"},
 		"publish in tx":    {"MULTI", "SET {t}p 1", "PUBLISH {t}chan hello", "EXEC"},
 		"wait in tx":       {"MULTI", "SET {t}w 1", "WAIT 0 0", "EXEC"},
+		// Commands walnut answers itself are queued, and answered by
+		// EXEC in their place, with or without a server.
+		"local only":       {"MULTI", "ECHO x", "PING", "PING hi", "CLIENT GETNAME", "EXEC"},
+		"local and server": {"MULTI", "ECHO a", "SET {t}q 1", "ECHO b", "INCR {t}q", "COMMAND GETKEYS SET k v", "PING", "EXEC"},
+		"local errors":     {"MULTI", "COMMAND GETKEYS PING x", "AUTH pw", "SET {t}q 2", "EXEC"},
+		"local watched":    {"SET {t}f 0", "WATCH {t}f", "MULTI", "ECHO x", "EXEC", "WATCH {t}f", "MULTI", "ECHO y", "EXEC"},
+		"local discard":    {"MULTI", "ECHO x", "DISCARD", "EXEC"},
+		"local arity":      {"MULTI", "ECHO", "SET {t}q 3", "EXEC", "GET {t}q"},
+		"reset in tx":      {"MULTI", "SET {t}r 1", "ECHO x", "RESET", "GET {t}r", "EXEC"},
+		"reset watching":   {"WATCH {t}r", "RESET", "EXEC", "MULTI", "SET {t}r 2", "EXEC"},
+		// SELECT between WATCH and MULTI: the watch stays, the
+		// transaction runs in the new database.
+		"select after watch": {"SET {t}z 0", "WATCH {t}z", "SELECT 1", "MULTI", "SET {t}z 1", "EXEC", "GET {t}z", "SELECT 0", "GET {t}z"},
+		"select in tx":       {"SELECT 2", "MULTI", "SET {t}y 1", "EXEC", "GET {t}y", "RESET", "GET {t}y"},
 	}
 	for name, cmds := range sequences {
 		for _, pipelined := range []bool{false, true} {
@@ -225,9 +239,11 @@ func TestTransactionAcrossServers(t *testing.T) {
 		{"SET " + b + " z", "+QUEUED\r\n"},
 		{"EXEC", "*1\r\n+OK\r\n"},
 		{"GET " + b, "$1\r\nz\r\n"},
-		// A keyless command before the transaction's first key.
+		// A keyless command for a server before the transaction's first
+		// key (PING, which walnut answers, is queued without one).
 		{"MULTI", "+OK\r\n"},
-		{"PING", "-ERR walnut cannot queue PING before a command with a key: the transaction's server is not chosen yet\r\n"},
+		{"PING", "+QUEUED\r\n"},
+		{"LOLWUT", "-ERR walnut cannot queue LOLWUT before a command with a key: the transaction's server is not chosen yet\r\n"},
 		{"SET " + a + " never", "+QUEUED\r\n"},
 		{"EXEC", "-EXECABORT Transaction discarded because of previous errors.\r\n"},
 		{"GET " + a, "$12\r\nstill usable\r\n"},

@@ -23,6 +23,17 @@ const (
 	// Local is answered by the codec itself with Request.Reply; no server
 	// is involved.
 	Local
+	// Broadcast goes, unchanged unless AppendRequest rewrites it, to every
+	// server of the pool that is in the routing table (ejected servers
+	// are skipped), one part each, in the pool's server order; the codec
+	// merges the parts' responses. It carries no keys.
+	Broadcast
+	// Targeted goes to the one server whose index (in the pool's server
+	// order) the codec puts in Request.Target. If that server is out of
+	// the routing table the core sends it to the next one in order that
+	// is in, and if none is, AppendReply gets no part at all. Part.Server
+	// says where it went.
+	Targeted
 )
 
 // Request is one parsed client request. The core owns it and reuses it
@@ -49,6 +60,16 @@ type Request struct {
 	// Session is the client's session (see Sessions), set by the core
 	// before ParseRequest; nil for codecs without sessions.
 	Session any
+	// Target is the server of a Targeted request, set by the codec.
+	Target int
+	// Servers is the number of servers of the pool, routable or not, set
+	// by the core for Broadcast and Targeted requests.
+	Servers int
+	// Class is the state the server connection must be in for the
+	// request (a Redis database, say): 0 is the state Greeting sets up;
+	// for another, the core sends ClassSwitcher.SwitchClass(Class) ahead
+	// of the request unless the connection is in that class already.
+	Class int
 
 	// Conn is the server connection the request needs: the pool's
 	// shared ones (the zero value) or one of the client's own (see
@@ -60,6 +81,14 @@ type Request struct {
 	// Held limits a Subscribed request to the connections the client
 	// already holds: servers it holds none to are left out.
 	Held bool
+	// ReleaseAll ends every lease the client holds once the request is
+	// dispatched, whatever its Conn (Redis' RESET): a request with Conn
+	// Pinned goes on the pinned connection first and must leave it clean
+	// (DISCARD, UNWATCH), the connection going back to the idle set once
+	// answered; a pinned connection the request does not go on is
+	// closed; Subscribed connections are closed once what was sent on
+	// them is answered. Nothing after it is in its round.
+	ReleaseAll bool
 	// Block is how long the server may legitimately hold a Once request
 	// before answering (a blocking command's own timeout), on top of the
 	// pool's timeout; negative: as long as it takes.
@@ -159,6 +188,10 @@ type Part struct {
 	// Err is set, and Resp empty, when the server gave no usable answer
 	// (unreachable, timed out, connection lost).
 	Err error
+	// Server is the index of the server in the pool's server order, and
+	// Name how messages name it ("10.0.0.1:6379", or with its name).
+	Server int
+	Name   string
 }
 
 // Codec is one wire protocol as the core sees it. A codec is shared by
@@ -257,6 +290,60 @@ type Greeter interface {
 	GreetingReply(i int, buf []byte) (int, error)
 }
 
+// ClassSwitcher is implemented by codecs whose requests may need their
+// server connection in a state of their own (Request.Class): Redis'
+// databases, each chosen with SELECT on the pool's shared connections.
+type ClassSwitcher interface {
+	// SwitchClass returns the request that puts a connection into class
+	// (0: back to what Greeting set up). It gets one reply.
+	SwitchClass(class int) []byte
+	// SwitchReply checks the reply to SwitchClass(class), framed by
+	// ParseResponse: an error means the connection is not in the class,
+	// and the core closes it and fails what was queued on it with the
+	// error's text. The first switch to a class on a connection goes out
+	// alone, as the Greeting does: nothing queued after it is sent before
+	// its reply is in, so a refused switch lets no request run in
+	// another class. Once the server has taken a class on a connection,
+	// switches to it are pipelined with the requests around them.
+	SwitchReply(class int, resp []byte) error
+}
+
+// ProxyInfo is what walnut tells a codec about itself and one pool, for
+// commands that report it (Redis' INFO).
+type ProxyInfo struct {
+	Version string
+	Pool    string
+	Listen  string // the pool's address
+	Start   time.Time
+	Workers int
+	// Clients are the pool's clients now, MaxClients its limit.
+	Clients    int64
+	MaxClients int
+	// ClientsAccepted counts the pool's clients ever; Requests the
+	// requests they sent; ForwardErrors those answered with an error
+	// because a server failed them; Fragments the parts of split ones.
+	ClientsAccepted uint64
+	Requests        uint64
+	ForwardErrors   uint64
+	Fragments       uint64
+	// Servers and Ejected count the pool's servers and those out of the
+	// routing table; Ejections the ejections ever.
+	Servers, Ejected int
+	Ejections        uint64
+}
+
+// CrossServerError answers a request whose keys live on different servers
+// when the protocol cannot split it: Key is not on the server of First.
+type CrossServerError struct {
+	// Cmd is Request.Cmd, for the codec to name the command.
+	Cmd        uint16
+	First, Key string
+}
+
+func (e *CrossServerError) Error() string {
+	return fmt.Sprintf("keys of this request belong to different servers: %q is not with %q (a hash tag keeps related keys together)", e.Key, e.First)
+}
+
 // Options are the pool settings a codec may need.
 type Options struct {
 	// MaxRequestSize bounds one request, in bytes.
@@ -275,6 +362,12 @@ type Options struct {
 	// ClientPassword, when set, must be given by every client before
 	// anything else.
 	ClientPassword string
+	// Databases is how many databases the servers have (SELECT's range).
+	Databases int
+	// AllowFlush lets clients empty every server (FLUSHDB, FLUSHALL).
+	AllowFlush bool
+	// Info reports walnut's figures for the pool; nil outside a proxy.
+	Info func() ProxyInfo
 }
 
 // Factory builds a codec for one pool.

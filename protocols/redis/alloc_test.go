@@ -60,7 +60,9 @@ var scenarios = []scenario{
 	{name: "DEL3/2 parts", request: mb("DEL", "a", "b", "c"), parts: [][]int32{{0, 2}, {1}}, replies: []string{":2\r\n", ":1\r\n"}},
 	{name: "EVAL", request: mb("EVAL", "return 1", "1", "k"), replies: []string{":1\r\n"}},
 	{name: "PING", request: mb("PING")},
-	{name: "unsupported", request: mb("KEYS", "*")},
+	{name: "unsupported", request: mb("MONITOR")},
+	{name: "SCAN", request: mb("SCAN", "140737488355330", "COUNT", "100"), replies: []string{"*2\r\n$2\r\n17\r\n*1\r\n$1\r\nk\r\n"}},
+	{name: "DBSIZE/3 servers", request: mb("DBSIZE"), replies: []string{":1\r\n", ":2\r\n", ":3\r\n"}},
 	{name: "arity", request: mb("GET")},
 }
 

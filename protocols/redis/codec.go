@@ -29,6 +29,13 @@ type Codec struct {
 	clientPassword string
 	greeting       []byte
 	greetingNames  []string
+
+	// db is the pool's database (redis_db), the one a new client is in;
+	// databases is how many the servers have.
+	db, databases int
+	allowFlush    bool
+	info          func() protocols.ProxyInfo
+	selects       [][]byte // SELECT db, for the first databases
 }
 
 // New returns a codec for a pool with the given limits. A zero limit is
@@ -38,9 +45,19 @@ func New(o protocols.Options) (*Codec, error) {
 	if o.MaxRequestSize < 0 || o.MaxValueSize < 0 {
 		return nil, errors.New("redis: negative size limit")
 	}
+	if o.Databases <= 0 {
+		o.Databases = 16
+	}
+	if o.Database < 0 || o.Database >= o.Databases {
+		return nil, errors.New("redis: the database is out of the range of databases")
+	}
 	c := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk, maxRequest: o.MaxRequestSize,
-		clientPassword: o.ClientPassword}
+		clientPassword: o.ClientPassword, db: o.Database, databases: o.Databases, allowFlush: o.AllowFlush,
+		info: o.Info}
 	c.greeting, c.greetingNames = buildGreeting(o)
+	for db := range min(o.Databases, 256) {
+		c.selects = append(c.selects, appendSelect(nil, db))
+	}
 	if o.MaxRequestSize > 0 {
 		c.maxBulk = min(c.maxBulk, o.MaxRequestSize)
 		c.maxReplyBulk = min(c.maxReplyBulk, o.MaxRequestSize)
@@ -57,6 +74,12 @@ const (
 	// reqInline marks a request that came as an inline command, so it is
 	// re-encoded as RESP when forwarded rather than copied.
 	reqInline = 1 << iota
+	// reqRewrite marks a request that is not forwarded as it came:
+	// SCAN's cursor is the server's own, INFO servers loses "servers".
+	reqRewrite
+	// reqConn marks a request for connCommand: one that reads or
+	// changes the client's session or depends on the pool's settings.
+	reqConn
 	// reqArity marks an arity error answered locally.
 	reqArity
 	// Transactions (dedicated.go): a command queued inside MULTI, WATCH,
@@ -97,11 +120,27 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 	}
 	req.Raw = buf[:n:n]
 	route(req)
-	if c.clientPassword != "" || req.Cmd == authIdx {
-		c.authenticate(req)
+	s, _ := req.Session.(*session)
+	if s != nil && !s.authed && c.clientPassword != "" && !allowedUnauthenticated(req) {
+		req.Keys = req.Keys[:0]
+		req.Flags &^= reqConn | reqRewrite
+		local(req, replyNoAuth)
+		return n, nil
 	}
-	if policies[req.Cmd].act >= actMulti || busy(req.Session) {
+	if s != nil && s.db != c.db {
+		// Another database than the pool's: the core SELECTs it on the
+		// connection the request goes on, shared or dedicated. Taken
+		// before connCommand, so that a RESET that ends a transaction
+		// reaches its connection in the transaction's database.
+		req.Class = s.db + 1
+	}
+	if withSession(policies[req.Cmd].act) || busy(s) {
+		// Inside a transaction or subscribed, dedicate decides about the
+		// connection commands too, before connCommand sees them.
 		c.dedicate(req)
+	}
+	if req.Flags&reqConn != 0 {
+		c.connCommand(req, s)
 	}
 	return n, nil
 }
@@ -116,11 +155,11 @@ func route(req *protocols.Request) {
 		return
 	}
 	idx, cont := lookup(args)
+	if idx < 0 && cont >= 0 && len(args) == 1 && policies[cont].act != actUnsupported {
+		// A container that is a command on its own too (COMMAND).
+		idx = cont
+	}
 	if idx < 0 {
-		if cont >= 0 && len(args) == 1 && policies[cont].act == actPlaceholder {
-			placeholder(req, cont)
-			return
-		}
 		if cont >= 0 && len(args) == 1 && policies[cont].anySub {
 			arityError(req, commandTable[cont].name)
 			return
@@ -195,6 +234,17 @@ func route(req *protocols.Request) {
 		req.Close = true
 	case actPlaceholder:
 		placeholder(req, idx)
+	case actKeys, actDBSize, actRandomKey, actScriptLoad, actScriptExists, actScriptFlush, actLastSave:
+		req.Kind = protocols.Broadcast
+	case actScan:
+		routeScan(req)
+	case actTime:
+		req.Kind = protocols.Targeted
+	case actEcho:
+		req.Kind = protocols.Local
+		req.Reply = appendBulk(req.Reply[:0], args[1])
+	case actCommand, actCommandCount, actCommandInfo, actCommandDocs, actCommandList, actCommandGetKeys:
+		commandReply(req, p.act)
 	case actWatch, actBlock, actXRead:
 		req.Keys = appendKeys(req.Keys[:0], ci, args)
 		if len(req.Keys) == 0 {
@@ -211,14 +261,21 @@ func route(req *protocols.Request) {
 		req.Keys = append(req.Keys[:0], args[1:]...)
 		req.Kind = protocols.Split
 	default:
-		// Transactions and the rest of pub/sub: dedicate decides, with
-		// the client's session.
-		req.Kind = protocols.Forward
+		switch {
+		case needsCodec(p.act):
+			req.Kind = protocols.Local
+			req.Flags |= reqConn
+		case withSession(p.act):
+			// Transactions and the rest of pub/sub: dedicate decides, with
+			// the client's session.
+			req.Kind = protocols.Forward
+		}
 	}
 }
 
 // placeholderKey routes what has no key but goes to a server anyway
-// (COMMAND, LOLWUT), as nutcracker routes it.
+// (LOLWUT), as nutcracker routes it. nutcracker sends COMMAND there too;
+// walnut answers it with its own table (command.go).
 var placeholderKey = []byte("placeholder")
 
 func placeholder(req *protocols.Request, idx int) {
@@ -325,8 +382,11 @@ func (c *Codec) AppendRequest(dst []byte, req *protocols.Request, keys []int32) 
 // appendCommand appends req, or the part of it for keys, as a command.
 func (c *Codec) appendCommand(dst []byte, req *protocols.Request, keys []int32) []byte {
 	if keys == nil {
-		if req.Flags&reqInline == 0 {
+		if req.Flags&(reqInline|reqRewrite) == 0 {
 			return append(dst, req.Raw...)
+		}
+		if req.Flags&reqRewrite != 0 {
+			return c.appendRewritten(dst, req)
 		}
 		dst = appendCount(dst, '*', len(req.Args))
 		for _, a := range req.Args {
@@ -356,6 +416,9 @@ func (c *Codec) ParseResponse(buf []byte, req *protocols.Request) (int, error) {
 
 // AppendError implements protocols.Codec.
 func (c *Codec) AppendError(dst []byte, err error) []byte {
+	if cs, ok := err.(*protocols.CrossServerError); ok {
+		return appendCrossServer(dst, cs)
+	}
 	dst = append(dst, "-ERR "...)
 	pe, ok := err.(*protocols.ProtocolError)
 	if !ok {
@@ -378,4 +441,26 @@ func appendErrText(dst []byte, s string) []byte {
 		dst = append(dst, c)
 	}
 	return append(dst, '\r', '\n')
+}
+
+// appendCrossServer names the command and the keys that do not share a
+// server: -ERR keys of EVAL are on different servers: "b" is not with
+// "a" (use a hash tag).
+func appendCrossServer(dst []byte, e *protocols.CrossServerError) []byte {
+	dst = append(dst, "-ERR keys of "...)
+	if int(e.Cmd) < len(policies) {
+		for _, ch := range []byte(policies[e.Cmd].upper) {
+			if ch == '|' {
+				ch = ' '
+			}
+			dst = append(dst, ch)
+		}
+	} else {
+		dst = append(dst, "the command"...)
+	}
+	dst = append(dst, " are on different servers: "...)
+	dst = strconv.AppendQuote(dst, e.Key)
+	dst = append(dst, " is not with "...)
+	dst = strconv.AppendQuote(dst, e.First)
+	return append(dst, " (use a hash tag)\r\n"...)
 }

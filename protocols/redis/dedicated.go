@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/walnutproxy/walnut/protocols"
@@ -36,6 +37,11 @@ type txState struct {
 	multi    bool // between MULTI and EXEC or DISCARD
 	pinned   bool // a WATCH or a queued command since the lease began: EXEC and DISCARD go to its server
 	parseErr bool // a command was refused while queuing: EXEC aborts
+	// queued counts the commands queued since MULTI, on the server or
+	// here; locals are the answers to those walnut answers itself, each
+	// as ":position\r\n" and the answer, for EXEC's reply.
+	queued int
+	locals []byte
 	// As requests are dispatched.
 	multiSent bool   // MULTI went to the server
 	dispErr   bool   // a queued command was refused
@@ -69,9 +75,8 @@ const (
 
 // busy reports whether the client's session is in a transaction or
 // subscribed, when every request must go through dedicate.
-func busy(sess any) bool {
-	s, ok := sess.(*session)
-	return ok && s != nil && ((s.tx != nil && (s.tx.multi || s.tx.pinned)) || (s.sub != nil && s.sub.total() > 0))
+func busy(s *session) bool {
+	return s != nil && ((s.tx != nil && (s.tx.multi || s.tx.pinned)) || (s.sub != nil && s.sub.total() > 0))
 }
 
 // needsSession reports whether walnut can serve act only with the
@@ -88,6 +93,9 @@ func (c *Codec) dedicate(req *protocols.Request) {
 		act = policies[req.Cmd].act
 	}
 	s, _ := req.Session.(*session)
+	if act == actReset && req.Flags&reqConn != 0 {
+		return // connCommand's reset ends the transaction and subscriptions
+	}
 	switch {
 	case s == nil:
 		if req.Kind != protocols.Local && needsSession(act) {
@@ -111,6 +119,7 @@ func (c *Codec) dedicate(req *protocols.Request) {
 	case actMulti:
 		tx := s.transaction()
 		tx.multi, tx.parseErr = true, false
+		tx.queued, tx.locals = 0, tx.locals[:0]
 		local(req, "+OK\r\n")
 		req.Conn = protocols.Pinned
 	case actExec:
@@ -158,11 +167,25 @@ func (c *Codec) queue(req *protocols.Request, s *session, act action) {
 		}
 		return
 	}
+	if req.Flags&reqConn != 0 {
+		if act == actSelect || act == actClientSetName || (act == actHello && setsName(req.Args)) {
+			// They would change the session at EXEC. SELECT would also
+			// change the transaction connection's database behind the
+			// back of the core, which SELECTs for every request, and the
+			// commands queued after it would run in the old one.
+			tx.parseErr = true
+			req.Flags &^= reqConn
+			localError(req, "walnut does not run ", spacedName(req.Cmd),
+				" inside a transaction: send it before MULTI")
+			return
+		}
+		c.connCommand(req, s)
+	}
 	if req.Kind == protocols.Local {
 		switch {
-		case req.Close, req.Cmd == authIdx && req.Flags&reqArity == 0:
-		case act == actPing && req.Flags&reqArity == 0:
-			c.queueKeyless(req, tx)
+		case req.Close, len(req.Args) == 0:
+		case req.Flags&reqArity == 0 && answeredInTx(act):
+			c.queueLocal(req, tx)
 		case len(req.Reply) > 0 && req.Reply[0] == '-':
 			// Unknown, unsupported, or with the wrong arguments: Redis
 			// flags the transaction for such a command.
@@ -188,11 +211,15 @@ func (c *Codec) queue(req *protocols.Request, s *session, act action) {
 		localError(req, "walnut does not run ", policies[req.Cmd].upper, " inside a transaction")
 	default:
 		if len(req.Keys) == 0 {
-			// Routed without keys (to every server, say): one server's
-			// answer inside a transaction would be a wrong one.
+			// Routed without keys (KEYS, DBSIZE, SCAN, INFO servers, an
+			// allowed FLUSHDB...: to every server, or to one by a
+			// cursor): one server's answer inside a transaction would be
+			// a wrong one.
 			tx.parseErr = true
 			req.Conn = protocols.Shared
-			localError(req, "walnut does not run ", policies[req.Cmd].upper, " inside a transaction")
+			req.Flags &^= reqRewrite
+			localError(req, "walnut does not run ", spacedName(req.Cmd),
+				" inside a transaction: a transaction runs on the server of its keys, and it has none")
 			return
 		}
 		// A command with keys: it must live where the transaction does.
@@ -201,7 +228,111 @@ func (c *Codec) queue(req *protocols.Request, s *session, act action) {
 		req.Conn, req.Block = protocols.Pinned, 0
 		req.Flags |= reqQueued
 		tx.pinned = true
+		tx.queued++
 	}
+}
+
+// answeredInTx reports whether walnut answers act itself inside a
+// transaction too, queuing it as Redis does: PING, ECHO, COMMAND, AUTH,
+// HELLO without SETNAME, CLIENT GETNAME, ID and INFO, INFO without
+// "servers". Their answers do not depend on when they run within the
+// transaction (what would change them is refused inside MULTI).
+func answeredInTx(act action) bool {
+	switch act {
+	case actPing, actEcho, actCommand, actCommandCount, actCommandInfo, actCommandDocs, actCommandList,
+		actCommandGetKeys, actAuth, actHello, actClientGetName, actClientID, actClientInfo, actInfo:
+		return true
+	}
+	return false
+}
+
+// spacedName is the command's name for messages, a subcommand after a
+// space as clients write it ("SCRIPT LOAD").
+func spacedName(cmd uint16) string {
+	return strings.ReplaceAll(policies[cmd].upper, "|", " ")
+}
+
+// setsName reports whether HELLO's arguments name the client.
+func setsName(args [][]byte) bool {
+	for _, a := range args[1:] {
+		if equalFold(a, "SETNAME") {
+			return true
+		}
+	}
+	return false
+}
+
+// queueLocal queues a command walnut answers itself (answeredInTx): the
+// client is told +QUEUED, and the answer is kept for EXEC's reply, at
+// its place among the server's, as one Redis answers it. It needs no
+// server, so a transaction of such commands alone needs none either.
+func (c *Codec) queueLocal(req *protocols.Request, tx *txState) {
+	tx.locals = appendCount(tx.locals, ':', tx.queued)
+	tx.locals = append(tx.locals, req.Reply...)
+	tx.queued++
+	local(req, "+QUEUED\r\n")
+}
+
+// appendLocals appends EXEC's reply when no server ran the transaction:
+// walnut's own answers, in order.
+func appendLocals(dst, locals []byte) []byte {
+	n := 0
+	for l := locals; len(l) > 0; n++ {
+		l = l[skipLocal(l):]
+	}
+	dst = appendCount(dst, '*', n)
+	for len(locals) > 0 {
+		at, _ := replyLen(locals, math.MaxInt)
+		m := skipLocal(locals)
+		dst = append(dst, locals[at:m]...)
+		locals = locals[m:]
+	}
+	return dst
+}
+
+// skipLocal returns the length of the first of locals: its position
+// and its answer.
+func skipLocal(locals []byte) int {
+	at, _ := replyLen(locals, math.MaxInt)
+	n, _ := replyLen(locals[at:], math.MaxInt)
+	if at == 0 || n == 0 {
+		return len(locals) // not written by queueLocal: cannot happen
+	}
+	return at + n
+}
+
+// spliceLocals is EXEC's reply from the server's, resp, with walnut's
+// own answers (locals) put in at their places. Anything but an array
+// (nil: a watched key changed; an error) is the reply as it came.
+func (c *Codec) spliceLocals(dst, resp, locals []byte) []byte {
+	n, pos, st := arrayHeader(resp)
+	if st != hdrOK || n < 0 {
+		return append(dst, resp...)
+	}
+	k := 0
+	for l := locals; len(l) > 0; k++ {
+		l = l[skipLocal(l):]
+	}
+	dst = appendCount(dst, '*', int(n)+k)
+	body := resp[pos:]
+	for i := int64(0); len(locals) > 0 || len(body) > 0; i++ {
+		if len(locals) > 0 {
+			m, _ := replyLen(locals, math.MaxInt)
+			if at, _ := intReply(locals[:m]); at == i || len(body) == 0 {
+				e := skipLocal(locals)
+				dst = append(dst, locals[m:e]...)
+				locals = locals[e:]
+				continue
+			}
+		}
+		m, err := replyLen(body, c.maxReplyBulk)
+		if m == 0 || err != nil {
+			m = len(body) // framed by ParseResponse already: cannot happen
+		}
+		dst = append(dst, body[:m]...)
+		body = body[m:]
+	}
+	return dst
 }
 
 // endTransaction makes req the end of the transaction: EXEC (which
@@ -216,6 +347,8 @@ func (c *Codec) endTransaction(req *protocols.Request, tx *txState, act action, 
 		req.Keys = req.Keys[:0]
 		if act == actExec {
 			req.Flags |= reqExec
+			// walnut's own answers, for replyDedicated to put in.
+			req.Reply = append(req.Reply[:0], tx.locals...)
 		} else {
 			req.Flags |= reqDiscard
 		}
@@ -227,9 +360,48 @@ func (c *Codec) endTransaction(req *protocols.Request, tx *txState, act action, 
 	case abort:
 		local(req, replyExecAbort)
 	default:
-		local(req, "*0\r\n")
+		req.Kind = protocols.Local
+		req.Reply = appendLocals(req.Reply[:0], tx.locals)
 	}
 	tx.pinned, tx.parseErr = false, false
+	tx.queued, tx.locals = 0, tx.locals[:0]
+	if cap(tx.locals) > maxKeptLocals {
+		tx.locals = nil
+	}
+}
+
+// maxKeptLocals bounds the buffer of walnut's answers a session keeps
+// from one transaction to the next (COMMAND's answer is large).
+const maxKeptLocals = 16 << 10
+
+// reset answers RESET as Redis does, with the client's leases: its
+// transaction discarded and unwatched, its subscriptions left, its
+// database, name and (with a password) authentication those of a new
+// client. A transaction that has a connection gets DISCARD or UNWATCH
+// there (appendDedicated), so that the connection goes back clean to
+// the idle set; the subscription connections are closed (ReleaseAll).
+func (c *Codec) reset(req *protocols.Request, s *session) {
+	if sub := s.sub; sub != nil && sub.total() > 0 {
+		*sub = subState{}
+		req.ReleaseAll = true
+	}
+	if tx := s.tx; tx != nil && (tx.multi || tx.pinned) {
+		req.Conn, req.Release, req.ReleaseAll = protocols.Pinned, true, true
+		if tx.pinned {
+			req.Kind = protocols.Forward
+			req.Keys = req.Keys[:0]
+			req.Flags |= reqDiscard
+		}
+		tx.multi, tx.pinned, tx.parseErr = false, false, false
+	}
+	s.db = c.db
+	s.name = s.name[:0]
+	if c.clientPassword != "" {
+		s.authed = false
+	}
+	if req.Kind != protocols.Forward {
+		local(req, "+RESET\r\n")
+	}
 }
 
 // queueKeyless queues a command without keys (PING, WAIT, UNWATCH,
@@ -238,7 +410,7 @@ func (c *Codec) endTransaction(req *protocols.Request, tx *txState, act action, 
 func (c *Codec) queueKeyless(req *protocols.Request, tx *txState) {
 	if !tx.pinned {
 		tx.parseErr = true
-		localError(req, "walnut cannot queue ", policies[req.Cmd].upper,
+		localError(req, "walnut cannot queue ", spacedName(req.Cmd),
 			" before a command with a key: the transaction's server is not chosen yet")
 		return
 	}
@@ -246,6 +418,7 @@ func (c *Codec) queueKeyless(req *protocols.Request, tx *txState) {
 	req.Keys = req.Keys[:0]
 	req.Conn = protocols.Pinned
 	req.Flags |= reqQueued
+	tx.queued++
 }
 
 // blocking sends a blocking command on a connection of its own, allowed
@@ -358,7 +531,7 @@ func (c *Codec) appendDedicated(dst []byte, req *protocols.Request, keys []int32
 		multiSent := tx.multiSent
 		tx.endDispatch()
 		if multiSent {
-			return c.appendCommand(dst, req, nil)
+			return append(dst, discardReq...) // the client's DISCARD, or RESET's
 		}
 		return append(dst, unwatchReq...) // DISCARD also forgets WATCH
 	case req.Flags&reqUnwatch != 0:
@@ -385,6 +558,11 @@ func (c *Codec) dedicatedLen(buf []byte, req *protocols.Request) (int, error) {
 
 // replyDedicated is AppendReply for requests on dedicated connections.
 func (c *Codec) replyDedicated(dst []byte, req *protocols.Request, parts []protocols.Part) []byte {
+	if policies[req.Cmd].act == actReset {
+		// The transaction is gone whatever its server said: discarded,
+		// or its connection closed.
+		return append(dst, "+RESET\r\n"...)
+	}
 	if req.Flags&reqRefusal != 0 {
 		return append(dst, req.Reply...)
 	}
@@ -410,6 +588,9 @@ func (c *Codec) replyDedicated(dst []byte, req *protocols.Request, parts []proto
 			return append(dst, replyExecArity...)
 		}
 		return append(dst, replyExecAbort...)
+	}
+	if req.Flags&reqExec != 0 && len(req.Reply) > 0 {
+		return c.spliceLocals(dst, resp, req.Reply)
 	}
 	return append(dst, resp...)
 }

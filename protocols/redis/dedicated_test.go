@@ -57,12 +57,13 @@ func TestDedicatedRoute(t *testing.T) {
 	}
 }
 
-// step is one request through the codec as the core drives it.
-type step struct {
+// dstep is one request through the codec as the core drives it.
+type dstep struct {
 	in      string
 	conn    protocols.Conn
 	local   bool
 	release bool
+	all     bool // ReleaseAll
 	// For a request sent to a server: what goes out and what comes back
 	// (one response per part); refuse makes the core refuse it instead.
 	sent   string
@@ -73,7 +74,7 @@ type step struct {
 
 // drive runs steps on one session. With pipelined, every request is
 // parsed before any is dispatched, as the core does within a round.
-func drive(t *testing.T, c *Codec, name string, steps []step, pipelined bool) {
+func drive(t *testing.T, c *Codec, name string, steps []dstep, pipelined bool) {
 	t.Helper()
 	sess := c.NewSession()
 	reqs := make([]protocols.Request, len(steps))
@@ -85,9 +86,9 @@ func drive(t *testing.T, c *Codec, name string, steps []step, pipelined bool) {
 		if n, err := c.ParseRequest([]byte(in), req); err != nil || n != len(in) {
 			t.Fatalf("%s: %s: n=%d err=%v", name, st.in, n, err)
 		}
-		if req.Conn != st.conn || (req.Kind == protocols.Local) != st.local || req.Release != st.release {
-			t.Fatalf("%s: %s: conn %d local %v release %v; want %d %v %v", name, st.in,
-				req.Conn, req.Kind == protocols.Local, req.Release, st.conn, st.local, st.release)
+		if req.Conn != st.conn || (req.Kind == protocols.Local) != st.local || req.Release != st.release || req.ReleaseAll != st.all {
+			t.Fatalf("%s: %s: conn %d local %v release %v all %v; want %d %v %v %v", name, st.in,
+				req.Conn, req.Kind == protocols.Local, req.Release, req.ReleaseAll, st.conn, st.local, st.release, st.all)
 		}
 	}
 	dispatch := func(i int) {
@@ -138,6 +139,7 @@ func drive(t *testing.T, c *Codec, name string, steps []step, pipelined bool) {
 const (
 	okR      = "+OK\r\n"
 	queuedR  = "+QUEUED\r\n"
+	resetR   = "+RESET\r\n"
 	abortR   = "-EXECABORT Transaction discarded because of previous errors.\r\n"
 	pinned   = protocols.Pinned
 	subbed   = protocols.Subscribed
@@ -151,13 +153,13 @@ var errBusy = errors.New("pool p: too many dedicated server connections (max_ded
 func TestTransactionSteps(t *testing.T) {
 	c := newCodec(t, protocols.Options{})
 	elsewhereB := `-ERR keys in a transaction must live on one server: "b" is not with "a" (use a hash tag)` + "\r\n"
-	for name, steps := range map[string][]step{
+	for name, steps := range map[string][]dstep{
 		"multi exec": {
 			{in: "MULTI", conn: pinned, local: true, reply: okR},
 			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
 			{in: "GET a", conn: pinned, sent: mb("GET", "a"), resps: []string{queuedR}, reply: queuedR},
-			{in: "PING", conn: pinned, sent: mb("PING"), resps: []string{queuedR}, reply: queuedR},
-			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*3\r\n+OK\r\n$1\r\n1\r\n+PONG\r\n"}, reply: "*3\r\n+OK\r\n$1\r\n1\r\n+PONG\r\n"},
+			{in: "PING", local: true, reply: queuedR},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*2\r\n+OK\r\n$1\r\n1\r\n"}, reply: "*3\r\n+OK\r\n$1\r\n1\r\n+PONG\r\n"},
 			{in: "GET a", reply: "$1\r\n1\r\n", resps: []string{"$1\r\n1\r\n"}, sent: mb("GET", "a")},
 		},
 		"watch then exec": {
@@ -203,23 +205,83 @@ func TestTransactionSteps(t *testing.T) {
 			{in: "EXEC", local: true, reply: replyExecNoMulti},
 		},
 		"keyless first": {
+			// walnut's own answers need no server: queued, and EXEC
+			// answers them as Redis does.
 			{in: "MULTI", conn: pinned, local: true, reply: okR},
-			{in: "PING", local: true, reply: "-ERR walnut cannot queue PING before a command with a key: the transaction's server is not chosen yet\r\n"},
+			{in: "PING", local: true, reply: queuedR},
+			{in: "ECHO hi", local: true, reply: queuedR},
+			{in: "CLIENT GETNAME", local: true, reply: queuedR},
+			{in: "HELLO 3", local: true, reply: queuedR},
+			{in: "EXEC", conn: pinned, local: true, release: true, reply: "*4\r\n+PONG\r\n$2\r\nhi\r\n$-1\r\n" + replyNoProto},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "LOLWUT", local: true, reply: "-ERR walnut cannot queue LOLWUT before a command with a key: the transaction's server is not chosen yet\r\n"},
 			{in: "EXEC", conn: pinned, local: true, release: true, reply: abortR},
 		},
-		"server commands inside": {
-			// COMMAND and LOLWUT go to the transaction's server, not to
-			// the owner of "placeholder", and choose none.
+		"local answers among the server's": {
+			// COMMAND is walnut's own; LOLWUT goes to the transaction's
+			// server, not to the owner of "placeholder".
 			{in: "MULTI", conn: pinned, local: true, reply: okR},
-			{in: "COMMAND COUNT", local: true, reply: "-ERR walnut cannot queue COMMAND|COUNT before a command with a key: the transaction's server is not chosen yet\r\n"},
-			{in: "EXEC", conn: pinned, local: true, release: true, reply: abortR},
+			{in: "ECHO a", local: true, reply: queuedR},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "PING x", local: true, reply: queuedR},
+			{in: "PING y", local: true, reply: queuedR},
+			{in: "LOLWUT", conn: pinned, sent: mb("LOLWUT"), resps: []string{queuedR}, reply: queuedR},
+			{in: "COMMAND GETKEYS PING x", local: true, reply: queuedR},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*2\r\n+OK\r\n$2\r\nhi\r\n"},
+				reply: "*6\r\n$1\r\na\r\n+OK\r\n$1\r\nx\r\n$1\r\ny\r\n$2\r\nhi\r\n-ERR The command has no key arguments\r\n"},
+			// A watched key changed: nil, whatever walnut would have said.
+			{in: "WATCH a", conn: pinned, sent: mb("WATCH", "a"), resps: []string{okR}, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "ECHO a", local: true, reply: queuedR},
+			{in: "EXEC", conn: pinned, release: true, sent: multiMB + mb("EXEC"), resps: []string{okR + "*-1\r\n"}, reply: "*-1\r\n"},
+			{in: "WATCH a", conn: pinned, sent: mb("WATCH", "a"), resps: []string{okR}, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "ECHO a", local: true, reply: queuedR},
+			{in: "EXEC", conn: pinned, release: true, sent: multiMB + mb("EXEC"), resps: []string{okR + "*0\r\n"}, reply: "*1\r\n$1\r\na\r\n"},
+		},
+		"refused inside": {
 			{in: "MULTI", conn: pinned, local: true, reply: okR},
 			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
-			{in: "COMMAND COUNT", conn: pinned, sent: mb("COMMAND", "COUNT"), resps: []string{queuedR}, reply: queuedR},
-			{in: "COMMAND", conn: pinned, sent: mb("COMMAND"), resps: []string{queuedR}, reply: queuedR},
-			{in: "LOLWUT", conn: pinned, sent: mb("LOLWUT"), resps: []string{queuedR}, reply: queuedR},
-			{in: "EXEC", conn: pinned, release: true, sent: mb("EXEC"), resps: []string{"*4\r\n+OK\r\n:240\r\n*0\r\n$2\r\nhi\r\n"}, reply: "*4\r\n+OK\r\n:240\r\n*0\r\n$2\r\nhi\r\n"},
-			{in: "COMMAND COUNT", reply: ":240\r\n", resps: []string{":240\r\n"}, sent: mb("COMMAND", "COUNT")},
+			{in: "KEYS *", local: true, reply: "-ERR walnut does not run KEYS inside a transaction: a transaction runs on the server of its keys, and it has none\r\n"},
+			{in: "SCAN 0", local: true, reply: "-ERR walnut does not run SCAN inside a transaction: a transaction runs on the server of its keys, and it has none\r\n"},
+			{in: "INFO servers", local: true, reply: "-ERR walnut does not run INFO inside a transaction: a transaction runs on the server of its keys, and it has none\r\n"},
+			{in: "CLIENT SETNAME x", local: true, reply: "-ERR walnut does not run CLIENT SETNAME inside a transaction: send it before MULTI\r\n"},
+			{in: "HELLO 2 SETNAME x", local: true, reply: "-ERR walnut does not run HELLO inside a transaction: send it before MULTI\r\n"},
+			{in: "FLUSHALL", local: true, reply: "-ERR FLUSHALL is refused: it would empty every server of the pool; set allow_flush = true in the pool's configuration to allow it\r\n"},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("DISCARD"), resps: []string{okR}, reply: abortR},
+		},
+		"reset in multi": {
+			// DISCARD leaves the connection clean for the idle set.
+			{in: "SELECT 1", local: true, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "RESET", conn: pinned, release: true, all: true, sent: mb("DISCARD"), resps: []string{okR}, reply: resetR},
+			{in: "EXEC", local: true, reply: replyExecNoMulti},
+			{in: "GET a", sent: mb("GET", "a"), resps: []string{"$-1\r\n"}, reply: "$-1\r\n"},
+		},
+		"reset watching": {
+			{in: "WATCH a", conn: pinned, sent: mb("WATCH", "a"), resps: []string{okR}, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "RESET", conn: pinned, release: true, all: true, sent: mb("UNWATCH"), resps: []string{"-ERR gone\r\n"}, reply: resetR},
+			{in: "UNWATCH", local: true, reply: okR},
+		},
+		"reset before a server": {
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "RESET", conn: pinned, local: true, release: true, all: true, reply: resetR},
+			{in: "RESET", local: true, reply: resetR},
+		},
+		"reset refused": {
+			{in: "WATCH a", conn: pinned, sent: mb("WATCH", "a"), resps: []string{okR}, reply: okR},
+			{in: "RESET", conn: pinned, release: true, all: true, refuse: protocols.ErrNoLease, reply: resetR},
+		},
+		"select inside": {
+			// Refused: the core SELECTs per request, and a SELECT run by
+			// EXEC would change the connection's database behind it.
+			{in: "SELECT 1", local: true, reply: okR},
+			{in: "MULTI", conn: pinned, local: true, reply: okR},
+			{in: "SET a 1", conn: pinned, sent: multiMB + mb("SET", "a", "1"), resps: []string{okR + queuedR}, reply: queuedR},
+			{in: "SELECT 2", local: true, reply: "-ERR walnut does not run SELECT inside a transaction: send it before MULTI\r\n"},
+			{in: "EXEC", conn: pinned, release: true, sent: mb("DISCARD"), resps: []string{okR}, reply: abortR},
 		},
 		"empty and errors": {
 			{in: "EXEC", local: true, reply: replyExecNoMulti},
@@ -269,7 +331,7 @@ func TestPubSubSteps(t *testing.T) {
 	msgA := "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n"
 	pmsg := "*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$2\r\nnx\r\n$2\r\nyo\r\n"
 	cantGet := "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"
-	for name, steps := range map[string][]step{
+	for name, steps := range map[string][]dstep{
 		"subscribe": {
 			{in: "UNSUBSCRIBE", local: true, reply: "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"},
 			{in: "SUBSCRIBE a b", conn: subbed, sent: mb("SUBSCRIBE", "a", "b") + pingMB,
@@ -306,9 +368,26 @@ func TestPubSubSteps(t *testing.T) {
 			{in: "NOSUCH", local: true, reply: "-ERR unsupported command 'NOSUCH'\r\n"},
 			{in: "MULTI", local: true, reply: "-ERR Can't execute 'multi': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"},
 			{in: "BLPOP l 0", local: true, reply: "-ERR Can't execute 'blpop': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"},
+			{in: "SELECT 1", local: true, reply: "-ERR Can't execute 'select': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"},
+			{in: "AUTH pw", local: true, reply: "-ERR Can't execute 'auth': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n"},
 			{in: "UNSUBSCRIBE a", conn: subbed, release: true, sent: mb("UNSUBSCRIBE", "a") + pingMB,
 				resps: []string{msgA + confirm("unsubscribe", "a", 0) + "+PONG\r\n"}, reply: msgA + confirm("unsubscribe", "a", 0)},
 			{in: "QUIT", local: true, reply: okR},
+		},
+		"reset": {
+			{in: "SUBSCRIBE a", conn: subbed, sent: mb("SUBSCRIBE", "a") + pingMB,
+				resps: []string{confirm("subscribe", "a", 1) + pongSubR}, reply: confirm("subscribe", "a", 1)},
+			{in: "PSUBSCRIBE b*", conn: subbed, sent: mb("PSUBSCRIBE", "b*") + pingMB,
+				resps: []string{confirm("psubscribe", "b*", 2) + pongSubR}, reply: confirm("psubscribe", "b*", 2)},
+			{in: "RESET", local: true, all: true, reply: resetR},
+			{in: "GET x", sent: mb("GET", "x"), resps: []string{"$-1\r\n"}, reply: "$-1\r\n"},
+			{in: "UNSUBSCRIBE", local: true, reply: "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"},
+			// Watching and subscribed: one RESET ends both.
+			{in: "WATCH k", conn: pinned, sent: mb("WATCH", "k"), resps: []string{okR}, reply: okR},
+			{in: "SUBSCRIBE a", conn: subbed, sent: mb("SUBSCRIBE", "a") + pingMB,
+				resps: []string{confirm("subscribe", "a", 1) + pongSubR}, reply: confirm("subscribe", "a", 1)},
+			{in: "RESET", conn: pinned, release: true, all: true, sent: mb("UNWATCH"), resps: []string{okR}, reply: resetR},
+			{in: "GET x", sent: mb("GET", "x"), resps: []string{"$-1\r\n"}, reply: "$-1\r\n"},
 		},
 	} {
 		for _, pipelined := range []bool{false, true} {
@@ -349,6 +428,8 @@ func FuzzSession(f *testing.F) {
 		"SUBSCRIBE a b\r\nPSUBSCRIBE p\r\nGET x\r\nPING\r\nUNSUBSCRIBE\r\nPUNSUBSCRIBE\r\n",
 		"BLPOP l 0\r\nXREAD BLOCK 1 STREAMS s 0\r\nWAIT 0 0\r\n",
 		"MULTI\r\nEXEC x\r\nSSUBSCRIBE s\r\nSUNSUBSCRIBE s\r\n",
+		"SELECT 3\r\nMULTI\r\nECHO x\r\nSET a 1\r\nCLIENT ID\r\nKEYS *\r\nEXEC\r\nRESET\r\n",
+		"WATCH a\r\nSUBSCRIBE c\r\nSELECT 1\r\nRESET\r\nMULTI\r\nSELECT 2\r\nRESET\r\nDBSIZE\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -373,7 +454,7 @@ func FuzzSession(f *testing.F) {
 					r = r[rn:]
 				}
 			case req.Conn == protocols.Shared || req.Conn == protocols.Once:
-				if len(req.Keys) == 0 {
+				if len(req.Keys) == 0 && req.Kind != protocols.Broadcast && req.Kind != protocols.Targeted {
 					t.Fatalf("%q routed without keys", req.Args)
 				}
 			default:

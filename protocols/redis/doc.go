@@ -3,7 +3,11 @@
 // command's keys from the key specs redis-server itself publishes (the
 // generated commands_gen.go), and decides per command whether walnut
 // forwards it to the server owning its keys, splits it across servers and
-// merges the replies (MGET, MSET, DEL, UNLINK, TOUCH, EXISTS), answers it
-// itself (PING, QUIT) or refuses it; policy.go states that policy. It
-// also frames server replies, so the core knows where each one ends.
+// merges the replies (MGET, MSET, DEL, UNLINK, TOUCH, EXISTS), sends it
+// to every server and merges what they say (KEYS, SCAN, DBSIZE...),
+// answers it itself (PING, SELECT, AUTH, HELLO, CLIENT, COMMAND...),
+// serves it on a dedicated connection of the client's own (transactions,
+// blocking commands, pub/sub), or refuses it; policy.go states that
+// policy. It also frames server replies, so the core knows where each
+// one ends.
 package redis

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/walnutproxy/walnut/protocols"
@@ -78,6 +79,8 @@ func checkRequest(t *testing.T, c *Codec, data []byte) {
 		if len(req.Keys) != 0 {
 			t.Fatalf("local request with keys %q", req.Keys)
 		}
+	case protocols.Broadcast, protocols.Targeted:
+		checkFanOut(t, c, &req)
 	case protocols.Forward, protocols.Split:
 		if len(req.Keys) == 0 {
 			t.Fatal("routed request without keys")
@@ -94,6 +97,22 @@ func checkRequest(t *testing.T, c *Codec, data []byte) {
 				checkResend(t, c, c.AppendRequest(nil, &req, []int32{int32(k)}), want)
 			}
 		}
+	}
+}
+
+// checkFanOut checks a Broadcast or Targeted request: no keys, and what
+// goes to the servers is one request of the same command.
+func checkFanOut(t *testing.T, c *Codec, req *protocols.Request) {
+	if len(req.Keys) != 0 {
+		t.Fatalf("%s request with keys %q", policies[req.Cmd].upper, req.Keys)
+	}
+	out := c.AppendRequest(nil, req, nil)
+	c2 := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk}
+	var back protocols.Request
+	n, err := c2.ParseRequest(out, &back)
+	name, _, _ := strings.Cut(policies[req.Cmd].upper, "|")
+	if err != nil || n != len(out) || len(back.Args) == 0 || !equalFold(back.Args[0], name) {
+		t.Fatalf("request to servers %q parses as %q (n=%d err=%v)", out, strs(back.Args), n, err)
 	}
 }
 

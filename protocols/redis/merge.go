@@ -25,6 +25,9 @@ func (c *Codec) AppendReply(dst []byte, req *protocols.Request, parts []protocol
 	if req.Conn != protocols.Shared {
 		return c.replyDedicated(dst, req, parts)
 	}
+	if req.Kind == protocols.Broadcast || req.Kind == protocols.Targeted {
+		return c.mergeFanOut(dst, req, parts)
+	}
 	if len(parts) == 0 {
 		return append(dst, replyNoParts...)
 	}

@@ -74,6 +74,12 @@ var validRequests = []struct {
 	{"GET k\x00 ignored\r\n", []string{"GET", "k"}},
 	{"GET a\vb\r\n", []string{"GET", "a\vb"}},
 	{"\x00\r\n", nil},
+	{mb("SCAN", "140737488355335", "MATCH", "u*"), []string{"SCAN", "140737488355335", "MATCH", "u*"}},
+	{"KEYS user*\r\n", []string{"KEYS", "user*"}},
+	{"INFO servers memory\r\n", []string{"INFO", "servers", "memory"}},
+	{mb("SELECT", "3"), []string{"SELECT", "3"}},
+	{mb("HELLO", "2", "AUTH", "default", "pw", "SETNAME", "x"), []string{"HELLO", "2", "AUTH", "default", "pw", "SETNAME", "x"}},
+	{mb("COMMAND", "INFO", "get"), []string{"COMMAND", "INFO", "get"}},
 }
 
 func TestParseRequestValid(t *testing.T) {

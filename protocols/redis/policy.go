@@ -1,50 +1,72 @@
 package redis
 
-import "strings"
-
 // Routing policy: what walnut does with each command of commandTable.
 //
 // A sharding proxy can serve a command only when it knows which server
 // owns the data the command touches, and when the command's effect is
-// confined to that server and to the one request. So, in order:
+// confined to that server and to the one request, or when it can ask
+// every server and merge what they say. So, in order:
 //
-//  1. PING and QUIT are answered by walnut itself (Local). COMMAND (with
-//     its subcommands) and LOLWUT, which are about the server rather
-//     than data, go where nutcracker sends them: to the server that owns
-//     the key "placeholder".
+//  1. Commands about the connection are answered by walnut itself
+//     (Local): PING, QUIT, ECHO, COMMAND (walnut's own table: COUNT,
+//     INFO, DOCS, LIST, GETKEYS, where nutcracker forwards COMMAND to a
+//     server), and, reading or changing the client's session (local.go):
+//     SELECT (a database per client: the core SELECTs it ahead of the
+//     client's requests on every connection they take, shared or
+//     dedicated), AUTH and HELLO (the pool's password; HELLO speaks RESP2
+//     only), RESET (which also ends the client's transaction and
+//     subscriptions), CLIENT SETNAME, GETNAME, ID and INFO, and INFO
+//     (walnut's figures; INFO servers asks every server). LOLWUT, about
+//     the server rather than data, goes where nutcracker sends it: to
+//     the server that owns the key "placeholder".
 //  2. MGET, MSET, DEL, UNLINK, TOUCH and EXISTS have independent keys:
 //     they are Split into one part per server and the replies merged
 //     (MGET's arrays back in the client's key order, MSET's +OK only if
 //     every part said +OK, the others' integers summed).
-//  3. refusedCommands name keys but cannot be served: moving keys across
+//  3. Whole-keyspace commands (keyspace.go) go to every server in the
+//     routing table (Broadcast) and their replies are merged: KEYS,
+//     DBSIZE, RANDOMKEY, LASTSAVE, SCRIPT LOAD/EXISTS/FLUSH, and
+//     FLUSHDB/FLUSHALL when the pool sets allow_flush. SCAN walks the
+//     servers one after another with a cursor that names the server
+//     (Targeted); TIME asks the first server.
+//  4. Transactions, blocking commands and pub/sub are served on
+//     dedicated server connections, the client's own (dedicated.go,
+//     pubsub.go, protocols.Conn): MULTI, EXEC, DISCARD, WATCH and
+//     UNWATCH pin the client to one connection to the server of the
+//     transaction's first key, and every key of the transaction must
+//     live there; blocking commands (BLPOP, BLMOVE, BZPOPMIN, BLMPOP,
+//     XREAD and XREADGROUP with BLOCK...) each take a connection of
+//     their own to their keys' server, so that they never stall the
+//     shared pipeline; SUBSCRIBE and SSUBSCRIBE route each channel by
+//     its hash, PSUBSCRIBE goes to every server, and PUBLISH and
+//     SPUBLISH are forwarded by channel as if it were a key. WAIT
+//     outside a transaction is answered :0: the client's writes went
+//     over shared connections, whose replication walnut cannot vouch
+//     for. These commands are served with the client's session
+//     (dedicate), which also decides, inside MULTI or subscribed, what
+//     happens to the others: inside MULTI, commands with keys are queued
+//     on the transaction's server, walnut's own answers (1) are queued
+//     by walnut and put into EXEC's reply, and what has no key (3),
+//     pub/sub and the session changes SELECT, CLIENT SETNAME and HELLO
+//     SETNAME are refused, aborting the transaction; subscribed, only
+//     pub/sub, PING, QUIT and RESET are served, as Redis serves a RESP2
+//     subscriber.
+//  5. refusedCommands name keys but cannot be served: moving keys across
 //     servers or databases behind the proxy's back (MIGRATE, MOVE, and
 //     COPY with a DB option, through hookCopy), and Redis Cluster's
 //     internal RESTORE-ASKING.
-//  4. Commands whose key specs find no key (KEYS, SCAN, SELECT, INFO,
-//     DBSIZE, FLUSHALL, CONFIG...) are refused: there is no
-//     server to send them to, or they would act on one server only.
-//  5. Transactions, blocking commands and pub/sub are served on
-//     dedicated server connections (see dedicated.go and pubsub.go, and
-//     protocols.Conn): MULTI, EXEC, DISCARD, WATCH and UNWATCH pin the
-//     client to one connection to the server of the transaction's first
-//     key, and every key of the transaction must live there; blocking
-//     commands (BLPOP, BLMOVE, BZPOPMIN, BLMPOP, XREAD and XREADGROUP
-//     with BLOCK...) each take a connection of their own to their keys'
-//     server, so that they never stall the shared pipeline; SUBSCRIBE
-//     and SSUBSCRIBE route each channel by its hash, PSUBSCRIBE goes to
-//     every server, and PUBLISH and SPUBLISH are forwarded by channel as
-//     if it were a key. WAIT outside a transaction is answered :0: the
-//     client's writes went over shared connections, whose replication
-//     walnut cannot vouch for. Other blocking and pub/sub commands
-//     (PUBSUB ...), and admin commands, which act on a server rather
-//     than on keys, are refused.
-//  6. Everything else that names keys is Forwarded to the server that
+//  6. Other commands whose key specs find no key (SWAPDB, CONFIG,
+//     CLUSTER, MONITOR, SYNC, PUBSUB, the rest of CLIENT and SCRIPT...),
+//     other blocking and pub/sub commands, and admin commands, which act
+//     on a server rather than on keys, are refused: there is no server
+//     to send them to, or they would act on one server only.
+//  7. Everything else that names keys is Forwarded to the server that
 //     owns them (the core refuses it if its keys live on several
-//     servers). The keys come from the command's key specs, interpreted
-//     generically (keys.go), with the hooks below for what the specs
-//     cannot say. A request in which they find no key (EVAL with
-//     numkeys 0, ZUNION 0 ...) is answered with an error: there is no
-//     server to send it to.
+//     servers, naming a key that is not with the first). The keys come
+//     from the command's key specs, interpreted generically (keys.go),
+//     with the hooks below for what the specs cannot say. A request in
+//     which they find no key (EVAL with numkeys 0, ZUNION 0 ...) is
+//     answered with an error: there is no server to send it to.
 //
 // A refused command gets "-ERR unsupported command 'NAME'" and the
 // connection stays open; unknown commands get the same.
@@ -60,7 +82,39 @@ const (
 	actSumInt
 	actPing
 	actQuit
+	// LOLWUT: forwarded to the owner of the key "placeholder".
 	actPlaceholder
+	// Whole-keyspace commands (keyspace.go): sent to every server, or to
+	// one by a cursor, and merged.
+	actKeys
+	actScan
+	actDBSize
+	actRandomKey
+	actFlush
+	actScriptLoad
+	actScriptExists
+	actScriptFlush
+	actTime
+	actLastSave
+	// Commands walnut answers from what it knows (local.go).
+	actEcho
+	actCommand
+	actCommandCount
+	actCommandInfo
+	actCommandDocs
+	actCommandList
+	actCommandGetKeys
+	// Commands that read or change the client's session, or the pool's
+	// settings (local.go): answered by the codec after route.
+	actSelect
+	actAuth
+	actHello
+	actReset
+	actClientSetName
+	actClientGetName
+	actClientID
+	actClientInfo
+	actInfo
 	// The commands below are served with the client's session
 	// (dedicate): whatever route makes of them is provisional.
 	actMulti
@@ -78,6 +132,14 @@ const (
 	actXRead   // XREAD, XREADGROUP: blocking with BLOCK
 	actPublish // PUBLISH, SPUBLISH: forwarded by channel
 )
+
+// needsCodec reports whether a is answered by the codec's connCommand
+// rather than by route alone.
+func needsCodec(a action) bool { return (a >= actSelect && a <= actInfo) || a == actFlush }
+
+// withSession reports whether a is one of the commands dedicate serves
+// with the client's session (transactions, blocking commands, pub/sub).
+func withSession(a action) bool { return a >= actMulti }
 
 // hook is a command-specific check or key rule applied before
 // forwarding, for what key specs do not express.
@@ -102,8 +164,39 @@ const (
 
 var (
 	localCommands = map[string]action{
-		"ping": actPing,
-		"quit": actQuit,
+		"ping":            actPing,
+		"quit":            actQuit,
+		"echo":            actEcho,
+		"command":         actCommand,
+		"command|count":   actCommandCount,
+		"command|info":    actCommandInfo,
+		"command|docs":    actCommandDocs,
+		"command|list":    actCommandList,
+		"command|getkeys": actCommandGetKeys,
+		"select":          actSelect,
+		"auth":            actAuth,
+		"hello":           actHello,
+		"reset":           actReset,
+		"client|setname":  actClientSetName,
+		"client|getname":  actClientGetName,
+		"client|id":       actClientID,
+		"client|info":     actClientInfo,
+		"info":            actInfo,
+	}
+	// keyspaceCommands act on every server's keys (or report on every
+	// server): see keyspace.go.
+	keyspaceCommands = map[string]action{
+		"keys":          actKeys,
+		"scan":          actScan,
+		"dbsize":        actDBSize,
+		"randomkey":     actRandomKey,
+		"flushdb":       actFlush,
+		"flushall":      actFlush,
+		"script|load":   actScriptLoad,
+		"script|exists": actScriptExists,
+		"script|flush":  actScriptFlush,
+		"time":          actTime,
+		"lastsave":      actLastSave,
 	}
 	splitCommands = map[string]action{
 		"mget":   actMGet,
@@ -161,10 +254,13 @@ func decide(c *commandInfo) action {
 	if a, ok := localCommands[c.name]; ok {
 		return a
 	}
-	if c.name == "lolwut" || c.name == "command" || strings.HasPrefix(c.name, "command|") {
+	if c.name == "lolwut" {
 		return actPlaceholder
 	}
 	if a, ok := splitCommands[c.name]; ok {
+		return a
+	}
+	if a, ok := keyspaceCommands[c.name]; ok {
 		return a
 	}
 	if a, ok := dedicatedCommands[c.name]; ok {

@@ -181,9 +181,9 @@ func (c *Codec) subscribedMode(req *protocols.Request, s *session, act action) {
 	switch {
 	case req.Kind != protocols.Local && (act == actSubscribe || act == actUnsubscribe || act == actPSubscribe || act == actPUnsubscribe):
 		c.subscribe(req, s.sub, act)
-	case req.Close, req.Cmd == 0, req.Flags&reqArity != 0, req.Cmd == authIdx:
+	case req.Close, req.Cmd == 0, req.Flags&reqArity != 0:
 		// QUIT; and errors Redis gives before this check (unknown
-		// command, wrong arguments); and AUTH as walnut answers it.
+		// command, wrong arguments).
 	case act == actPing:
 		r := append(req.Reply[:0], pongArray...)
 		if len(req.Args) > 1 {
@@ -193,8 +193,13 @@ func (c *Codec) subscribedMode(req *protocols.Request, s *session, act action) {
 		}
 		req.Kind = protocols.Local
 	default:
+		// Everything else, including the connection commands walnut
+		// answers itself (SELECT, AUTH, ECHO...) and the ones over the
+		// whole keyspace (KEYS, INFO servers...), as Redis refuses them
+		// to a RESP2 subscriber.
 		req.Keys = req.Keys[:0]
 		req.Conn, req.Block = protocols.Shared, 0
+		req.Flags &^= reqConn | reqRewrite
 		localError(req, "Can't execute '", commandTable[req.Cmd].name,
 			"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
 	}

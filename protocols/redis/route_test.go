@@ -11,6 +11,8 @@ const (
 	fwd   = protocols.Forward
 	split = protocols.Split
 	loc   = protocols.Local
+	bcast = protocols.Broadcast
+	targ  = protocols.Targeted
 )
 
 // routeCases are inline commands with how walnut serves them: the kind,
@@ -110,14 +112,52 @@ var routeCases = []struct {
 	{"FCALL fn x a", loc, nil, "-ERR Bad number of keys provided\r\n"},
 	{"ZUNION 0 a", loc, nil, "-ERR walnut cannot route ZUNION without keys\r\n"},
 	{"LMPOP x a LEFT", loc, nil, "-ERR walnut cannot route LMPOP without keys\r\n"},
-	// About the server, not data: where nutcracker sends them, to the
-	// owner of "placeholder".
-	{"COMMAND", fwd, []string{"placeholder"}, ""},
-	{"command count", fwd, []string{"placeholder"}, ""},
-	{"COMMAND DOCS get", fwd, []string{"placeholder"}, ""},
+	// About the server, not data: where nutcracker sends it, to the
+	// owner of "placeholder". (nutcracker sends COMMAND there too;
+	// walnut answers it with its own table, below.)
 	{"LOLWUT", fwd, []string{"placeholder"}, ""},
 	{"LOLWUT VERSION 5", fwd, []string{"placeholder"}, ""},
 	{"COMMAND NOSUCH", loc, nil, "-ERR unsupported command 'COMMAND NOSUCH'\r\n"},
+	// Unsupported: no keys, admin, cross-server or cross-database moves,
+	// unknown.
+	{"SWAPDB 0 1", loc, nil, "-ERR unsupported command 'SWAPDB'\r\n"},
+	{"MONITOR", loc, nil, "-ERR unsupported command 'MONITOR'\r\n"},
+	{"SYNC", loc, nil, "-ERR unsupported command 'SYNC'\r\n"},
+	{"SCRIPT KILL", loc, nil, "-ERR unsupported command 'SCRIPT KILL'\r\n"},
+	{"CLIENT LIST", loc, nil, "-ERR unsupported command 'CLIENT LIST'\r\n"},
+	{"CLIENT KILL ID 1", loc, nil, "-ERR unsupported command 'CLIENT KILL'\r\n"},
+	// Whole-keyspace commands: to every server, or one by a cursor.
+	{"KEYS *", bcast, nil, ""},
+	{"DBSIZE", bcast, nil, ""},
+	{"RANDOMKEY", bcast, nil, ""},
+	{"SCRIPT LOAD x", bcast, nil, ""},
+	{"SCRIPT EXISTS a b", bcast, nil, ""},
+	{"SCRIPT FLUSH ASYNC", bcast, nil, ""},
+	{"LASTSAVE", bcast, nil, ""},
+	{"INFO servers", bcast, nil, ""},
+	{"INFO memory SERVERS", bcast, nil, ""},
+	{"SCAN 0", targ, nil, ""},
+	{"SCAN 140737488355328 MATCH a* COUNT 10 TYPE string", targ, nil, ""},
+	{"SCAN x", loc, nil, "-ERR invalid cursor\r\n"},
+	{"SCAN -1", loc, nil, "-ERR invalid cursor\r\n"},
+	{"SCAN 18446744073709551616", loc, nil, "-ERR invalid cursor\r\n"},
+	{"TIME", targ, nil, ""},
+	{"KEYS", loc, nil, "-ERR wrong number of arguments for 'keys' command\r\n"},
+	{"FLUSHALL", loc, nil, "-ERR FLUSHALL is refused: it would empty every server of the pool; set allow_flush = true in the pool's configuration to allow it\r\n"},
+	{"flushdb async", loc, nil, "-ERR FLUSHDB is refused: it would empty every server of the pool; set allow_flush = true in the pool's configuration to allow it\r\n"},
+	// Connection commands, answered by walnut.
+	{"SELECT 1", loc, nil, "+OK\r\n"},
+	{"SELECT 15", loc, nil, "+OK\r\n"},
+	{"SELECT 16", loc, nil, "-ERR DB index is out of range\r\n"},
+	{"SELECT -1", loc, nil, "-ERR DB index is out of range\r\n"},
+	{"SELECT x", loc, nil, "-ERR value is not an integer or out of range\r\n"},
+	{"SELECT 99999999999", loc, nil, "-ERR value is not an integer or out of range\r\n"},
+	{"ECHO hi", loc, nil, "$2\r\nhi\r\n"},
+	{"HELLO 3", loc, nil, "-NOPROTO unsupported protocol version\r\n"},
+	{"HELLO 1", loc, nil, "-NOPROTO unsupported protocol version\r\n"},
+	{"HELLO x", loc, nil, "-ERR Protocol version is not an integer or out of range\r\n"},
+	{"HELLO 2 FOO", loc, nil, "-ERR Syntax error in HELLO option 'FOO'\r\n"},
+	{"HELLO 2 SETNAME", loc, nil, "-ERR Syntax error in HELLO option 'SETNAME'\r\n"},
 	// Blocking commands (each on a connection of its own, see
 	// TestDedicatedRoute), and PUBLISH by channel.
 	{"BLPOP l 0", fwd, []string{"l"}, ""},
@@ -131,19 +171,27 @@ var routeCases = []struct {
 	{"PUBLISH c m", fwd, []string{"c"}, ""},
 	{"SPUBLISH c m", fwd, []string{"c"}, ""},
 	{"WAIT 1 0", loc, nil, ":0\r\n"},
-	// Unsupported: no keys, admin, cross-server or cross-database
-	// moves, unknown; and, without a session (a codec used outside the
-	// core), transactions and subscriptions.
-	{"KEYS *", loc, nil, "-ERR unsupported command 'KEYS'\r\n"},
-	{"SCAN 0", loc, nil, "-ERR unsupported command 'SCAN'\r\n"},
-	{"SELECT 1", loc, nil, "-ERR unsupported command 'SELECT'\r\n"},
-	{"INFO", loc, nil, "-ERR unsupported command 'INFO'\r\n"},
-	{"DBSIZE", loc, nil, "-ERR unsupported command 'DBSIZE'\r\n"},
-	{"FLUSHALL", loc, nil, "-ERR unsupported command 'FLUSHALL'\r\n"},
-	{"RANDOMKEY", loc, nil, "-ERR unsupported command 'RANDOMKEY'\r\n"},
-	{"ECHO hi", loc, nil, "-ERR unsupported command 'ECHO'\r\n"},
-	{"HELLO 3", loc, nil, "-ERR unsupported command 'HELLO'\r\n"},
 	{"AUTH pw", loc, nil, "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"},
+	{"AUTH default pw", loc, nil, "+OK\r\n"},
+	{"AUTH someone pw", loc, nil, "-WRONGPASS invalid username-password pair or user is disabled.\r\n"},
+	{"AUTH a b c", loc, nil, "-ERR syntax error\r\n"},
+	{"AUTH", loc, nil, "-ERR wrong number of arguments for 'auth' command\r\n"},
+	{"RESET", loc, nil, "+RESET\r\n"},
+	{"CLIENT SETNAME app", loc, nil, "+OK\r\n"},
+	{"CLIENT SETNAME 'a b'", loc, nil, "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"},
+	{"CLIENT GETNAME", loc, nil, "$-1\r\n"},
+	{"COMMAND GETKEYS SET k v", loc, nil, "*1\r\n$1\r\nk\r\n"},
+	{"COMMAND GETKEYS SORT k STORE d", loc, nil, "*2\r\n$1\r\nk\r\n$1\r\nd\r\n"},
+	{"COMMAND GETKEYS PING x", loc, nil, "-ERR The command has no key arguments\r\n"},
+	{"COMMAND GETKEYS NOPE x", loc, nil, "-ERR Invalid command specified\r\n"},
+	{"COMMAND GETKEYS GET a b", loc, nil, "-ERR Invalid number of arguments specified for command\r\n"},
+	{"COMMAND INFO nope", loc, nil, "*1\r\n$-1\r\n"},
+	{"COMMAND INFO monitor", loc, nil, "*1\r\n$-1\r\n"},
+	{"COMMAND DOCS nope", loc, nil, "*0\r\n"},
+	{"COMMAND LIST FILTERBY PATTERN x", loc, nil, "-ERR walnut does not support COMMAND LIST FILTERBY\r\n"},
+	{"COMMAND HELP", loc, nil, "-ERR unsupported command 'COMMAND HELP'\r\n"},
+	// Without a session (a codec used outside the core), transactions
+	// and subscriptions are refused.
 	{"MULTI", loc, nil, "-ERR unsupported command 'MULTI'\r\n"},
 	{"EXEC", loc, nil, "-ERR unsupported command 'EXEC'\r\n"},
 	{"DISCARD", loc, nil, "-ERR unsupported command 'DISCARD'\r\n"},
@@ -162,7 +210,6 @@ var routeCases = []struct {
 	{"CONFIG", loc, nil, "-ERR unsupported command 'CONFIG'\r\n"},
 	{"OBJECT HELP", loc, nil, "-ERR unsupported command 'OBJECT HELP'\r\n"},
 	{"OBJECT NOSUCH k", loc, nil, "-ERR unsupported command 'OBJECT NOSUCH'\r\n"},
-	{"SCRIPT LOAD x", loc, nil, "-ERR unsupported command 'SCRIPT LOAD'\r\n"},
 	{"DEBUG OBJECT k", loc, nil, "-ERR unsupported command 'DEBUG'\r\n"},
 	{"NoSuchCommand a b", loc, nil, "-ERR unsupported command 'NoSuchCommand'\r\n"},
 }
@@ -249,7 +296,7 @@ func TestPolicyTable(t *testing.T) {
 			t.Errorf("%s is served (%d) without a dedicated connection", c.name, policies[i].act)
 		}
 	}
-	for _, name := range []string{"migrate", "move", "pfdebug", "restore-asking", "keys", "scan", "select", "info", "flushall", "pubsub|channels", "pubsub|numsub", "object|help", "config|get", "cluster|keyslot"} {
+	for _, name := range []string{"migrate", "move", "pfdebug", "restore-asking", "swapdb", "monitor", "sync", "psync", "script|kill", "client|list", "pubsub|channels", "pubsub|numsub", "object|help", "config|get", "cluster|keyslot"} {
 		i := find(name)
 		if i < 0 {
 			t.Errorf("%s is not in the table", name)

@@ -3,48 +3,102 @@ package redis
 import (
 	"bytes"
 	"crypto/subtle"
+	"encoding/binary"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/walnutproxy/walnut/protocols"
 )
 
 var (
-	_ protocols.Sessions = (*Codec)(nil)
-	_ protocols.Greeter  = (*Codec)(nil)
+	_ protocols.Sessions      = (*Codec)(nil)
+	_ protocols.Greeter       = (*Codec)(nil)
+	_ protocols.ClassSwitcher = (*Codec)(nil)
 )
 
 // session is what walnut remembers of a Redis client between requests.
 type session struct {
 	authed bool
-	tx     *txState  // transaction, from the first WATCH or MULTI
-	sub    *subState // subscriptions, from the first one
+	// db is the database the client selected (the pool's redis_db until
+	// it sends SELECT).
+	db int
+	// id is CLIENT ID's answer, name CLIENT SETNAME's.
+	id   uint64
+	name []byte
+	tx   *txState  // transaction, from the first WATCH or MULTI
+	sub  *subState // subscriptions, from the first one
 }
+
+// clientIDs numbers clients across the pools and reloads of a process;
+// clients handed over by a binary upgrade keep theirs, and new ones are
+// numbered after them.
+var clientIDs atomic.Uint64
 
 // NewSession implements protocols.Sessions.
-func (c *Codec) NewSession() any { return &session{} }
+func (c *Codec) NewSession() any { return &session{db: c.db, id: clientIDs.Add(1)} }
 
-// MarshalSession implements protocols.Sessions.
+// sessionV2 starts a marshalled session. The first format was one byte,
+// 0 or 1 for authenticated; a process of that time reads this one as
+// not authenticated, which is safe.
+const sessionV2 = 2
+
+// MarshalSession implements protocols.Sessions: the version, whether the
+// client authenticated, its database, id and name.
 func (c *Codec) MarshalSession(s any) []byte {
-	if ss, ok := s.(*session); ok && ss.authed {
-		return []byte{1}
+	ss, ok := s.(*session)
+	if !ok {
+		return []byte{0}
 	}
-	return []byte{0}
+	b := []byte{sessionV2, 0}
+	if ss.authed {
+		b[1] = 1
+	}
+	b = binary.AppendUvarint(b, uint64(ss.db))
+	b = binary.AppendUvarint(b, ss.id)
+	b = binary.AppendUvarint(b, uint64(len(ss.name)))
+	return append(b, ss.name...)
 }
 
-// UnmarshalSession implements protocols.Sessions.
+// UnmarshalSession implements protocols.Sessions. What it cannot read
+// makes a new session, not authenticated.
 func (c *Codec) UnmarshalSession(b []byte) any {
-	return &session{authed: len(b) > 0 && b[0] == 1}
-}
-
-var authIdx = func() uint16 {
-	for i, c := range commandTable {
-		if c.name == "auth" {
-			return uint16(i)
+	if len(b) == 1 {
+		s := c.NewSession().(*session)
+		s.authed = b[0] == 1
+		return s
+	}
+	if len(b) < 2 || b[0] != sessionV2 || b[1] > 1 {
+		return c.NewSession()
+	}
+	s := &session{authed: b[1] == 1}
+	rest := b[2:]
+	db, n := binary.Uvarint(rest)
+	if n <= 0 || db >= 1<<31 {
+		return c.NewSession()
+	}
+	rest = rest[n:]
+	id, n := binary.Uvarint(rest)
+	if n <= 0 {
+		return c.NewSession()
+	}
+	rest = rest[n:]
+	l, n := binary.Uvarint(rest)
+	if n <= 0 || l != uint64(len(rest)-n) {
+		return c.NewSession()
+	}
+	s.db, s.id = int(db), id
+	if l > 0 {
+		s.name = append([]byte(nil), rest[n:]...)
+	}
+	for {
+		cur := clientIDs.Load()
+		if cur >= id || clientIDs.CompareAndSwap(cur, id) {
+			break
 		}
 	}
-	panic("redis: no AUTH in the command table")
-}()
+	return s
+}
 
 // Redis 7's texts, which clients and their users know.
 const (
@@ -53,46 +107,22 @@ const (
 	replyNoPass    = "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"
 )
 
-// authenticate answers AUTH, and refuses everything else but QUIT until
-// the client has given the pool's password.
-func (c *Codec) authenticate(req *protocols.Request) {
-	s, _ := req.Session.(*session)
-	isAuth := len(req.Args) > 0 && req.Cmd == authIdx && req.Kind == protocols.Local && !bytes.HasPrefix(req.Reply, []byte("-ERR wrong number"))
-	if isAuth {
-		switch {
-		case c.clientPassword == "":
-			local(req, replyNoPass)
-		case len(req.Args) > 3:
-			local(req, "-ERR syntax error\r\n")
-		case c.passwordOK(req.Args):
-			if s != nil {
-				s.authed = true
-			}
-			local(req, "+OK\r\n")
-		default:
-			if s != nil {
-				s.authed = false
-			}
-			local(req, replyWrongPass)
-		}
-		return
-	}
-	if c.clientPassword == "" || s == nil || s.authed || req.Close {
-		return
-	}
-	req.Keys = req.Keys[:0]
-	local(req, replyNoAuth)
+// allowedUnauthenticated reports whether a client that has not given the
+// pool's password may send req: the commands Redis flags no_auth (AUTH,
+// HELLO, QUIT, RESET).
+func allowedUnauthenticated(req *protocols.Request) bool {
+	return int(req.Cmd) < len(commandTable) && commandTable[req.Cmd].flags&flagNoAuth != 0
 }
 
-// passwordOK checks AUTH password, or AUTH default password (the
-// ACL form, with the only user walnut knows), in constant time.
-func (c *Codec) passwordOK(args [][]byte) bool {
-	pass := args[1]
-	if len(args) == 3 {
-		if string(args[1]) != "default" {
-			return false
-		}
-		pass = args[2]
+// checkAuth checks a user and password against the pool's password the
+// way Redis 7 checks them for its default user, in constant time. With
+// no password set, the default user takes any password.
+func (c *Codec) checkAuth(user, pass []byte) bool {
+	if string(user) != "default" {
+		return false
+	}
+	if c.clientPassword == "" {
+		return true
 	}
 	return subtle.ConstantTimeCompare(pass, []byte(c.clientPassword)) == 1
 }
@@ -101,6 +131,39 @@ func (c *Codec) passwordOK(args [][]byte) bool {
 // server connection, when the pool sets redis_auth and redis_db.
 func (c *Codec) Greeting() ([]byte, int) {
 	return c.greeting, len(c.greetingNames)
+}
+
+// SwitchClass implements protocols.ClassSwitcher: class db+1 is
+// database db, class 0 the pool's database.
+func (c *Codec) SwitchClass(class int) []byte {
+	db := c.db
+	if class != 0 {
+		db = class - 1
+	}
+	if db < len(c.selects) {
+		return c.selects[db]
+	}
+	return appendSelect(nil, db)
+}
+
+// SwitchReply implements protocols.ClassSwitcher: SELECT answers +OK,
+// and a refusal says so as GreetingReply does ("SELECT 20 refused by
+// the server: ERR DB index is out of range").
+func (c *Codec) SwitchReply(class int, resp []byte) error {
+	if bytes.Equal(resp, []byte("+OK\r\n")) {
+		return nil
+	}
+	db := c.db
+	if class != 0 {
+		db = class - 1
+	}
+	return fmt.Errorf("SELECT %d refused by the server: %s", db, refusal(resp))
+}
+
+// appendSelect appends SELECT db.
+func appendSelect(dst []byte, db int) []byte {
+	dst = append(dst, "*2\r\n$6\r\nSELECT\r\n"...)
+	return appendBulk(dst, strconv.AppendInt(nil, int64(db), 10))
 }
 
 // buildGreeting returns the setup requests and, for messages, what each
@@ -114,10 +177,8 @@ func buildGreeting(o protocols.Options) ([]byte, []string) {
 		names = append(names, "AUTH")
 	}
 	if o.Database != 0 {
-		db := strconv.Itoa(o.Database)
-		g = append(g, "*2\r\n$6\r\nSELECT\r\n"...)
-		g = appendBulk(g, []byte(db))
-		names = append(names, "SELECT "+db)
+		g = appendSelect(g, o.Database)
+		names = append(names, "SELECT "+strconv.Itoa(o.Database))
 	}
 	return g, names
 }
@@ -138,11 +199,17 @@ func (c *Codec) GreetingReply(i int, buf []byte) (int, error) {
 		if i >= 0 && i < len(c.greetingNames) {
 			what = c.greetingNames[i]
 		}
-		reply := bytes.TrimSpace(buf[:n])
-		if len(reply) > 0 && (reply[0] == '-' || reply[0] == '+') {
-			reply = reply[1:]
-		}
-		return n, fmt.Errorf("%s refused by the server: %s", what, reply)
+		return n, fmt.Errorf("%s refused by the server: %s", what, refusal(buf[:n]))
 	}
 	return n, nil
+}
+
+// refusal is how a setup reply that is not +OK is quoted: "-ERR DB index
+// is out of range\r\n" as "ERR DB index is out of range".
+func refusal(reply []byte) []byte {
+	reply = bytes.TrimSpace(reply)
+	if len(reply) > 0 && (reply[0] == '-' || reply[0] == '+') {
+		reply = reply[1:]
+	}
+	return reply
 }

@@ -1,0 +1,291 @@
+package redis
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/walnutproxy/walnut/protocols"
+)
+
+// Commands about the connection, answered by walnut as Redis 7 answers
+// them: SELECT, AUTH, HELLO, RESET, CLIENT SETNAME/GETNAME/ID/INFO, and
+// INFO with walnut's own figures. FLUSHDB and FLUSHALL pass through here
+// too, for the pool's allow_flush.
+
+// Redis 7's texts.
+const (
+	replyDBRange     = "-ERR DB index is out of range\r\n"
+	replyNotInteger  = "-ERR value is not an integer or out of range\r\n"
+	replyBadProto    = "-ERR Protocol version is not an integer or out of range\r\n"
+	replyNoProto     = "-NOPROTO unsupported protocol version\r\n"
+	replyHelloNoAuth = "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
+	replyBadName     = "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+	replySyntax      = "-ERR syntax error\r\n"
+)
+
+// connCommand answers a request route marked reqConn. s is the client's
+// session; without one (a codec used outside a proxy) a throwaway one
+// stands in.
+func (c *Codec) connCommand(req *protocols.Request, s *session) {
+	req.Flags &^= reqConn
+	if s == nil {
+		s = &session{db: c.db}
+	}
+	args := req.Args
+	switch policies[req.Cmd].act {
+	case actSelect:
+		db, ok := parseInt(args[1])
+		switch {
+		case !ok || db != int64(int32(db)):
+			local(req, replyNotInteger)
+		case db < 0 || db >= int64(c.databases):
+			local(req, replyDBRange)
+		default:
+			s.db = int(db)
+			local(req, "+OK\r\n")
+		}
+	case actAuth:
+		c.auth(req, s)
+	case actHello:
+		c.hello(req, s)
+	case actReset:
+		c.reset(req, s)
+	case actClientSetName:
+		if !validName(args[2]) {
+			local(req, replyBadName)
+			return
+		}
+		s.name = append(s.name[:0], args[2]...)
+		local(req, "+OK\r\n")
+	case actClientGetName:
+		if len(s.name) == 0 {
+			local(req, "$-1\r\n")
+			return
+		}
+		req.Kind = protocols.Local
+		req.Reply = appendBulk(req.Reply[:0], s.name)
+	case actClientID:
+		req.Kind = protocols.Local
+		req.Reply = append(strconv.AppendUint(append(req.Reply[:0], ':'), s.id, 10), '\r', '\n')
+	case actClientInfo:
+		req.Kind = protocols.Local
+		req.Reply = appendBulk(req.Reply[:0], clientInfo(s))
+	case actInfo:
+		c.infoCommand(req)
+	case actFlush:
+		if !c.allowFlush {
+			localError(req, policies[req.Cmd].upper, " is refused: it would empty every server of the pool",
+				"; set allow_flush = true in the pool's configuration to allow it")
+			return
+		}
+		req.Kind = protocols.Broadcast
+	}
+}
+
+// auth answers AUTH password and AUTH user password.
+func (c *Codec) auth(req *protocols.Request, s *session) {
+	args := req.Args
+	var user, pass []byte
+	switch len(args) {
+	case 2:
+		if c.clientPassword == "" {
+			local(req, replyNoPass)
+			return
+		}
+		user, pass = []byte("default"), args[1]
+	case 3:
+		user, pass = args[1], args[2]
+	default:
+		local(req, replySyntax)
+		return
+	}
+	// As in Redis, a wrong password leaves an authenticated client so.
+	if !c.checkAuth(user, pass) {
+		local(req, replyWrongPass)
+		return
+	}
+	s.authed = true
+	local(req, "+OK\r\n")
+}
+
+// hello answers HELLO [protover [AUTH user pass] [SETNAME name]] as Redis
+// 7 does, for RESP2 (walnut speaks RESP2 to its clients: HELLO 3 is
+// refused, and clients go on with RESP2).
+func (c *Codec) hello(req *protocols.Request, s *session) {
+	args := req.Args
+	next := 1
+	if len(args) >= 2 {
+		v, ok := parseInt(args[1])
+		switch {
+		case !ok:
+			local(req, replyBadProto)
+			return
+		case v != 2:
+			local(req, replyNoProto)
+			return
+		}
+		next = 2
+	}
+	var user, pass, name []byte
+	setName := false
+	for j := next; j < len(args); j++ {
+		more := len(args) - 1 - j
+		switch {
+		case equalFold(args[j], "AUTH") && more >= 2:
+			user, pass = args[j+1], args[j+2]
+			j += 2
+		case equalFold(args[j], "SETNAME") && more >= 1:
+			name, setName = args[j+1], true
+			if !validName(name) {
+				local(req, replyBadName)
+				return
+			}
+			j++
+		default:
+			req.Kind = protocols.Local
+			r := append(req.Reply[:0], "-ERR Syntax error in HELLO option '"...)
+			r = appendSanitized(r, args[j], 128)
+			req.Reply = append(r, "'\r\n"...)
+			return
+		}
+	}
+	if user != nil {
+		if !c.checkAuth(user, pass) {
+			local(req, replyWrongPass)
+			return
+		}
+		s.authed = true
+	}
+	if c.clientPassword != "" && !s.authed {
+		local(req, replyHelloNoAuth)
+		return
+	}
+	if setName {
+		s.name = append(s.name[:0], name...)
+	}
+	req.Kind = protocols.Local
+	r := append(req.Reply[:0], "*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n"...)
+	r = appendBulk(r, []byte(redisVersion))
+	r = append(r, "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:"...)
+	r = strconv.AppendUint(r, s.id, 10)
+	req.Reply = append(r, "\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"...)
+}
+
+// validName is Redis' rule for client names: printable ASCII without
+// spaces, or empty (no name).
+func validName(b []byte) bool {
+	for _, c := range b {
+		if c < '!' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// clientInfo is CLIENT INFO's line, with what walnut knows of the
+// client (Redis' other fields describe a server connection).
+func clientInfo(s *session) []byte {
+	b := append([]byte("id="), strconv.FormatUint(s.id, 10)...)
+	b = append(b, " name="...)
+	b = append(b, s.name...)
+	b = append(b, " db="...)
+	b = strconv.AppendInt(b, int64(s.db), 10)
+	return append(b, " user=default resp=2\n"...)
+}
+
+// infoCommand answers INFO [section ...] with walnut's own sections, or,
+// when "servers" is among the sections, sends INFO with the other
+// sections to every server and puts their answers one after another.
+func (c *Codec) infoCommand(req *protocols.Request) {
+	for _, a := range req.Args[1:] {
+		if equalFold(a, "SERVERS") {
+			req.Kind = protocols.Broadcast
+			req.Flags |= reqRewrite
+			return
+		}
+	}
+	req.Kind = protocols.Local
+	req.Reply = appendBulk(req.Reply[:0], c.infoText(req.Args[1:]))
+}
+
+// infoSections are walnut's INFO sections, in Redis' format.
+var infoSections = []string{"server", "clients", "stats"}
+
+// infoText renders the sections asked for: all of walnut's for none,
+// "default", "all" or "everything"; sections walnut does not have are
+// left out, as Redis leaves out sections it does not know.
+func (c *Codec) infoText(args [][]byte) []byte {
+	want := map[string]bool{}
+	for _, a := range args {
+		switch s := strings.ToLower(string(a)); s {
+		case "default", "all", "everything":
+			for _, n := range infoSections {
+				want[n] = true
+			}
+		default:
+			want[s] = true
+		}
+	}
+	if len(args) == 0 {
+		for _, n := range infoSections {
+			want[n] = true
+		}
+	}
+	var in protocols.ProxyInfo
+	if c.info != nil {
+		in = c.info()
+	}
+	var b []byte
+	section := func(title string) {
+		if len(b) > 0 {
+			b = append(b, "\r\n"...)
+		}
+		b = append(b, "# "+title+"\r\n"...)
+	}
+	line := func(k, v string) { b = append(b, k+":"+v+"\r\n"...) }
+	num := func(k string, v uint64) { line(k, strconv.FormatUint(v, 10)) }
+	if want["server"] {
+		up := time.Duration(0)
+		if !in.Start.IsZero() {
+			up = time.Since(in.Start)
+		}
+		port := ""
+		if i := strings.LastIndexByte(in.Listen, ':'); i >= 0 && !strings.HasPrefix(in.Listen, "/") {
+			port = in.Listen[i+1:]
+		}
+		if port == "" {
+			port = "0"
+		}
+		section("Server")
+		line("redis_version", redisVersion)
+		line("redis_mode", "standalone")
+		line("walnut_version", in.Version)
+		line("walnut_pool", in.Pool)
+		line("os", runtime.GOOS+" "+runtime.GOARCH)
+		line("arch_bits", strconv.Itoa(strconv.IntSize))
+		line("process_id", strconv.Itoa(os.Getpid()))
+		line("tcp_port", port)
+		line("uptime_in_seconds", strconv.FormatInt(int64(up/time.Second), 10))
+		line("uptime_in_days", strconv.FormatInt(int64(up/(24*time.Hour)), 10))
+		line("walnut_workers", strconv.Itoa(in.Workers))
+	}
+	if want["clients"] {
+		section("Clients")
+		line("connected_clients", strconv.FormatInt(in.Clients, 10))
+		line("maxclients", strconv.Itoa(in.MaxClients))
+	}
+	if want["stats"] {
+		section("Stats")
+		num("total_connections_received", in.ClientsAccepted)
+		num("total_commands_processed", in.Requests)
+		num("walnut_forward_errors", in.ForwardErrors)
+		num("walnut_fragments", in.Fragments)
+		line("walnut_servers", strconv.Itoa(in.Servers))
+		line("walnut_servers_ejected", strconv.Itoa(in.Ejected))
+		num("walnut_server_ejections", in.Ejections)
+	}
+	return b
+}

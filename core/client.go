@@ -473,7 +473,8 @@ func (c *client) dispatch(s *slot) {
 	for i := range s.parts {
 		f := &s.frags[i]
 		*f = fragment{c: c, slot: s, part: i}
-		if t.migration != nil {
+		if t.migration != nil && !fansOut(req.Kind) {
+			// Whole-keyspace requests go to the pool's (new) servers only.
 			t.migration.route(f, t.backends[s.servers[i]])
 		}
 		c.pending++

@@ -377,3 +377,171 @@ func TestReshardReadThroughNoServer(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// selectDB makes a go-redis client SELECT db on each new connection,
+// 0 included, which go-redis leaves out: walnut's clients start in the
+// pool's redis_db.
+func selectDB(db int) func(*redis.Options) {
+	return func(o *redis.Options) {
+		o.OnConnect = func(ctx context.Context, cn *redis.Conn) error {
+			return cn.Select(ctx, db).Err()
+		}
+	}
+}
+
+// TestReshardReadThroughSelect: a read or delete that goes on to a key's
+// old server runs in the client's database there, whether that is the
+// pool's redis_db or one it SELECTed, in a pipeline that changes
+// database between requests too: the old server's connection gets the
+// request's SELECT as the new server's did.
+func TestReshardReadThroughSelect(t *testing.T) {
+	ctx := context.Background()
+	all := testbed.Redises(t, 3)
+	old := all[:2]
+	_, addrs := startWalnut(t, redisPool("alpha", all, "redis_db = 2")+migrationTable("alpha", old))
+	keys, from, _ := movedKeys(t, old, all, "seldb", 4)
+	inDB := func(srv, db int) *redis.Client {
+		return newClient(t, all[srv].Addr, func(o *redis.Options) { o.DB = db })
+	}
+	// Every key, on its old server only, with another value per
+	// database; database 5 has none.
+	for i, k := range keys {
+		for _, db := range []int{0, 2, 3} {
+			if err := inDB(from[i], db).Set(ctx, k, fmt.Sprintf("db%d:%s", db, k), 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	client := func(db int) *redis.Client {
+		return newClient(t, addrs["alpha"], selectDB(db))
+	}
+	for _, db := range []int{0, 2, 3, 5} {
+		c := client(db)
+		for _, k := range keys {
+			v, err := c.Get(ctx, k).Result()
+			if db == 5 {
+				if !errors.Is(err, redis.Nil) {
+					t.Fatalf("db 5: GET %s = %q, %v; want nil", k, v, err)
+				}
+				continue
+			}
+			if want := fmt.Sprintf("db%d:%s", db, k); err != nil || v != want {
+				t.Fatalf("db %d: GET %s = %q, %v; want %q", db, k, v, err, want)
+			}
+		}
+		vals, err := c.MGet(ctx, keys...).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range vals {
+			want := any(fmt.Sprintf("db%d:%s", db, keys[i]))
+			if db == 5 {
+				want = nil
+			}
+			if v != want {
+				t.Fatalf("db %d: MGET %s = %v, want %v", db, keys[i], v, want)
+			}
+		}
+	}
+
+	// One connection, its database changing between pipelined requests.
+	r := dialRaw(t, addrs["alpha"])
+	k := keys[0]
+	got := exchangeMarked(t, r, []string{"GET " + k, "SELECT 3", "GET " + k, "EXISTS " + k + " " + keys[1], "SELECT 2", "GET " + k})
+	want := []string{
+		fmt.Sprintf("$%d\r\ndb2:%s\r\n", len(k)+4, k), "+OK\r\n", fmt.Sprintf("$%d\r\ndb3:%s\r\n", len(k)+4, k),
+		":2\r\n", "+OK\r\n", fmt.Sprintf("$%d\r\ndb2:%s\r\n", len(k)+4, k),
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("GET, SELECT 3, GET, EXISTS, SELECT 2, GET:\n got %q\nwant %q", got, want)
+	}
+
+	// DEL in database 3 reaches the old server's database 3 alone.
+	if n, err := client(3).Del(ctx, k).Result(); err != nil || n != 1 {
+		t.Fatalf("db 3: DEL %s = %d, %v", k, n, err)
+	}
+	if n, err := inDB(from[0], 3).Exists(ctx, k).Result(); err != nil || n != 0 {
+		t.Fatalf("old server, db 3: EXISTS %s after DEL = %d, %v", k, n, err)
+	}
+	for _, db := range []int{0, 2} {
+		if v, err := inDB(from[0], db).Get(ctx, k).Result(); err != nil || v != fmt.Sprintf("db%d:%s", db, k) {
+			t.Fatalf("old server, db %d: GET %s after DEL in db 3 = %q, %v", db, k, v, err)
+		}
+	}
+	if v, err := client(2).Get(ctx, k).Result(); err != nil || v != "db2:"+k {
+		t.Fatalf("db 2: GET %s after DEL in db 3 = %q, %v", k, v, err)
+	}
+}
+
+// TestReshardKeyspaceCommands: KEYS, DBSIZE and SCAN are not read
+// through. During a migration they list the keys the pool's servers (the
+// new ones) hold, wherever those keys belong: keys still on a server the
+// reshard removes are left out, though GET reads them through, and keys
+// on a server that stays are listed from there until they move.
+func TestReshardKeyspaceCommands(t *testing.T) {
+	ctx := context.Background()
+	all := testbed.Redises(t, 3)
+	old, next := all[:2], all[1:]
+	px, addrs := startWalnut(t, redisPool("alpha", old, ""))
+	c := newClient(t, addrs["alpha"])
+	const n = 200
+	for i := range n {
+		// Keys that differ in more than their last bytes: fnv1a_64 puts
+		// ks:0 to ks:199 close together on the ketama ring.
+		if err := c.Set(ctx, fmt.Sprintf("ks:%d:%x", i, i*2654435761), "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Parse("test.toml", []byte(redisPool("alpha", next, "")+migrationTable("alpha", old)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := px.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	ds := direct(t, all)
+	removed, _ := ds[0].Keys(ctx, "*").Result()
+	if len(removed) == 0 || len(removed) == n {
+		t.Fatalf("%d of %d keys on the removed server", len(removed), n)
+	}
+	var listed []string
+	var size int64
+	for _, d := range ds[1:] {
+		ks, err := d.Keys(ctx, "*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, ks...)
+		size += int64(len(ks))
+	}
+	slices.Sort(listed)
+	for _, k := range removed {
+		if v, err := c.Get(ctx, k).Result(); err != nil || v != "v" {
+			t.Fatalf("GET %s (on the removed server) = %q, %v", k, v, err)
+		}
+	}
+	keys, err := c.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, listed) {
+		t.Errorf("KEYS * during the migration: %d keys, want the %d on the new servers", len(keys), len(listed))
+	}
+	if got, err := c.DBSize(ctx).Result(); err != nil || got != size {
+		t.Errorf("DBSIZE during the migration = %d, %v; want %d", got, err, size)
+	}
+	var scanned []string
+	it := c.Scan(ctx, 0, "", 50).Iterator()
+	for it.Next(ctx) {
+		scanned = append(scanned, it.Val())
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(scanned)
+	scanned = slices.Compact(scanned)
+	if !slices.Equal(scanned, listed) {
+		t.Errorf("SCAN during the migration: %d keys, want the %d on the new servers", len(scanned), len(listed))
+	}
+}

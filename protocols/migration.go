@@ -25,8 +25,10 @@ const (
 type ReadThrough interface {
 	// Through classifies req, a request the codec parsed. It is asked
 	// only when the pool has a migration, for requests walnut sends to
-	// a server on the pool's shared connections (Conn Shared): those on
-	// a dedicated connection are served by the key's new server alone.
+	// the servers of their keys on the pool's shared connections (Conn
+	// Shared): those on a dedicated connection are served by the key's
+	// new server alone, Broadcast and Targeted ones by the pool's (new)
+	// servers. Every step runs in the request's Class.
 	Through(req *Request) Through
 	// Missed reports whether resp, a server's complete response to req
 	// carrying one key (the whole request, or a part of it with one key),

@@ -14,9 +14,15 @@ var _ protocols.ReadThrough = (*Codec)(nil)
 // mean anything. A request on a dedicated connection is neither: inside
 // a transaction (or after WATCH) it belongs to the one server the
 // transaction runs on, and a blocking command (BLPOP, XREAD BLOCK) waits
-// on its key's new server, which the mover wakes it on.
+// on its key's new server, which the mover wakes it on. Nor are the
+// whole-keyspace commands (KEYS, SCAN, DBSIZE...: Broadcast, Targeted),
+// which carry no key: they reach the pool's servers, the new ones, only.
+// The client's database (Request.Class) is the request's own: the core
+// selects it on the old server's connection as on the new one's.
 func (c *Codec) Through(req *protocols.Request) protocols.Through {
-	if req.Kind == protocols.Local || req.Conn != protocols.Shared || int(req.Cmd) >= len(commandTable) {
+	switch {
+	case req.Kind != protocols.Forward && req.Kind != protocols.Split,
+		req.Conn != protocols.Shared, int(req.Cmd) >= len(commandTable):
 		return protocols.ThroughNone
 	}
 	ci, p := &commandTable[req.Cmd], &policies[req.Cmd]

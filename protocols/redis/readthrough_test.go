@@ -22,6 +22,12 @@ func TestThrough(t *testing.T) {
 		"*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n":                          protocols.ThroughNone,
 		"*4\r\n$7\r\nEVAL_RO\r\n$1\r\nx\r\n$1\r\n1\r\n$1\r\nk\r\n": protocols.ThroughNone,
 		"*1\r\n$4\r\nPING\r\n":                                     protocols.ThroughNone,
+		// Whole-keyspace commands go to the new servers only.
+		"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n": protocols.ThroughNone,
+		"*2\r\n$4\r\nSCAN\r\n$1\r\n0\r\n": protocols.ThroughNone,
+		"*1\r\n$6\r\nDBSIZE\r\n":          protocols.ThroughNone,
+		"*1\r\n$9\r\nRANDOMKEY\r\n":       protocols.ThroughNone,
+		"*1\r\n$4\r\nTIME\r\n":            protocols.ThroughNone,
 	} {
 		var req protocols.Request
 		if n, err := c.ParseRequest([]byte(cmd), &req); n != len(cmd) || err != nil {
@@ -76,6 +82,25 @@ func TestThroughDedicated(t *testing.T) {
 		if got := c.Through(&req); got != protocols.ThroughNone {
 			t.Errorf("%q: Through = %d, want none", seq, got)
 		}
+	}
+}
+
+// A client in another database than the pool's reads through all the
+// same: its request carries the database (Class), which the core
+// selects on the old server's connection too.
+func TestThroughSelected(t *testing.T) {
+	c, _ := New(protocols.Options{Database: 2})
+	sess := c.NewSession()
+	var req protocols.Request
+	for _, in := range []string{"SELECT 3", "GET k"} {
+		req = protocols.Request{Session: sess}
+		b := []byte(mb(strings.Fields(in)...))
+		if n, err := c.ParseRequest(b, &req); n != len(b) || err != nil {
+			t.Fatalf("parse %s: %d, %v", in, n, err)
+		}
+	}
+	if req.Class != 3+1 || c.Through(&req) != protocols.ThroughRead {
+		t.Fatalf("GET after SELECT 3: class %d, Through %d; want class 4, a read", req.Class, c.Through(&req))
 	}
 }
 

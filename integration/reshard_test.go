@@ -678,3 +678,171 @@ func TestReshardWithPluginDistribution(t *testing.T) {
 		t.Fatalf("the new server holds %d keys (%v)", n, err)
 	}
 }
+
+// checkRedisDB checks, in database db of every server, that the keys
+// there are those of want, each on the server pool places it on.
+func checkRedisDB(t testing.TB, db int, want map[string]string, pool *config.Pool, servers []*testbed.Process) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := core.NewRouter(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, s := range servers {
+		d := newClient(t, s.Addr, func(o *redis.Options) { o.DB = db })
+		ks, err := d.Keys(ctx, "*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range ks {
+			v, err := d.Get(ctx, k).Result()
+			if err != nil || v != want[k] {
+				t.Fatalf("db %d of %s: %s = %q, %v; want %q", db, s.Addr, k, v, err, want[k])
+			}
+			if owner := pool.Servers[r.Route([]byte(k))].Addr; owner != s.Addr {
+				t.Fatalf("db %d: %s is on %s, which does not own it (%s does)", db, k, s.Addr, owner)
+			}
+			seen++
+		}
+	}
+	if seen != len(want) {
+		t.Fatalf("db %d: %d keys on the servers, want %d", db, seen, len(want))
+	}
+}
+
+// TestReshardRedisDatabases: a pool whose clients SELECT other databases
+// than its redis_db has its keys moved in each, database n of an old
+// server to database n of the new one, redis_db included, while a reader
+// in a SELECTed database reads every key through walnut; the same key
+// name in two databases moves as two keys. Empty databases are left
+// alone, and the state file records each database apart.
+func TestReshardRedisDatabases(t *testing.T) {
+	ctx := context.Background()
+	all := testbed.Redises(t, 3)
+	old := all[:2]
+	const extra = "redis_db = 2\ndatabases = 8"
+	oldConf, newConf := redisPool("alpha", old, extra), redisPool("alpha", all, extra)
+	px, addrs := startWalnut(t, oldConf)
+	contents := map[int]map[string]string{}
+	clients := map[int]*redis.Client{}
+	for db, n := range map[int]int{0: 300, 2: 500, 5: 400} {
+		c := newClient(t, addrs["alpha"], selectDB(db))
+		clients[db] = c
+		contents[db] = map[string]string{}
+		pipe := c.Pipeline()
+		for i := range n {
+			k := fmt.Sprintf("dbs:%d:%x", i, i*2654435761)
+			v := fmt.Sprintf("db %d value %d", db, i)
+			pipe.Set(ctx, k, v, 0)
+			contents[db][k] = v
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldCfg, newCfg := parse(t, oldConf), parse(t, newConf)
+
+	dry, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := dry.Pools[0]
+	if dp.Scanned != 1200 {
+		t.Fatalf("dry run scanned %d keys, want 1200", dp.Scanned)
+	}
+	if err := px.Reload(parse(t, newConf+migrationTable("alpha", old))); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for k := range contents[5] {
+		names = append(names, k)
+	}
+	rd := startReader(t, func(k string) error {
+		v, err := clients[5].Get(ctx, k).Result()
+		if err != nil || v != contents[5][k] {
+			return fmt.Errorf("db 5: GET = %q, %v", v, err)
+		}
+		return nil
+	}, names)
+	statePath := filepath.Join(t.TempDir(), "state.json")
+	state, err := reshard.LoadState(statePath, "old", "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, _ := dp.Moved()
+	rep, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, State: state, Rate: int(dk)})
+	rd.end(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	rep.Print(&buf)
+	t.Logf("run:\n%s", buf.String())
+	rp := rep.Pools[0]
+	samePairs(t, dp, rp)
+	if rp.Kept() != 0 || rp.Errors != 0 || !rp.Done || rp.Scanned != 1200 {
+		t.Fatalf("run: %d scanned, %d kept, %d errors, done %v", rp.Scanned, rp.Kept(), rp.Errors, rp.Done)
+	}
+	pairDBs := map[string]bool{}
+	for _, p := range rp.Pairs {
+		_, db, _ := strings.Cut(p.From, "/")
+		_, todb, _ := strings.Cut(p.To, "/")
+		if db != todb {
+			t.Fatalf("pair %s -> %s changes database", p.From, p.To)
+		}
+		pairDBs[db] = true
+	}
+	if !pairDBs[""] || !pairDBs["db2"] || !pairDBs["db5"] || len(pairDBs) != 3 {
+		t.Fatalf("pairs in databases %v, want db0 (no suffix), db2, db5", pairDBs)
+	}
+	saved, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range old {
+		for _, id := range []string{s.Addr, s.Addr + "/db2", s.Addr + "/db5"} {
+			if !strings.Contains(string(saved), fmt.Sprintf("%q", id)) {
+				t.Fatalf("state file has no %s:\n%s", id, saved)
+			}
+		}
+		if strings.Contains(string(saved), s.Addr+"/db7") {
+			t.Fatalf("state file has the empty database 7:\n%s", saved)
+		}
+	}
+
+	if err := px.Reload(newCfg); err != nil {
+		t.Fatal(err)
+	}
+	for db, want := range contents {
+		for k, v := range want {
+			if got, err := clients[db].Get(ctx, k).Result(); err != nil || got != v {
+				t.Fatalf("db %d after the reshard: GET %s = %q, %v; want %q", db, k, got, err, v)
+			}
+		}
+		checkRedisDB(t, db, want, newCfg.Pools[0], all)
+	}
+	checkRedisDB(t, 7, nil, newCfg.Pools[0], all)
+}
+
+// TestReshardRedisDatabaseClash: a reshard that changes redis_db into a
+// database the old servers also hold keys in would merge two databases:
+// it stops on that server and says why, moving nothing there.
+func TestReshardRedisDatabaseClash(t *testing.T) {
+	ctx := context.Background()
+	all := testbed.Redises(t, 2)
+	for _, db := range []int{0, 1} {
+		d := newClient(t, all[0].Addr, func(o *redis.Options) { o.DB = db })
+		if err := d.Set(ctx, "clash", db, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	oldCfg, newCfg := parse(t, redisPool("alpha", all[:1], "")), parse(t, redisPool("alpha", all, "redis_db = 1"))
+	rep, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg})
+	if err == nil || !strings.Contains(err.Error(), "database 1 holds keys, and redis_db 0 moves into it too") {
+		t.Fatalf("reshard into a redis_db in use: %v", err)
+	}
+	if n, _ := rep.Pools[0].Moved(); n != 0 {
+		t.Fatalf("%d keys moved", n)
+	}
+}

@@ -2,7 +2,8 @@
 // places them on: walnut reshard. It builds the old and the new
 // placement with the proxy's own routing code (core.Router: hash tag,
 // hash, distribution, plugins included), reads every key of every old
-// server (Redis SCAN, memcached's lru_crawler metadump), and moves each
+// server (Redis SCAN in each database that holds keys, memcached's
+// lru_crawler metadump), and moves each
 // key whose server changed: Redis with MIGRATE ... COPY, or DUMP and
 // RESTORE where MIGRATE cannot reach the target, memcached with mg and
 // ms, then deletes it from the old server once the copy is in place.

@@ -152,7 +152,7 @@ func (m *mover) metadump(ctx context.Context, from int, count bool) ([]mcItem, e
 				return nil
 			}
 			dest := make([]int, len(keys))
-			stray, err := pl.destinations(from, keys, dest)
+			stray, err := pl.destinations(from, pl.home(), keys, dest)
 			if err != nil {
 				return err
 			}

@@ -29,10 +29,25 @@ func newPlacement(p *config.Pool, opts []core.Option) (*placement, error) {
 }
 
 // server returns the identity of server i: its address, and its
-// database when not 0. A key stays where it is when its new server has
-// the same identity as the one it is on.
+// database (redis_db) when not 0. A key stays where it is when its new
+// server has the same identity as the one it is on.
 func (pl *placement) server(i int) string {
 	return serverID(pl.pool.Servers[i].Addr, pl.pool.RedisDB)
+}
+
+// serverIn is server for database db of server i.
+func (pl *placement) serverIn(i, db int) string {
+	return serverID(pl.pool.Servers[i].Addr, db)
+}
+
+// dbs is a database the keys move out of on the old servers and the one
+// they move into on the new servers: redis_db to redis_db, any other
+// database a client SELECTs to itself. memcached has only {0, 0}.
+type dbs struct{ old, new int }
+
+// home is the pool's own databases: the old and the new redis_db.
+func (pl *plan) home() dbs {
+	return dbs{pl.old.pool.RedisDB, pl.new.pool.RedisDB}
 }
 
 func serverID(addr string, db int) string {
@@ -68,22 +83,22 @@ func newPlan(oldPool, newPool *config.Pool, oldOpts, newOpts []core.Option) (*pl
 	return &plan{name: newPool.Name, protocol: newPool.Protocol, old: o, new: n}, nil
 }
 
-// destinations routes keys found on old server from with the new
-// placement: dest[i] is the index of key i's new server, or -1 when the
-// key stays on from. stray counts the keys that move although the old
+// destinations routes keys found in database db.old of old server from
+// with the new placement: dest[i] is the index of key i's new server (in
+// database db.new), or -1 when the key stays on from. stray counts the keys that move although the old
 // placement does not put them on from either (written while a server
 // was ejected, or by hand). Keys that belong on from under the new
 // placement are not stray: they may have just been moved there.
-func (pl *plan) destinations(from int, keys [][]byte, dest []int) (stray int, err error) {
+func (pl *plan) destinations(from int, db dbs, keys [][]byte, dest []int) (stray int, err error) {
 	if err := pl.new.router.RouteBatch(keys, dest); err != nil {
 		return 0, err
 	}
-	here := pl.old.server(from)
+	here := pl.old.serverIn(from, db.old)
 	for i, d := range dest {
 		if d < 0 {
 			return 0, fmt.Errorf("pool %s: no server for key %q", pl.name, keys[i])
 		}
-		if pl.new.server(d) == here {
+		if pl.new.serverIn(d, db.new) == here {
 			dest[i] = -1
 		}
 	}

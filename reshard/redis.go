@@ -17,11 +17,81 @@ const (
 )
 
 // redisServer moves the keys of old server from whose new server is
-// another: SCAN page by page, from the cursor the state file recorded.
+// another, in every database the pool uses: redis_db, and every other
+// database below databases that holds keys (clients reach them with
+// SELECT, which walnut passes on as is). The other databases go first and
+// redis_db last, so that the state file records the server (its redis_db)
+// done only once all of them are.
 func (m *mover) redisServer(ctx context.Context, from int) error {
-	o, pl := m.o, m.pl
+	pl := m.pl
 	src := pl.old.pool.Servers[from]
-	id := pl.old.server(from)
+	conn, err := dialRedis(ctx, src.Addr, pl.old.pool.RedisAuth, pl.old.pool.RedisDB, m.o.Timeout)
+	if err != nil {
+		return err
+	}
+	defer conn.close()
+	others, err := m.otherDatabases(conn)
+	if err != nil {
+		return err
+	}
+	for _, db := range append(others, pl.home()) {
+		if err := m.redisDatabase(ctx, conn, from, db); err != nil {
+			if db != pl.home() {
+				err = fmt.Errorf("database %d: %w", db.old, err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// otherDatabases returns the databases of the old server on conn, other
+// than redis_db and below the old pool's databases, that hold keys, as
+// SELECT and DBSIZE find them: each moves to the database of the same
+// number on the new servers. conn is left in the last one asked.
+func (m *mover) otherDatabases(conn *redisConn) ([]dbs, error) {
+	op, np := m.pl.old.pool, m.pl.new.pool
+	var out []dbs
+	for db := range op.Databases {
+		if db == op.RedisDB {
+			continue
+		}
+		v, err := conn.do("SELECT", db)
+		if err != nil {
+			return nil, err
+		}
+		if v.isErr() {
+			// The server has fewer databases than the pool says: walnut
+			// cannot have put keys in the others either.
+			m.note("%s: SELECT %d: %s; databases %d and up are not moved", conn.addr, db, v.s, db)
+			break
+		}
+		v, err = conn.do("DBSIZE")
+		if err != nil {
+			return nil, err
+		}
+		if !v.isErr() && v.n == 0 {
+			continue
+		}
+		if db == np.RedisDB {
+			return nil, fmt.Errorf("database %d holds keys, and redis_db %d moves into it too (redis_db is %d after the reshard): "+
+				"move one of them aside first", db, op.RedisDB, np.RedisDB)
+		}
+		if db >= np.Databases {
+			m.note("%s: database %d holds keys; they move to database %d of the new servers, which walnut's databases = %d after the reshard does not reach",
+				conn.addr, db, db, np.Databases)
+		}
+		out = append(out, dbs{db, db})
+	}
+	return out, nil
+}
+
+// redisDatabase moves the keys of database db.old of old server from
+// (conn, a connection to it) to database db.new of their new servers:
+// SCAN page by page, from the cursor the state file recorded.
+func (m *mover) redisDatabase(ctx context.Context, conn *redisConn, from int, db dbs) error {
+	o, pl := m.o, m.pl
+	id := pl.old.serverIn(from, db.old)
 	cursor := "0"
 	var earlier ServerState
 	if m.ps != nil {
@@ -35,11 +105,11 @@ func (m *mover) redisServer(ctx context.Context, from int) error {
 			m.resumed(id + " (at cursor " + cursor + ")")
 		}
 	}
-	conn, err := dialRedis(ctx, src.Addr, pl.old.pool.RedisAuth, pl.old.pool.RedisDB, o.Timeout)
-	if err != nil {
+	if v, err := conn.do("SELECT", db.old); err != nil {
 		return err
+	} else if v.isErr() {
+		return fmt.Errorf("SELECT %d: %s", db.old, v.s)
 	}
-	defer conn.close()
 	if v, err := conn.do("DBSIZE"); err != nil {
 		return err
 	} else if !v.isErr() {
@@ -68,7 +138,7 @@ func (m *mover) redisServer(ctx context.Context, from int) error {
 		for i, k := range v.a[1].a {
 			keys[i] = k.s
 		}
-		moved, bytes, err := m.redisPage(ctx, conn, targets, from, keys)
+		moved, bytes, err := m.redisPage(ctx, conn, targets, from, db, keys)
 		if err != nil {
 			return err
 		}
@@ -82,12 +152,13 @@ func (m *mover) redisServer(ctx context.Context, from int) error {
 	}
 }
 
-// redisPage handles the keys of one SCAN page: those that move are
-// measured, copied in batches to their new servers and deleted here.
-func (m *mover) redisPage(ctx context.Context, src *redisConn, targets map[int]*redisConn, from int, keys [][]byte) (moved, bytes int64, err error) {
+// redisPage handles the keys of one SCAN page of database db.old: those
+// that move are measured, copied in batches to database db.new of their
+// new servers (targets: connections to them in it) and deleted here.
+func (m *mover) redisPage(ctx context.Context, src *redisConn, targets map[int]*redisConn, from int, db dbs, keys [][]byte) (moved, bytes int64, err error) {
 	pl, o := m.pl, m.o
 	dest := make([]int, len(keys))
-	stray, err := pl.destinations(from, keys, dest)
+	stray, err := pl.destinations(from, db, keys, dest)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -107,14 +178,14 @@ func (m *mover) redisPage(ctx context.Context, src *redisConn, targets map[int]*
 	// Keys count as scanned once handled: those that stay at once, the
 	// others batch by batch.
 	m.pr.scanned(int64(stay), int64(stray))
-	fromID := pl.old.server(from)
+	fromID := pl.old.serverIn(from, db.old)
 	for _, to := range order {
 		group := byTarget[to]
 		sizes, err := m.memoryUsage(src, group)
 		if err != nil {
 			return moved, bytes, err
 		}
-		toID := pl.new.server(to)
+		toID := pl.new.serverIn(to, db.new)
 		if o.DryRun {
 			var n, b, gone int64
 			for _, s := range sizes {
@@ -131,7 +202,7 @@ func (m *mover) redisPage(ctx context.Context, src *redisConn, targets map[int]*
 		}
 		for len(group) > 0 {
 			k := min(len(group), o.Batch)
-			n, b, err := m.redisBatch(ctx, src, targets, from, to, group[:k], sizes[:k])
+			n, b, err := m.redisBatch(ctx, src, targets, from, to, db, group[:k], sizes[:k])
 			moved += n
 			bytes += b
 			if err != nil {
@@ -180,10 +251,11 @@ func (m *mover) memoryUsage(src *redisConn, keys [][]byte) ([]int64, error) {
 	return sizes, nil
 }
 
-// redisBatch copies keys (with their sizes, -1 for gone) to new server
-// to, then deletes from src those now safely there. It returns the keys
-// and bytes moved; an error only when src cannot be used any more.
-func (m *mover) redisBatch(ctx context.Context, src *redisConn, targets map[int]*redisConn, from, to int, keys [][]byte, sizes []int64) (int64, int64, error) {
+// redisBatch copies keys (with their sizes, -1 for gone) to database
+// db.new of new server to, then deletes from src those now safely there.
+// It returns the keys and bytes moved; an error only when src cannot be
+// used any more.
+func (m *mover) redisBatch(ctx context.Context, src *redisConn, targets map[int]*redisConn, from, to int, db dbs, keys [][]byte, sizes []int64) (int64, int64, error) {
 	if err := m.lim.wait(ctx, len(keys)); err != nil {
 		return 0, 0, err
 	}
@@ -199,7 +271,7 @@ func (m *mover) redisBatch(ctx context.Context, src *redisConn, targets map[int]
 		liveAt = append(liveAt, i)
 	}
 	if len(live) > 0 {
-		st, err := m.copyRedis(ctx, src, targets, to, live)
+		st, err := m.copyRedis(ctx, src, targets, to, db.new, live)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -235,7 +307,7 @@ func (m *mover) redisBatch(ctx context.Context, src *redisConn, targets map[int]
 			gone++
 		}
 	}
-	m.pr.add(m.pl.old.server(from), m.pl.new.server(to), n, b, kept, gone)
+	m.pr.add(m.pl.old.serverIn(from, db.old), m.pl.new.serverIn(to, db.new), n, b, kept, gone)
 	return n, b, nil
 }
 
@@ -246,15 +318,15 @@ type errMigrate struct{ msg string }
 
 func (e errMigrate) Error() string { return e.msg }
 
-// copyRedis copies keys to new server to, with MIGRATE or, where it
-// cannot, DUMP and RESTORE through this process. Keys the new server
-// has already are kept there and not copied.
-func (m *mover) copyRedis(ctx context.Context, src *redisConn, targets map[int]*redisConn, to int, keys [][]byte) ([]uint8, error) {
+// copyRedis copies keys to database db of new server to, with MIGRATE
+// or, where it cannot, DUMP and RESTORE through this process. Keys the
+// new server has already are kept there and not copied.
+func (m *mover) copyRedis(ctx context.Context, src *redisConn, targets map[int]*redisConn, to, db int, keys [][]byte) ([]uint8, error) {
 	dst := targets[to]
 	if dst == nil {
 		np := m.pl.new.pool
 		var err error
-		dst, err = dialRedis(ctx, np.Servers[to].Addr, np.RedisAuth, np.RedisDB, m.o.Timeout)
+		dst, err = dialRedis(ctx, np.Servers[to].Addr, np.RedisAuth, db, m.o.Timeout)
 		if err != nil {
 			return nil, fmt.Errorf("new server: %w", err)
 		}
@@ -287,7 +359,7 @@ func (m *mover) copyRedis(ctx context.Context, src *redisConn, targets map[int]*
 			return st, nil
 		}
 	}
-	cs, err := m.copyKeys(src, dst, to, copyKeys)
+	cs, err := m.copyKeys(src, dst, to, db, copyKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -300,14 +372,15 @@ func (m *mover) copyRedis(ctx context.Context, src *redisConn, targets map[int]*
 	return st, nil
 }
 
-// copyKeys copies keys with MIGRATE, or DUMP and RESTORE to dst once
-// MIGRATE has failed for the new server.
-func (m *mover) copyKeys(src, dst *redisConn, to int, keys [][]byte) ([]uint8, error) {
+// copyKeys copies keys with MIGRATE to database db of new server to, or
+// DUMP and RESTORE to dst (a connection in db) once MIGRATE has failed
+// for the new server.
+func (m *mover) copyKeys(src, dst *redisConn, to, db int, keys [][]byte) ([]uint8, error) {
 	m.mu.Lock()
 	dumpOnly := m.dumpOnly[to]
 	m.mu.Unlock()
 	if !dumpOnly {
-		st, err := m.migrate(src, to, keys)
+		st, err := m.migrate(src, to, db, keys)
 		var em errMigrate
 		if !errors.As(err, &em) {
 			return st, err
@@ -324,9 +397,10 @@ func (m *mover) copyKeys(src, dst *redisConn, to int, keys [][]byte) ([]uint8, e
 	return m.dumpRestore(src, dst, keys)
 }
 
-// migrate copies keys with one MIGRATE ... COPY KEYS, or key by key when
-// the new server already has some of them (BUSYKEY).
-func (m *mover) migrate(src *redisConn, to int, keys [][]byte) ([]uint8, error) {
+// migrate copies keys to database db of new server to with one MIGRATE
+// ... COPY KEYS, or key by key when the new server already has some of
+// them (BUSYKEY).
+func (m *mover) migrate(src *redisConn, to, db int, keys [][]byte) ([]uint8, error) {
 	np := m.pl.new.pool
 	addr := np.Servers[to].Addr
 	host, port, err := net.SplitHostPort(addr)
@@ -340,7 +414,7 @@ func (m *mover) migrate(src *redisConn, to int, keys [][]byte) ([]uint8, error) 
 	if np.RedisAuth != "" {
 		opts = append(opts, "AUTH", np.RedisAuth)
 	}
-	args := append([]any{"MIGRATE", host, port, "", np.RedisDB}, opts...)
+	args := append([]any{"MIGRATE", host, port, "", db}, opts...)
 	args = append(args, "KEYS")
 	for _, k := range keys {
 		args = append(args, k)
@@ -371,7 +445,7 @@ func (m *mover) migrate(src *redisConn, to int, keys [][]byte) ([]uint8, error) 
 	}
 	cmds := make([][]any, len(keys))
 	for i, k := range keys {
-		cmds[i] = append([]any{"MIGRATE", host, port, k, np.RedisDB}, opts...)
+		cmds[i] = append([]any{"MIGRATE", host, port, k, db}, opts...)
 	}
 	vs, err := src.pipeline(cmds)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func moves(t testing.TB, pl *plan, keys [][]byte) (map[string]int, int) {
 	moved := 0
 	for from, ks := range byOldOwner(t, pl, keys) {
 		dest := make([]int, len(ks))
-		stray, err := pl.destinations(from, ks, dest)
+		stray, err := pl.destinations(from, pl.home(), ks, dest)
 		if err != nil || stray != 0 {
 			t.Fatalf("destinations: %d stray, %v", stray, err)
 		}
@@ -106,7 +107,7 @@ func TestDiffKetamaRemoveServer(t *testing.T) {
 	byOld := byOldOwner(t, pl, keys)
 	for from, ks := range byOld {
 		dest := make([]int, len(ks))
-		if _, err := pl.destinations(from, ks, dest); err != nil {
+		if _, err := pl.destinations(from, pl.home(), ks, dest); err != nil {
 			t.Fatal(err)
 		}
 		removed := pl.old.server(from) == "10.0.0.3:6379"
@@ -142,7 +143,7 @@ func TestDiffHashTagKeepsKeysTogether(t *testing.T) {
 			t.Fatalf("%s and %s on different old servers", a, b)
 		}
 		dest := make([]int, 2)
-		if _, err := pl.destinations(from, [][]byte{a, b}, dest); err != nil || dest[0] != dest[1] {
+		if _, err := pl.destinations(from, pl.home(), [][]byte{a, b}, dest); err != nil || dest[0] != dest[1] {
 			t.Fatalf("%s and %s go to %v (%v)", a, b, dest, err)
 		}
 	}
@@ -158,13 +159,49 @@ func TestDiffOtherDatabaseMovesEverything(t *testing.T) {
 	}
 }
 
+// A database other than redis_db moves to the same database of the new
+// servers: with the same servers its keys stay, even where redis_db
+// changes and every key of redis_db moves; with a server added, its keys
+// move as redis_db's do, named with their database.
+func TestDiffOtherDatabase(t *testing.T) {
+	keys := synthKeys(1000, "k%d%x")
+	pl := testPlan(t, poolConf(t, "", 1, 2), poolConf(t, "redis_db = 3", 1, 2))
+	for from, ks := range byOldOwner(t, pl, keys) {
+		dest := make([]int, len(ks))
+		if _, err := pl.destinations(from, dbs{5, 5}, ks, dest); err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range dest {
+			if d >= 0 {
+				t.Fatalf("%q in database 5 moves to server %d although its server stays", ks[i], d)
+			}
+		}
+	}
+	pl = testPlan(t, poolConf(t, "", 1, 2), poolConf(t, "", 1, 2, 3))
+	for from, ks := range byOldOwner(t, pl, keys) {
+		home, other := make([]int, len(ks)), make([]int, len(ks))
+		if _, err := pl.destinations(from, pl.home(), ks, home); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pl.destinations(from, dbs{5, 5}, ks, other); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(home, other) {
+			t.Fatalf("keys of database 5 go elsewhere than redis_db's: %v, %v", other, home)
+		}
+	}
+	if id := pl.new.serverIn(2, 5); id != "10.0.0.3:6379/db5" {
+		t.Fatalf("server id %q", id)
+	}
+}
+
 func TestDiffCountsStrayKeys(t *testing.T) {
 	pl := testPlan(t, poolConf(t, "", 1, 2), poolConf(t, "", 1, 2, 3))
 	keys := synthKeys(1000, "k%d%x")
 	// Every key as if found on server 0: those the old placement puts on
 	// server 1 are stray.
 	dest := make([]int, len(keys))
-	stray, err := pl.destinations(0, keys, dest)
+	stray, err := pl.destinations(0, pl.home(), keys, dest)
 	if err != nil {
 		t.Fatal(err)
 	}

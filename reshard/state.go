@@ -32,8 +32,8 @@ type PoolState struct {
 	// Fingerprint identifies both placements: a state file is only
 	// resumed by the same reshard.
 	Fingerprint string `json:"fingerprint"`
-	// Servers by old server (address, and /dbN when the database is not
-	// 0).
+	// Servers by old server and database (address, and /dbN when the
+	// database is not 0): each Redis database is scanned on its own.
 	Servers map[string]*ServerState `json:"servers"`
 }
 

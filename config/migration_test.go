@@ -110,7 +110,9 @@ func TestMigrationFromOtherProtocol(t *testing.T) {
 
 // EncodeTOML writes the migration tables, and what it writes reads back
 // as the same configuration from another directory: from made absolute,
-// pool when it names another, the servers form with its placement keys.
+// pool when it names another, the servers form with its placement keys,
+// and the pools' password, databases, redis_db and allow_flush, which
+// the old pools read from from or copied for servers carry too.
 func TestMigrationEncodeTOML(t *testing.T) {
 	dir := t.TempDir()
 	write := func(path, body string) string {
@@ -124,6 +126,10 @@ func TestMigrationEncodeTOML(t *testing.T) {
 listen = "127.0.0.1:22121"
 hash = "md5"
 redis_auth = "old-secret"
+password = "old-clients"
+databases = 4
+redis_db = 3
+allow_flush = true
 servers = ["127.0.0.1:7001:1", "127.0.0.1:7002:1"]
 `)
 	newPath := write(filepath.Join(dir, "new.toml"), `
@@ -145,6 +151,10 @@ pool = "alpha"
 [pools.gamma]
 listen = "127.0.0.1:22123"
 hash = "murmur"
+password = "clients"
+databases = 32
+redis_db = 20
+allow_flush = true
 servers = ["127.0.0.1:7001:1", "127.0.0.1:7002:1", "127.0.0.1:7003:1"]
 
 [pools.gamma.migration]
@@ -166,6 +176,18 @@ servers = ["127.0.0.1:7001:1"]
 	}
 	text := string(out)
 	oldPath := filepath.Join(dir, "old.toml")
+	// The pool keys main added are written too, before the migration
+	// table, whose servers form takes them from its pool.
+	if !strings.Contains(text, "[pools.gamma]\n") || !strings.Contains(text, "password = \"clients\"") ||
+		!strings.Contains(text, "redis_db = 20\ndatabases = 32\nallow_flush = true\n") {
+		t.Errorf("output lacks gamma's password, redis_db, databases or allow_flush:\n%s", text)
+	}
+	if o := want.Pools[2].Migration.Old; o.Password != "clients" || o.Databases != 32 || o.RedisDB != 20 || !o.AllowFlush {
+		t.Errorf("gamma's old pool: password %q, databases %d, redis_db %d, allow_flush %v", o.Password, o.Databases, o.RedisDB, o.AllowFlush)
+	}
+	if o := want.Pools[0].Migration.Old; o.Password != "old-clients" || o.Databases != 4 || o.RedisDB != 3 || !o.AllowFlush {
+		t.Errorf("alpha's old pool: password %q, databases %d, redis_db %d, allow_flush %v", o.Password, o.Databases, o.RedisDB, o.AllowFlush)
+	}
 	for _, s := range []string{
 		"\n[pools.alpha.migration]\nfrom = \"" + oldPath + "\"  # the configuration before the reshard\n\n",
 		"\n[pools.beta.migration]\nfrom = \"" + oldPath + "\"  # the configuration before the reshard\npool = \"alpha\"\n",

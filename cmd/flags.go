@@ -135,6 +135,9 @@ func parseArgs(args []string) (*options, error) {
 		if a == "convert" {
 			return nil, usagef("convert must come first: walnut convert FILE.yml")
 		}
+		if a == "reshard" {
+			return nil, usagef("reshard must come first: walnut reshard --to NEW.toml ...")
+		}
 	}
 	return o, nil
 }
@@ -342,6 +345,7 @@ func writeUsage(w io.Writer) {
               [-c conf file] [-s stats port] [-a stats addr]
               [-i stats interval] [-p pid file] [-m mbuf size]
        walnut convert FILE.yml
+       walnut reshard --to NEW.toml [--from OLD.toml] [--dry-run] ... (walnut reshard -h)
 
 Options:
   -h, --help             : this help
@@ -362,6 +366,7 @@ walnut's options:
       --log-level=S      : debug, info, warn or error (default: [log] level, or what -v says)
       --log-format=S     : text or json (default: [log] format, or text)
       --cpuprofile=S     : write a CPU profile to file S until exit
+  reshard --to NEW.toml  : move the keys whose server changed (walnut reshard -h)
   convert FILE.yml       : print a nutcracker YAML file as walnut TOML and exit
 `, nutcrackerLevelDefault, nutcrackerLevelMax, nutcrackerStatsPort, nutcrackerStatsAddr, mbufDefault)
 }

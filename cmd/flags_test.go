@@ -138,6 +138,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"-a"}, "option -a requires a string"},
 		{[]string{"--log-level"}, "option '--log-level' requires an argument"},
 		{[]string{"-c", "x", "convert"}, "convert must come first: walnut convert FILE.yml"},
+		{[]string{"-c", "x", "reshard"}, "reshard must come first: walnut reshard --to NEW.toml ..."},
 	}
 	for _, c := range cases {
 		_, err := parseArgs(c.args)

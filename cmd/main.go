@@ -31,8 +31,11 @@ func Main() {
 
 // Run is Main without the exit, for tests: it returns the exit status.
 // The command line is nutcracker's (see flags.go), plus walnut's own
-// options and the convert subcommand.
+// options and the convert and reshard subcommands.
 func Run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "reshard" {
+		return runReshard(args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "convert" {
 		return runConvert(args[1:], stdout, stderr)
 	}

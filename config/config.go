@@ -136,6 +136,9 @@ type Pool struct {
 	// Servers in nutcracker's order (see SortServers), which is the order
 	// distributions see them in.
 	Servers []Server
+	// Migration, when set, is where the pool's keys were before a
+	// reshard: reads that miss ask there (see Migration).
+	Migration *Migration
 }
 
 // Server is one backend of a pool.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,8 +12,11 @@ import (
 
 // EncodeTOML writes cfg as a walnut TOML file that Parse reads back into
 // the same configuration: every section and every pool key, defaults
-// included, in a fixed order, pools in cfg's order. This is how a
-// nutcracker YAML file becomes TOML (walnut convert).
+// included, in a fixed order, pools in cfg's order, and a pool's
+// migration table when it has one. This is how a nutcracker YAML file
+// becomes TOML (walnut convert). A migration's from is written as an
+// absolute path, resolved against cfg.Path's directory as Parse resolved
+// it: the TOML may be written anywhere.
 func EncodeTOML(cfg *Config) ([]byte, error) {
 	e := &encoder{}
 	e.section("proxy")
@@ -32,6 +36,9 @@ func EncodeTOML(cfg *Config) ([]byte, error) {
 	}
 	for _, p := range cfg.Pools {
 		e.pool(p)
+		if p.Migration != nil {
+			e.migration(cfg.Path, p)
+		}
 	}
 	if e.err != nil {
 		return nil, e.err
@@ -84,6 +91,39 @@ func (e *encoder) pool(p *Pool) {
 	e.kv("strict_keys", strconv.FormatBool(p.StrictKeys), "")
 	e.b.WriteString("servers = [\n")
 	for _, s := range p.Servers {
+		e.b.WriteString("  " + e.str(s.Spec) + ",\n")
+	}
+	e.b.WriteString("]\n")
+}
+
+// migration writes p's [pools.NAME.migration]: the file it came from
+// (and the pool there, if named otherwise), or the old servers with the
+// keys that place them.
+func (e *encoder) migration(path string, p *Pool) {
+	m := p.Migration
+	e.section("pools." + e.key(p.Name) + ".migration")
+	if m.From != "" {
+		from := m.From
+		if !filepath.IsAbs(from) {
+			from = filepath.Join(filepath.Dir(path), from)
+		}
+		if abs, err := filepath.Abs(from); err == nil {
+			from = abs
+		}
+		e.kv("from", e.str(from), "the configuration before the reshard")
+		if m.Old != nil && m.Old.Name != p.Name {
+			e.kv("pool", e.str(m.Old.Name), "")
+		}
+		return
+	}
+	if m.Old == nil {
+		return
+	}
+	e.kv("hash", e.str(m.Old.Hash), "")
+	e.kv("hash_tag", e.str(m.Old.HashTag), "")
+	e.kv("distribution", e.str(m.Old.Distribution), "")
+	e.b.WriteString("servers = [  # the servers before the reshard\n")
+	for _, s := range m.Old.Servers {
 		e.b.WriteString("  " + e.str(s.Spec) + ",\n")
 	}
 	e.b.WriteString("]\n")

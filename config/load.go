@@ -28,6 +28,10 @@ func Load(path string) (*Config, error) {
 // Parse reads a TOML configuration held in data; path names it in
 // messages.
 func Parse(path string, data []byte) (*Config, error) {
+	return parse(path, data, &decoder{})
+}
+
+func parse(path string, data []byte, d *decoder) (*Config, error) {
 	var tree map[string]any
 	md, err := toml.Decode(string(data), &tree)
 	if err != nil {
@@ -37,7 +41,6 @@ func Parse(path string, data []byte) (*Config, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	d := &decoder{}
 	cfg := d.config(path, tree, poolOrder(md.Keys()))
 	if err := d.err(path); err != nil {
 		return nil, err
@@ -60,6 +63,7 @@ func poolOrder(keys []toml.Key) []string {
 
 func (d *decoder) config(path string, tree map[string]any, order []string) *Config {
 	cfg := &Config{Path: path}
+	d.path = path
 	t := d.table("", tree)
 	cfg.ShutdownTimeout = DefaultShutdownTimeout
 	if pt := t.subtable("proxy"); pt != nil {
@@ -160,6 +164,8 @@ func (d *decoder) crossCheck(cfg *Config) {
 // decoder walks the decoded TOML tree, collecting every error with the
 // dotted key it belongs to.
 type decoder struct {
+	path    string // the file being read
+	nested  bool   // reading the file a migration's from names
 	errs    []string
 	plugins []Plugin       // declared in the file: valid hash and distribution names too
 	lines   map[string]int // line of a key, where the format tells (YAML)

@@ -83,6 +83,15 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	p.Backlog = d.atLeast(t, "backlog", DefaultBacklog, 1)
 	p.TCPKeepalive = t.boolean("tcpkeepalive", false)
 
+	p.Servers = d.servers(t)
+	p.Migration = d.migration(p, t)
+	t.done()
+	return p
+}
+
+// servers reads a server list, in nutcracker's order, with unique names.
+func (d *decoder) servers(t *table) []Server {
+	var servers []Server
 	specs := t.strings("servers")
 	if _, ok := t.m["servers"]; !ok {
 		d.addf(t.key("servers"), "missing: every pool needs at least one server (\"host:port:weight [name]\")")
@@ -95,17 +104,16 @@ func (d *decoder) pool(name string, t *table) *Pool {
 			d.addf(fmt.Sprintf("%s[%d]", t.key("servers"), i), "%v", err)
 			continue
 		}
-		p.Servers = append(p.Servers, s)
+		servers = append(servers, s)
 	}
-	SortServers(p.Servers)
-	for i := 1; i < len(p.Servers); i++ {
-		if p.Servers[i].Name == p.Servers[i-1].Name {
+	SortServers(servers)
+	for i := 1; i < len(servers); i++ {
+		if servers[i].Name == servers[i-1].Name {
 			d.addf(t.key("servers"), "servers %q and %q have the same name %q; names must be unique, since placement hashes them",
-				p.Servers[i-1].Spec, p.Servers[i].Spec, p.Servers[i].Name)
+				servers[i-1].Spec, servers[i].Spec, servers[i].Name)
 		}
 	}
-	t.done()
-	return p
+	return servers
 }
 
 // atLeast reads an integer that must be min or more.

@@ -154,6 +154,15 @@ func (b *backend) isEjected() bool {
 	return b.ejected
 }
 
+// retireDedicated closes b's dedicated connections as retire does, for
+// a server a reload removed from the pool but keeps as an old server of
+// its migration: only the shared connections read through.
+func (b *backend) retireDedicated() {
+	for _, l := range b.pool.px.loops {
+		l.post(func() { l.retireDedicated(b) })
+	}
+}
+
 // retire marks b as removed by a reload: it gets no new requests, and
 // each loop closes its connections once their queues are empty.
 func (b *backend) retire() {

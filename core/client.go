@@ -83,9 +83,13 @@ type fragment struct {
 	part  int
 	size  int32 // bytes sent for it
 	start time.Time
+	rt    through // read-through steps during a migration (readthrough.go)
 }
 
 func (f *fragment) complete(resp []byte) {
+	if f.rt.m != nil && f.throughComplete(resp) {
+		return
+	}
 	p := &f.slot.parts[f.part]
 	p.Resp = append(p.Resp[:0], resp...)
 	p.Err = nil
@@ -94,8 +98,14 @@ func (f *fragment) complete(resp []byte) {
 
 // completeOwned is complete for a response whose buffer the fragment may
 // keep: a large one that had a read buffer to itself, handed over rather
-// than copied.
+// than copied. A read-through step that is not the answer (a miss, or a
+// delete that goes on to the next server) is taken by throughComplete,
+// which copies what it keeps: only the answer is handed over, to the
+// part of the request it answers.
 func (f *fragment) completeOwned(resp []byte) {
+	if f.rt.m != nil && f.throughComplete(resp) {
+		return
+	}
 	p := &f.slot.parts[f.part]
 	p.Resp = resp
 	p.Err = nil
@@ -105,6 +115,9 @@ func (f *fragment) completeOwned(resp []byte) {
 func (f *fragment) fail(err error) {
 	if f.c == nil {
 		return // a class switch (classswitch.go)
+	}
+	if f.rt.m != nil && f.throughFail() {
+		return
 	}
 	p := &f.slot.parts[f.part]
 	p.Resp = p.Resp[:0]
@@ -420,6 +433,8 @@ func (c *client) dispatch(s *slot) {
 	req := &s.req
 	s.parts = s.parts[:0]
 	if req.Conn != protocols.Shared || req.ReleaseAll {
+		// Never read through (readthrough.go): a transaction's or a
+		// blocking command's request is for its key's new server alone.
 		c.dispatchDedicated(s)
 		return
 	}
@@ -458,6 +473,10 @@ func (c *client) dispatch(s *slot) {
 	for i := range s.parts {
 		f := &s.frags[i]
 		*f = fragment{c: c, slot: s, part: i}
+		if t.migration != nil && !fansOut(req.Kind) {
+			// Whole-keyspace requests go to the pool's (new) servers only.
+			t.migration.route(f, t.backends[s.servers[i]])
+		}
 		c.pending++
 		b := t.backends[s.servers[i]]
 		s.parts[i].Server, s.parts[i].Name = s.servers[i], b.label
@@ -467,6 +486,9 @@ func (c *client) dispatch(s *slot) {
 
 // split groups a multi-key request's keys by server, one part each.
 func (c *client) split(s *slot, t *table) bool {
+	if t.migration != nil && t.migration.splits(&s.req) {
+		return c.splitThrough(s, t)
+	}
 	if len(c.partOf) != len(t.backends) {
 		c.partOf = make([]int32, len(t.backends))
 		for i := range c.partOf {

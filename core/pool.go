@@ -30,8 +30,9 @@ type Pool struct {
 	st    atomic.Pointer[settings]
 	table atomic.Pointer[table]
 
-	mu       sync.Mutex // serializes rebuilds and reloads
-	backends []*backend
+	mu        sync.Mutex // serializes rebuilds and reloads
+	backends  []*backend
+	migration *migration // the old placement during a reshard, or nil
 
 	lnFD     int
 	lnAddr   net.Addr
@@ -73,6 +74,9 @@ type table struct {
 	tag      [2]byte
 	backends []*backend
 	alive    []bool // alive[i]: backends[i] is in the table (not ejected)
+	// migration, when not nil, is where keys were before a reshard
+	// (readthrough.go).
+	migration *migration
 }
 
 // route returns the index in t.backends of the server that owns key, -1
@@ -182,6 +186,9 @@ func newPool(px *Proxy, cfg *config.Pool) (*Pool, error) {
 	for _, s := range cfg.Servers {
 		p.backends = append(p.backends, newBackend(p, s, cfg.ServerConnections, px.workers))
 	}
+	if p.migration, err = p.newMigration(cfg, st, p.backends, nil); err != nil {
+		return nil, err
+	}
 	if err := p.rebuild(); err != nil {
 		return nil, err
 	}
@@ -222,7 +229,7 @@ func (p *Pool) rebuildLocked() error {
 		alive[i] = servers[i].Alive
 	}
 	p.table.Store(&table{pick: pick, hash: st.hash, hasTag: st.hasTag, tag: st.tag,
-		backends: append([]*backend(nil), p.backends...), alive: alive})
+		backends: append([]*backend(nil), p.backends...), alive: alive, migration: p.migration})
 	return nil
 }
 
@@ -252,21 +259,32 @@ func (p *Pool) update(cfg *config.Pool, st *settings) error {
 		}
 		next = append(next, b)
 	}
+	mig, err := p.newMigration(cfg, st, next, old)
+	if err != nil {
+		return err
+	}
 	prevSt := p.settings()
-	prevBackends := p.backends
+	prevBackends, prevMig := p.backends, p.migration
 	st.owner.Store(p)
 	p.st.Store(st)
-	p.backends = next
+	p.backends, p.migration = next, mig
 	if err := p.rebuildLocked(); err != nil {
 		p.st.Store(prevSt)
-		p.backends = prevBackends
+		p.backends, p.migration = prevBackends, prevMig
 		return err
 	}
 	for _, b := range old {
-		if !kept[b] {
+		switch {
+		case kept[b]:
+		case mig.uses(b):
+			// Out of the pool but read through to: its shared
+			// connections stay, its dedicated ones go as a removal's.
+			b.retireDedicated()
+		default:
 			b.retire()
 		}
 	}
+	retireMigration(prevMig, mig, next)
 	return nil
 }
 

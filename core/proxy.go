@@ -522,6 +522,7 @@ func (px *Proxy) retirePools(pools []*Pool) {
 			for _, b := range p.backends {
 				b.retire()
 			}
+			retireMigration(p.migration, nil, p.backends)
 			p.mu.Unlock()
 		}()
 	}

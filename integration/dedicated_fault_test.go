@@ -150,8 +150,14 @@ func TestDedicatedHungServer(t *testing.T) {
 
 // A reload that removes the server of a client's subscription closes
 // that client (it reconnects and subscribes by the new table); other
-// subscribers stay.
+// subscribers stay. So does one that removes it for a reshard, keeping
+// it as an old server to read through to.
 func TestDedicatedReloadRemovesServer(t *testing.T) {
+	t.Run("removed", func(t *testing.T) { testReloadRemovesServer(t, false) })
+	t.Run("reshard", func(t *testing.T) { testReloadRemovesServer(t, true) })
+}
+
+func testReloadRemovesServer(t *testing.T, reshard bool) {
 	servers := testbed.Redises(t, 2)
 	conf := func(ss []*testbed.Process) string { return redisPool("alpha", ss, "hash = \"md5\"") }
 	px, addrs := startWalnut(t, conf(servers))
@@ -164,7 +170,11 @@ func TestDedicatedReloadRemovesServer(t *testing.T) {
 	exchangeMarked(t, stays, []string{"SUBSCRIBE " + keys[0]})
 	// The reload keeps the pool (same name and listen address as
 	// configured) and drops server 1.
-	cfg, err := config.Parse("reload.toml", []byte(conf(servers[:1])))
+	next := conf(servers[:1])
+	if reshard {
+		next += migrationTable("alpha", servers)
+	}
+	cfg, err := config.Parse("reload.toml", []byte(next))
 	if err != nil {
 		t.Fatal(err)
 	}

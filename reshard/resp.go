@@ -1,0 +1,225 @@
+package reshard
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// value is a RESP2 reply: t is '+', '-', ':', '$' or '*'.
+type value struct {
+	t    byte
+	s    []byte // simple string, error text or bulk
+	n    int64  // integer; length of an array
+	a    []value
+	null bool // a nil bulk or array
+}
+
+func (v value) isErr() bool { return v.t == '-' }
+
+func (v value) Error() string { return string(v.s) }
+
+// redisConn is a minimal pipelining Redis client: commands are written
+// to a buffer by send and go out with flush; replies are read in order.
+type redisConn struct {
+	addr    string
+	c       net.Conn
+	r       *bufio.Reader
+	w       *bufio.Writer
+	timeout time.Duration
+}
+
+func dial(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
+	network := "tcp"
+	if strings.HasPrefix(addr, "/") {
+		network = "unix"
+	}
+	d := net.Dialer{Timeout: timeout}
+	return d.DialContext(ctx, network, addr)
+}
+
+// dialRedis connects to addr, authenticates with password if it is set
+// and selects db.
+func dialRedis(ctx context.Context, addr, password string, db int, timeout time.Duration) (*redisConn, error) {
+	c, err := dial(ctx, addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	rc := &redisConn{addr: addr, c: c, r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10), timeout: timeout}
+	if password != "" {
+		if v, err := rc.do("AUTH", password); err != nil {
+			rc.close()
+			return nil, err
+		} else if v.isErr() {
+			rc.close()
+			return nil, fmt.Errorf("%s: AUTH: %s", addr, v.s)
+		}
+	}
+	if db != 0 {
+		if v, err := rc.do("SELECT", strconv.Itoa(db)); err != nil {
+			rc.close()
+			return nil, err
+		} else if v.isErr() {
+			rc.close()
+			return nil, fmt.Errorf("%s: SELECT %d: %s", addr, db, v.s)
+		}
+	}
+	return rc, nil
+}
+
+func (rc *redisConn) close() { rc.c.Close() }
+
+// send buffers one command; its arguments are strings, []byte or ints.
+func (rc *redisConn) send(args ...any) {
+	w := rc.w
+	w.WriteByte('*')
+	w.WriteString(strconv.Itoa(len(args)))
+	w.WriteString("\r\n")
+	for _, a := range args {
+		var b []byte
+		switch x := a.(type) {
+		case []byte:
+			b = x
+		case string:
+			b = []byte(x)
+		case int:
+			b = strconv.AppendInt(nil, int64(x), 10)
+		case int64:
+			b = strconv.AppendInt(nil, x, 10)
+		default:
+			panic(fmt.Sprintf("reshard: argument of type %T", a))
+		}
+		w.WriteByte('$')
+		w.WriteString(strconv.Itoa(len(b)))
+		w.WriteString("\r\n")
+		w.Write(b)
+		w.WriteString("\r\n")
+	}
+}
+
+// flush writes what send buffered.
+func (rc *redisConn) flush() error {
+	rc.c.SetDeadline(time.Now().Add(rc.timeout))
+	if err := rc.w.Flush(); err != nil {
+		return fmt.Errorf("%s: %w", rc.addr, err)
+	}
+	return nil
+}
+
+// read reads the next reply. An error reply is a value, not an error:
+// the error is for a connection that cannot be used any more.
+func (rc *redisConn) read() (value, error) {
+	rc.c.SetReadDeadline(time.Now().Add(rc.timeout))
+	v, err := readValue(rc.r)
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", rc.addr, err)
+	}
+	return v, nil
+}
+
+// do sends one command and reads its reply.
+func (rc *redisConn) do(args ...any) (value, error) {
+	rc.send(args...)
+	if err := rc.flush(); err != nil {
+		return value{}, err
+	}
+	return rc.read()
+}
+
+// pipeline sends every command of cmds in one write and reads their
+// replies.
+func (rc *redisConn) pipeline(cmds [][]any) ([]value, error) {
+	for _, c := range cmds {
+		rc.send(c...)
+	}
+	if err := rc.flush(); err != nil {
+		return nil, err
+	}
+	out := make([]value, len(cmds))
+	for i := range cmds {
+		v, err := rc.read()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+var errProtocol = errors.New("malformed reply")
+
+func readLine(r *bufio.Reader) ([]byte, error) {
+	line, err := r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		// A long simple string or error: gather it.
+		buf := append([]byte(nil), line...)
+		for err == bufio.ErrBufferFull {
+			line, err = r.ReadSlice('\n')
+			buf = append(buf, line...)
+		}
+		line = buf
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(line) < 2 || line[len(line)-2] != '\r' {
+		return nil, errProtocol
+	}
+	return line[:len(line)-2], nil
+}
+
+func readValue(r *bufio.Reader) (value, error) {
+	line, err := readLine(r)
+	if err != nil {
+		return value{}, err
+	}
+	if len(line) == 0 {
+		return value{}, errProtocol
+	}
+	v := value{t: line[0]}
+	switch v.t {
+	case '+', '-':
+		v.s = append([]byte(nil), line[1:]...)
+	case ':':
+		v.n, err = strconv.ParseInt(string(line[1:]), 10, 64)
+	case '$':
+		n, err := strconv.Atoi(string(line[1:]))
+		if err != nil {
+			return v, errProtocol
+		}
+		if n < 0 {
+			v.null = true
+			return v, nil
+		}
+		v.s = make([]byte, n+2)
+		if _, err := io.ReadFull(r, v.s); err != nil {
+			return v, err
+		}
+		v.s = v.s[:n]
+	case '*':
+		n, err := strconv.Atoi(string(line[1:]))
+		if err != nil {
+			return v, errProtocol
+		}
+		if n < 0 {
+			v.null = true
+			return v, nil
+		}
+		v.n = int64(n)
+		v.a = make([]value, n)
+		for i := range v.a {
+			if v.a[i], err = readValue(r); err != nil {
+				return v, err
+			}
+		}
+	default:
+		return v, errProtocol
+	}
+	return v, err
+}

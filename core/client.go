@@ -484,11 +484,11 @@ func (c *client) dispatch(s *slot) {
 	}
 }
 
-// split groups a multi-key request's keys by server, one part each.
+// split groups a multi-key request's keys by server, one part each. In
+// a pool with a migration, a key whose server changed gets a part of its
+// own instead, so that it can go through the read-through steps alone.
 func (c *client) split(s *slot, t *table) bool {
-	if t.migration != nil && t.migration.splits(&s.req) {
-		return c.splitThrough(s, t)
-	}
+	through := t.migration != nil && t.migration.splits(&s.req)
 	if len(c.partOf) != len(t.backends) {
 		c.partOf = make([]int32, len(t.backends))
 		for i := range c.partOf {
@@ -500,6 +500,11 @@ func (c *client) split(s *slot, t *table) bool {
 		if srv < 0 {
 			s.err = c.noRoute(srv)
 			break
+		}
+		if through && t.migration.moved(s.req.Keys[i], t.backends[srv]) != nil {
+			j := s.addPart(srv)
+			s.parts[j].Keys = append(s.parts[j].Keys, int32(i))
+			continue
 		}
 		j := c.partOf[srv]
 		if j < 0 {

@@ -147,6 +147,26 @@ func equalFold(b []byte, upper string) bool {
 	return true
 }
 
+// parseUint parses b as an unsigned decimal within 64 bits (leading
+// zeros allowed, as SCAN cursors may have them).
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
+}
+
 // parseInt parses b as Redis' string2ll does: an optional '-', no '+',
 // no spaces, no leading zeros, within int64.
 func parseInt(b []byte) (int64, bool) {
@@ -166,16 +186,9 @@ func parseInt(b []byte) (int64, bool) {
 	if b[0] < '1' || b[0] > '9' {
 		return 0, false
 	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if v > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
+	v, ok := parseUint(b)
+	if !ok {
+		return 0, false
 	}
 	if neg {
 		if v > 1<<63 {

@@ -56,28 +56,9 @@ var (
 	replyNoServer = "-ERR Connection refused (every server is ejected)\r\n"
 )
 
-// parseCursor reads a SCAN cursor: an unsigned 64-bit decimal number.
-func parseCursor(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if v > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		v = v*10 + d
-	}
-	return v, true
-}
-
 // routeScan sends SCAN to the server its cursor names.
 func routeScan(req *protocols.Request) {
-	cur, ok := parseCursor(req.Args[1])
+	cur, ok := parseUint(req.Args[1])
 	if !ok {
 		local(req, replyInvalidCursor)
 		return
@@ -92,7 +73,7 @@ func (c *Codec) appendRewritten(dst []byte, req *protocols.Request) []byte {
 	args := req.Args
 	switch policies[req.Cmd].act {
 	case actScan:
-		cur, _ := parseCursor(args[1])
+		cur, _ := parseUint(args[1])
 		if int(cur>>scanShift) == req.Target {
 			cur &= scanCursorMask
 		} else {
@@ -334,7 +315,7 @@ func mergeScan(dst []byte, req *protocols.Request, p *protocols.Part) []byte {
 	if st != hdrOK || l < 1 || next+int(l)+2 > len(r) {
 		return appendUnexpected(dst, p)
 	}
-	cur, ok := parseCursor(r[next : next+int(l)])
+	cur, ok := parseUint(r[next : next+int(l)])
 	if !ok {
 		return appendUnexpected(dst, p)
 	}

@@ -1,11 +1,9 @@
 package reshard
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -13,30 +11,14 @@ import (
 
 // mcConn is a minimal memcached client for the meta commands and the
 // LRU crawler's key dump.
-type mcConn struct {
-	addr    string
-	c       net.Conn
-	r       *bufio.Reader
-	w       *bufio.Writer
-	timeout time.Duration
-}
+type mcConn struct{ *bufConn }
 
 func dialMemcached(ctx context.Context, addr string, timeout time.Duration) (*mcConn, error) {
-	c, err := dial(ctx, addr, timeout)
+	bc, err := dial(ctx, addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	return &mcConn{addr: addr, c: c, r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10), timeout: timeout}, nil
-}
-
-func (mc *mcConn) close() { mc.c.Close() }
-
-func (mc *mcConn) flush() error {
-	mc.c.SetDeadline(time.Now().Add(mc.timeout))
-	if err := mc.w.Flush(); err != nil {
-		return fmt.Errorf("%s: %w", mc.addr, err)
-	}
-	return nil
+	return &mcConn{bc}, nil
 }
 
 // line reads one response line without its CRLF (or LF alone: the key

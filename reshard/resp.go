@@ -27,7 +27,11 @@ func (v value) Error() string { return string(v.s) }
 
 // redisConn is a minimal pipelining Redis client: commands are written
 // to a buffer by send and go out with flush; replies are read in order.
-type redisConn struct {
+type redisConn struct{ *bufConn }
+
+// bufConn is a buffered connection to one server, what the Redis and the
+// memcached clients of the mover share.
+type bufConn struct {
 	addr    string
 	c       net.Conn
 	r       *bufio.Reader
@@ -35,23 +39,39 @@ type redisConn struct {
 	timeout time.Duration
 }
 
-func dial(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {
+// dial connects to addr, a unix socket path or host:port.
+func dial(ctx context.Context, addr string, timeout time.Duration) (*bufConn, error) {
 	network := "tcp"
 	if strings.HasPrefix(addr, "/") {
 		network = "unix"
 	}
 	d := net.Dialer{Timeout: timeout}
-	return d.DialContext(ctx, network, addr)
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &bufConn{addr: addr, c: c, r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10), timeout: timeout}, nil
+}
+
+func (bc *bufConn) close() { bc.c.Close() }
+
+// flush writes what was buffered.
+func (bc *bufConn) flush() error {
+	bc.c.SetDeadline(time.Now().Add(bc.timeout))
+	if err := bc.w.Flush(); err != nil {
+		return fmt.Errorf("%s: %w", bc.addr, err)
+	}
+	return nil
 }
 
 // dialRedis connects to addr, authenticates with password if it is set
 // and selects db.
 func dialRedis(ctx context.Context, addr, password string, db int, timeout time.Duration) (*redisConn, error) {
-	c, err := dial(ctx, addr, timeout)
+	bc, err := dial(ctx, addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	rc := &redisConn{addr: addr, c: c, r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10), timeout: timeout}
+	rc := &redisConn{bc}
 	if password != "" {
 		if v, err := rc.do("AUTH", password); err != nil {
 			rc.close()
@@ -72,8 +92,6 @@ func dialRedis(ctx context.Context, addr, password string, db int, timeout time.
 	}
 	return rc, nil
 }
-
-func (rc *redisConn) close() { rc.c.Close() }
 
 // send buffers one command; its arguments are strings, []byte or ints.
 func (rc *redisConn) send(args ...any) {
@@ -101,15 +119,6 @@ func (rc *redisConn) send(args ...any) {
 		w.Write(b)
 		w.WriteString("\r\n")
 	}
-}
-
-// flush writes what send buffered.
-func (rc *redisConn) flush() error {
-	rc.c.SetDeadline(time.Now().Add(rc.timeout))
-	if err := rc.w.Flush(); err != nil {
-		return fmt.Errorf("%s: %w", rc.addr, err)
-	}
-	return nil
 }
 
 // read reads the next reply. An error reply is a value, not an error:

@@ -27,12 +27,7 @@ import (
 // into the test's temporary directory.
 func buildPlugin(t *testing.T, name string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command("go", "build", "-o", out, "github.com/walnutproxy/walnut/examples/plugins/"+name)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build examples/plugins/%s: %v\n%s", name, err, b)
-	}
-	return out
+	return testbed.Build(t, "examples/plugins/"+name, false)
 }
 
 // pluginSection renders [plugins.NAME].

@@ -42,11 +42,7 @@ func rss(t *testing.T, pid int) int {
 func TestIdleClientMemory(t *testing.T) {
 	const clients = 10000
 	srv := testbed.Redis(t)
-	bin := filepath.Join(t.TempDir(), "walnut")
-	build := exec.Command("go", "build", "-o", bin, "github.com/walnutproxy/walnut/cmd/walnut")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testbed.Build(t, "cmd/walnut", false)
 	port := testbed.FreePort(t)
 	conf := filepath.Join(t.TempDir(), "walnut.toml")
 	os.WriteFile(conf, []byte(fmt.Sprintf("[pools.a]\nlisten = \"127.0.0.1:%d\"\nprotocol = \"redis\"\nservers = [\"%s:1\"]\n", port, srv.Addr)), 0o644)

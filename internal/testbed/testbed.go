@@ -343,20 +343,37 @@ func WalnutBinary(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "walnut")
-		cmd := exec.Command("go", "build", "-race", "-o", buildPath, "github.com/walnutproxy/walnut/cmd/walnut")
-		if !raceEnabled {
-			cmd = exec.Command("go", "build", "-o", buildPath, "github.com/walnutproxy/walnut/cmd/walnut")
-		}
-		cmd.Dir = moduleRoot()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build cmd/walnut: %v\n%s", err, out)
-		}
+		buildErr = goBuild(buildPath, "cmd/walnut", raceEnabled)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return buildPath
+}
+
+// Build builds the module's package pkg (e.g. "cmd/walnut",
+// "examples/plugins/jump") into the test's temporary directory, with the
+// race detector if race, and returns the binary's path.
+func Build(t testing.TB, pkg string, race bool) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	if err := goBuild(out, pkg, race); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func goBuild(out, pkg string, race bool) error {
+	args := []string{"build", "-o", out}
+	if race {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "github.com/walnutproxy/walnut/"+pkg)...)
+	cmd.Dir = moduleRoot()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
 }
 
 // moduleRoot finds the directory holding go.mod from this source file.

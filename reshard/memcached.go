@@ -214,7 +214,7 @@ func parseMetadump(l string) ([]byte, int64, error) {
 			size, _ = strconv.ParseInt(v, 10, 64)
 		}
 	}
-	if key == nil {
+	if len(key) == 0 { // memcached has no empty keys: "key=" is a broken line
 		return nil, 0, fmt.Errorf("lru_crawler metadump: no key in %q", l)
 	}
 	return key, size, nil

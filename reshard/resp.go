@@ -183,6 +183,9 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 	return line[:len(line)-2], nil
 }
 
+// maxBulk is Redis' own bound on a bulk string (proto-max-bulk-len).
+const maxBulk = 512 << 20
+
 func readValue(r *bufio.Reader) (value, error) {
 	line, err := readLine(r)
 	if err != nil {
@@ -206,9 +209,20 @@ func readValue(r *bufio.Reader) (value, error) {
 			v.null = true
 			return v, nil
 		}
-		v.s = make([]byte, n+2)
-		if _, err := io.ReadFull(r, v.s); err != nil {
+		if n > maxBulk {
+			return v, errProtocol
+		}
+		// Read as the bytes come rather than allocating what the header
+		// claims: a broken server must not make the mover allocate it.
+		v.s, err = io.ReadAll(io.LimitReader(r, int64(n)+2))
+		if err != nil {
 			return v, err
+		}
+		if len(v.s) < n+2 {
+			return v, io.ErrUnexpectedEOF
+		}
+		if v.s[n] != '\r' || v.s[n+1] != '\n' {
+			return v, errProtocol
 		}
 		v.s = v.s[:n]
 	case '*':
@@ -221,11 +235,14 @@ func readValue(r *bufio.Reader) (value, error) {
 			return v, nil
 		}
 		v.n = int64(n)
-		v.a = make([]value, n)
-		for i := range v.a {
-			if v.a[i], err = readValue(r); err != nil {
+		// Grown as elements arrive, for the same reason.
+		v.a = make([]value, 0, min(n, 1024))
+		for range n {
+			e, err := readValue(r)
+			if err != nil {
 				return v, err
 			}
+			v.a = append(v.a, e)
 		}
 	default:
 		return v, errProtocol

@@ -20,12 +20,7 @@ import (
 	"github.com/walnutproxy/walnut/metrics"
 	"github.com/walnutproxy/walnut/stats"
 
-	_ "github.com/walnutproxy/walnut/distributions/hash"
-	_ "github.com/walnutproxy/walnut/distributions/ketama"
-	_ "github.com/walnutproxy/walnut/distributions/modula"
-	_ "github.com/walnutproxy/walnut/distributions/random"
-	_ "github.com/walnutproxy/walnut/protocols/memcached"
-	_ "github.com/walnutproxy/walnut/protocols/redis"
+	_ "github.com/walnutproxy/walnut/builtins"
 )
 
 // startWalnut runs a proxy in the test process from TOML text. Pools

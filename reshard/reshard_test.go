@@ -11,12 +11,8 @@ import (
 	"time"
 
 	"github.com/walnutproxy/walnut/config"
-	_ "github.com/walnutproxy/walnut/distributions/hash"
-	_ "github.com/walnutproxy/walnut/distributions/ketama"
-	_ "github.com/walnutproxy/walnut/distributions/modula"
-	_ "github.com/walnutproxy/walnut/distributions/random"
-	_ "github.com/walnutproxy/walnut/protocols/memcached"
-	_ "github.com/walnutproxy/walnut/protocols/redis"
+
+	_ "github.com/walnutproxy/walnut/builtins"
 )
 
 func poolConf(t testing.TB, extra string, ports ...int) *config.Pool {

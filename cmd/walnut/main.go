@@ -4,13 +4,10 @@ package main
 import (
 	walnutcmd "github.com/walnutproxy/walnut/cmd"
 
-	// The builtins: remove one to leave it out, add your own beside them.
-	_ "github.com/walnutproxy/walnut/distributions/hash"
-	_ "github.com/walnutproxy/walnut/distributions/ketama"
-	_ "github.com/walnutproxy/walnut/distributions/modula"
-	_ "github.com/walnutproxy/walnut/distributions/random"
-	_ "github.com/walnutproxy/walnut/protocols/memcached"
-	_ "github.com/walnutproxy/walnut/protocols/redis"
+	// Every builtin protocol, hash and distribution. A custom build
+	// imports the packages it wants instead, or its own beside these
+	// (examples/custom-build).
+	_ "github.com/walnutproxy/walnut/builtins"
 )
 
 func main() { walnutcmd.Main() }

@@ -86,12 +86,24 @@ func Run(args []string, stdout, stderr io.Writer) int {
 // testConf is -t: check the configuration and say so, on stderr as
 // nutcracker does; unlike nutcracker, say what is wrong.
 func testConf(o *options, stderr io.Writer) int {
-	if _, err := validate(o, stderr); err != nil {
+	cfg, err := validate(o, stderr)
+	if err != nil {
 		fmt.Fprintf(stderr, "%v\nwalnut: configuration file '%s' syntax is invalid\n", err, o.confFile)
 		return 1
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	fmt.Fprintf(stderr, "walnut: configuration file '%s' syntax is ok\n", o.confFile)
 	return 0
+}
+
+// logConfigWarnings logs what the configuration says that walnut
+// ignores.
+func logConfigWarnings(log *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration", "warning", w)
+	}
 }
 
 // validate reads the configuration and checks what building the proxy
@@ -207,6 +219,7 @@ func run(o *options, inh *core.Inheritance, inhErr error, ready *readiness, stde
 		ready.fail(msg)
 		return 1
 	}
+	logConfigWarnings(log, cfg)
 	if len(o.ignored) > 0 {
 		log.Warn("command-line arguments that are not options are ignored", "args", o.ignored)
 	}
@@ -370,6 +383,7 @@ func (s *server) reload() {
 	path := s.o.confFile
 	next, err := s.o.loadConfig()
 	if err == nil {
+		logConfigWarnings(s.log, next)
 		// Plugins keep running as started: restarting one under live
 		// traffic is what SIGUSR2 is for.
 		warnPluginChanges(s.plugins, next.Plugins, s.log)

@@ -35,14 +35,15 @@ func pluginOptions(cfg *config.Config, host *plugins.Host) ([]core.Option, error
 // checkPluginUse reports a pool that names a plugin for something it
 // does not serve (a hash-only plugin as a distribution), or a plugin that
 // is not running (added to [plugins] since walnut started). A plugin
-// named like a builtin serves what it serves; the builtin does the rest.
+// cannot take a builtin's name (config refuses it), so a name is either
+// a builtin's or a plugin's.
 func checkPluginUse(cfg *config.Config, host *plugins.Host) error {
 	declared := map[string]bool{}
 	for _, p := range cfg.Plugins {
 		declared[p.Name] = true
 	}
-	check := func(pool, key, name string, served bool, builtin error) error {
-		if !declared[name] || served || builtin == nil {
+	check := func(pool, key, name string, served bool) error {
+		if !declared[name] || served {
 			return nil
 		}
 		kinds := host.Serves(name)
@@ -55,13 +56,11 @@ func checkPluginUse(cfg *config.Config, host *plugins.Host) error {
 	}
 	for _, p := range cfg.Pools {
 		_, hashed := host.Hasher(p.Hash)
-		_, hashErr := distributions.LookupHash(p.Hash)
-		if err := check(p.Name, "hash", p.Hash, hashed, hashErr); err != nil {
+		if err := check(p.Name, "hash", p.Hash, hashed); err != nil {
 			return err
 		}
 		_, dist := host.Distribution(p.Distribution)
-		_, distErr := distributions.Lookup(p.Distribution)
-		if err := check(p.Name, "distribution", p.Distribution, dist, distErr); err != nil {
+		if err := check(p.Name, "distribution", p.Distribution, dist); err != nil {
 			return err
 		}
 	}
@@ -69,24 +68,14 @@ func checkPluginUse(cfg *config.Config, host *plugins.Host) error {
 }
 
 // checkOptions stand in for the plugins the pools name, so that walnut -t
-// checks everything else without starting any: a stand-in distribution
-// routes nothing, a stand-in hash fails.
+// checks everything else without starting any.
 func checkOptions(cfg *config.Config) []core.Option {
 	var opts []core.Option
 	for _, p := range cfg.Plugins {
-		opts = append(opts, core.WithDistribution(p.Name, notStarted{}), core.WithHasher(p.Name, notStarted{}))
+		d := distributions.Declared{Name: p.Name}
+		opts = append(opts, core.WithDistribution(p.Name, d), core.WithHasher(p.Name, d))
 	}
 	return opts
-}
-
-type notStarted struct{}
-
-func (notStarted) Build([]distributions.Server) (distributions.Table, error) {
-	return notStarted{}, nil
-}
-func (notStarted) Pick(uint32) int { return -1 }
-func (notStarted) HashBatch([][]byte, []uint32) error {
-	return fmt.Errorf("plugin not started (walnut -t)")
 }
 
 // samePlugins reports whether a reload leaves [plugins] as it is.

@@ -20,6 +20,9 @@ type Config struct {
 	Plugins []Plugin
 	// Pools in the order the file lists them.
 	Pools []*Pool
+	// Warnings name what the file says that walnut ignores, each as
+	// "FILE: key: why"; walnut -t prints them and walnut logs them.
+	Warnings []string
 }
 
 // Stats configures the statistics endpoints.
@@ -59,24 +62,11 @@ type Pool struct {
 	Listen string
 	// ListenMode is the unix socket's permissions, 0 to leave the default.
 	ListenMode uint32
-	// RedisAuth is the password walnut sends servers with AUTH.
-	// nutcracker's redis_auth also requires it of clients: a YAML file's
-	// redis_auth sets Password too.
-	RedisAuth string
-	// Password, when set, must be given by clients (AUTH, HELLO ... AUTH)
-	// before anything else.
-	Password string
-	// RedisDB is the database walnut selects on every server connection,
-	// and the one a client uses until it sends SELECT.
-	RedisDB int
-	// Databases is the number of databases of the servers (Redis'
-	// databases setting): SELECT accepts 0 to Databases-1.
-	Databases int
-	// AllowFlush lets clients send FLUSHDB and FLUSHALL, which empty every
-	// server of the pool.
-	AllowFlush bool
-	// Protocol names a registered codec ("redis", ...).
+	// Protocol names a registered protocol ("redis", ...), and Options
+	// are its own keys of the pool, as its driver decoded them (see
+	// protocols.OptionsDecoder); nil when it has none.
 	Protocol string
+	Options  any
 	// Hash names a registered hash function; Distribution a registered
 	// distribution.
 	Hash         string
@@ -94,9 +84,6 @@ type Pool struct {
 	// MaxValueSize a single value in a request or a response.
 	MaxRequestSize int
 	MaxValueSize   int
-	// StrictKeys refuses keys the protocol's specification forbids even
-	// where servers accept them (control bytes in memcached keys).
-	StrictKeys bool
 	// MaxPipeline bounds the requests of one client in flight at once;
 	// reading from that client pauses at the bound.
 	MaxPipeline int
@@ -159,7 +146,6 @@ const (
 	DefaultDistribution      = "ketama"
 	DefaultProtocol          = "redis"
 	DefaultServerConnections = 1
-	DefaultDatabases         = 16
 	// nutcracker waits forever by default; a proxy that hangs with its
 	// server helps nobody, so walnut gives up after 10s unless told.
 	DefaultTimeout        = 10 * time.Second

@@ -5,28 +5,10 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/walnutproxy/walnut/builtins"
 	"github.com/walnutproxy/walnut/config"
-	"github.com/walnutproxy/walnut/distributions"
-	"github.com/walnutproxy/walnut/protocols"
+	"github.com/walnutproxy/walnut/protocols/redis"
 )
-
-// The registries are filled by the builtins in a real binary; here a few
-// stand-ins make names valid without importing concrete packages.
-func init() {
-	for _, p := range []string{"redis", "memcached"} {
-		protocols.Register(p, func(protocols.Options) (protocols.Codec, error) { return nil, nil })
-	}
-	for _, h := range []string{"fnv1a_64", "md5", "murmur"} {
-		distributions.RegisterHash(h, func([]byte) uint32 { return 0 })
-	}
-	for _, d := range []string{"ketama", "modula", "random"} {
-		distributions.Register(d, stubDist{})
-	}
-}
-
-type stubDist struct{}
-
-func (stubDist) Build([]distributions.Server) (distributions.Table, error) { return nil, nil }
 
 func TestParseFull(t *testing.T) {
 	cfg, err := config.Parse("w.toml", []byte(`
@@ -102,7 +84,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate servers", "[pools.a]\nlisten = \"127.0.0.1:1\"\nservers = [\"127.0.0.1:6379:1\", \"127.0.0.1:6379:2\"]\n", []string{"same name \"127.0.0.1:6379\""}},
 		{"bad listen port", "[pools.a]\nlisten = \"127.0.0.1:http\"\nservers = [\"127.0.0.1:6379:1\"]\n", []string{"pools.a.listen", "invalid port"}},
 		{"listen without host", "[pools.a]\nlisten = \":22121\"\nservers = [\"127.0.0.1:6379:1\"]\n", []string{"pools.a.listen", "missing host"}},
-		{"bad protocol", "[pools.a]\n" + ok + "protocol = \"http\"\n", []string{"pools.a.protocol", "unknown protocol \"http\" (known: memcached, redis)"}},
+		{"bad protocol", "[pools.a]\n" + ok + "protocol = \"http\"\n", []string{"pools.a.protocol", "unknown protocol \"http\" (known: memcached, redis"}},
 		{"bad hash", "[pools.a]\n" + ok + "hash = \"sha\"\n", []string{"pools.a.hash", "unknown hash \"sha\" (known: crc16, crc32,"}},
 		{"bad distribution", "[pools.a]\n" + ok + "distribution = \"x\"\n", []string{"pools.a.distribution", "(known: ketama, modula, random)"}},
 		{"bad duration", "[pools.a]\n" + ok + "timeout = \"fast\"\n", []string{"pools.a.timeout", "\"fast\""}},
@@ -166,11 +148,11 @@ func TestParseRedisAccessKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := cfg.Pools[0], cfg.Pools[1]
-	if a.Password != "pw" || a.RedisAuth != "srv" || !a.AllowFlush || a.Databases != 4 || a.RedisDB != 3 {
+	a, b := redis.OptionsOf(cfg.Pools[0].Options), redis.OptionsOf(cfg.Pools[1].Options)
+	if *a != (redis.Options{Password: "pw", Auth: "srv", AllowFlush: true, Databases: 4, DB: 3}) {
 		t.Fatalf("a = %+v", a)
 	}
-	if b.Password != "" || b.RedisAuth != "" || b.AllowFlush || b.Databases != config.DefaultDatabases || b.RedisDB != 0 {
+	if *b != *redis.DefaultOptions() {
 		t.Fatalf("defaults: b = %+v", b)
 	}
 	for body, want := range map[string]string{

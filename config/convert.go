@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/walnutproxy/walnut/protocols"
 )
 
 // EncodeTOML writes cfg as a walnut TOML file that Parse reads back into
@@ -69,11 +71,11 @@ func (e *encoder) pool(p *Pool) {
 	e.kv("timeout", duration(p.Timeout), timeout)
 	e.kv("backlog", strconv.Itoa(p.Backlog), "")
 	e.kv("preconnect", strconv.FormatBool(p.Preconnect), "")
-	e.kv("redis_auth", e.str(p.RedisAuth), "")
-	e.kv("password", e.str(p.Password), "clients' password; nutcracker's redis_auth is both")
-	e.kv("redis_db", strconv.Itoa(p.RedisDB), "")
-	e.kv("databases", strconv.Itoa(p.Databases), "")
-	e.kv("allow_flush", strconv.FormatBool(p.AllowFlush), "")
+	if driver, err := protocols.Lookup(p.Protocol); err == nil {
+		if enc, ok := driver.(protocols.OptionsEncoder); ok {
+			enc.EncodeOptions(p.Options, e)
+		}
+	}
 	e.kv("server_connections", strconv.Itoa(p.ServerConnections), "")
 	e.kv("auto_eject_hosts", strconv.FormatBool(p.AutoEjectHosts), "")
 	e.kv("server_failure_limit", strconv.Itoa(p.ServerFailureLimit), "")
@@ -88,7 +90,6 @@ func (e *encoder) pool(p *Pool) {
 	e.kv("max_pipeline", strconv.Itoa(p.MaxPipeline), "")
 	e.kv("max_client_output", strconv.Itoa(p.MaxClientOutput), "")
 	e.kv("max_dedicated", strconv.Itoa(p.MaxDedicated), "")
-	e.kv("strict_keys", strconv.FormatBool(p.StrictKeys), "")
 	e.b.WriteString("servers = [\n")
 	for _, s := range p.Servers {
 		e.b.WriteString("  " + e.str(s.Spec) + ",\n")
@@ -127,6 +128,29 @@ func (e *encoder) migration(path string, p *Pool) {
 		e.b.WriteString("  " + e.str(s.Spec) + ",\n")
 	}
 	e.b.WriteString("]\n")
+}
+
+// Set implements protocols.OptionWriter.
+func (e *encoder) Set(key string, value any, comment string) {
+	var v string
+	switch x := value.(type) {
+	case string:
+		v = e.str(x)
+	case bool:
+		v = strconv.FormatBool(x)
+	case int:
+		v = strconv.Itoa(x)
+	case time.Duration:
+		v = duration(x)
+	case []string:
+		v = e.strs(x)
+	default:
+		if e.err == nil {
+			e.err = fmt.Errorf("%s: cannot write a %T", key, value)
+		}
+		return
+	}
+	e.kv(key, v, comment)
 }
 
 func (e *encoder) section(name string) {

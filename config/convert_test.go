@@ -199,9 +199,11 @@ func TestEncodeTOMLLayout(t *testing.T) {
 			"server_failure_limit = 5\nserver_retry_timeout = \"1.5s\"\ndial_timeout = \"1s\"\n" +
 			"health_check_interval = \"0s\"\nclient_connections = 100\ntcpkeepalive = false\nclient_timeout = \"0s\"\n" +
 			"max_request_size = 67108864\nmax_value_size = 67108864\nmax_pipeline = 256\n" +
-			"max_client_output = 4194304\nmax_dedicated = 1024\nstrict_keys = false\nservers = [\n  \"10.0.0.1:6379:1 a:name\",\n" +
+			"max_client_output = 4194304\nmax_dedicated = 1024\nservers = [\n  \"10.0.0.1:6379:1 a:name\",\n" +
 			"  \"10.0.0.2:6379:2 b:name\",\n  \"/var/run/redis.sock:3\",\n]\n",
 		"\n[pools.\"a pool.with dots\"]\nlisten = \"0.0.0.0:11311\"\nprotocol = \"memcached\"",
+		// A pool's protocol writes its own keys, and only those.
+		"preconnect = false\nstrict_keys = false\nserver_connections = 1\n",
 		"timeout = \"0s\"  # 0s: no timeout\n",
 	} {
 		if !strings.Contains(text, want) {

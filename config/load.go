@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/walnutproxy/walnut/distributions"
 )
 
 // Load reads and validates a configuration file: walnut's TOML, or a
@@ -45,6 +47,7 @@ func parse(path string, data []byte, d *decoder) (*Config, error) {
 	if err := d.err(path); err != nil {
 		return nil, err
 	}
+	cfg.Warnings = d.warnings
 	return cfg, nil
 }
 
@@ -116,7 +119,11 @@ func (d *decoder) config(path string, tree map[string]any, order []string) *Conf
 		}
 		pt.done()
 	}
-	d.plugins = cfg.Plugins
+	names := make([]string, len(cfg.Plugins))
+	for i, p := range cfg.Plugins {
+		names[i] = p.Name
+	}
+	d.ext = distributions.DeclaredExtensions(names)
 	pools := t.subtable("pools")
 	t.done()
 	if pools == nil || len(pools.m) == 0 {
@@ -164,26 +171,26 @@ func (d *decoder) crossCheck(cfg *Config) {
 // decoder walks the decoded TOML tree, collecting every error with the
 // dotted key it belongs to.
 type decoder struct {
-	path    string // the file being read
-	nested  bool   // reading the file a migration's from names
-	errs    []string
-	plugins []Plugin       // declared in the file: valid hash and distribution names too
-	lines   map[string]int // line of a key, where the format tells (YAML)
-}
-
-func (d *decoder) isPlugin(name string) bool {
-	for _, p := range d.plugins {
-		if p.Name == name {
-			return true
-		}
-	}
-	return false
+	path   string // the file being read
+	nested bool   // reading the file a migration's from names
+	errs   []string
+	// warnings are "FILE: key: why" for what is accepted but ignored.
+	warnings []string
+	// ext stands in for the plugins the file declares, whose names are
+	// valid hashes and distributions too.
+	ext   *distributions.Extensions
+	lines map[string]int // line of a key, where the format tells (YAML)
 }
 
 // plugin reads [plugins.NAME]. The executable must exist and be
 // executable: a typo in a path is found by walnut -t, not at 3am.
 func (d *decoder) plugin(name string, t *table) Plugin {
 	p := Plugin{Name: name, Path: t.str("path", ""), Args: t.strings("args")}
+	if kind := distributions.Builtin(name); kind != "" {
+		// A plugin called like a builtin would change what the name
+		// means to every pool, silently: refuse it.
+		d.addf(t.path, "a plugin cannot be called %q: it is the name of a builtin %s (choose another name)", name, kind)
+	}
 	switch st, err := os.Stat(p.Path); {
 	case p.Path == "":
 		d.addf(t.key("path"), "missing: the plugin's executable")
@@ -215,6 +222,11 @@ func parentKey(k string) string {
 	return ""
 }
 
+// warnf notes a key that is accepted but has no effect.
+func (d *decoder) warnf(key, format string, args ...any) {
+	d.warnings = append(d.warnings, d.path+": "+key+": "+fmt.Sprintf(format, args...))
+}
+
 func (d *decoder) check(key string, err error) {
 	if err != nil {
 		d.addf(key, "%v", err)
@@ -243,6 +255,8 @@ type table struct {
 	path string
 	m    map[string]any
 	used map[string]bool
+	// children are subtables a protocol read, checked with this one.
+	children []*table
 }
 
 func (d *decoder) table(path string, m map[string]any) *table {
@@ -263,6 +277,16 @@ func (t *table) get(k string) (any, bool) {
 }
 
 func (t *table) done() {
+	for _, k := range t.unread() {
+		t.d.addf(t.key(k), "unknown key")
+	}
+	for _, c := range t.children {
+		c.done()
+	}
+}
+
+// unread lists, in order, the keys no reader asked for.
+func (t *table) unread() []string {
 	var unknown []string
 	for k := range t.m {
 		if !t.used[k] {
@@ -270,8 +294,13 @@ func (t *table) done() {
 		}
 	}
 	slices.Sort(unknown)
-	for _, k := range unknown {
-		t.d.addf(t.key(k), "unknown key")
+	return unknown
+}
+
+// markAll takes every key as known.
+func (t *table) markAll() {
+	for k := range t.m {
+		t.used[k] = true
 	}
 }
 

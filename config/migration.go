@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/walnutproxy/walnut/distributions"
 )
 
 // Migration is a pool's [pools.NAME.migration] table: where the pool's
@@ -74,12 +72,12 @@ func (d *decoder) migration(p *Pool, pt *table) *Migration {
 		old := *p
 		old.Migration = nil
 		old.Hash = t.str("hash", p.Hash)
-		if _, err := distributions.LookupHash(old.Hash); err != nil && !d.isPlugin(old.Hash) {
-			d.check(t.key("hash"), fmt.Errorf("%w, nor a plugin in [plugins]", err))
+		if _, _, err := d.ext.ResolveHash(old.Hash); err != nil {
+			d.check(t.key("hash"), err)
 		}
 		old.Distribution = t.str("distribution", p.Distribution)
-		if _, err := distributions.Lookup(old.Distribution); err != nil && !d.isPlugin(old.Distribution) {
-			d.check(t.key("distribution"), fmt.Errorf("%w, nor a plugin in [plugins]", err))
+		if _, err := d.ext.ResolveDistribution(old.Distribution); err != nil {
+			d.check(t.key("distribution"), err)
 		}
 		old.HashTag = t.str("hash_tag", p.HashTag)
 		if old.HashTag != "" && len(old.HashTag) != 2 {

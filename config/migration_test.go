@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/walnutproxy/walnut/config"
+	"github.com/walnutproxy/walnut/protocols/redis"
 )
 
 func TestMigrationFrom(t *testing.T) {
@@ -46,7 +47,7 @@ from = "old.toml"
 	if m == nil || m.From != "old.toml" || m.Old == nil {
 		t.Fatalf("migration = %+v", m)
 	}
-	if m.Old.Hash != "md5" || m.Old.HashTag != "{}" || m.Old.RedisAuth != "old-secret" || len(m.Old.Servers) != 2 || m.Old.Migration != nil {
+	if m.Old.Hash != "md5" || m.Old.HashTag != "{}" || redis.OptionsOf(m.Old.Options).Auth != "old-secret" || len(m.Old.Servers) != 2 || m.Old.Migration != nil {
 		t.Fatalf("old pool = %+v", m.Old)
 	}
 }
@@ -182,11 +183,11 @@ servers = ["127.0.0.1:7001:1"]
 		!strings.Contains(text, "redis_db = 20\ndatabases = 32\nallow_flush = true\n") {
 		t.Errorf("output lacks gamma's password, redis_db, databases or allow_flush:\n%s", text)
 	}
-	if o := want.Pools[2].Migration.Old; o.Password != "clients" || o.Databases != 32 || o.RedisDB != 20 || !o.AllowFlush {
-		t.Errorf("gamma's old pool: password %q, databases %d, redis_db %d, allow_flush %v", o.Password, o.Databases, o.RedisDB, o.AllowFlush)
+	if o := redis.OptionsOf(want.Pools[2].Migration.Old.Options); o.Password != "clients" || o.Databases != 32 || o.DB != 20 || !o.AllowFlush {
+		t.Errorf("gamma's old pool: password %q, databases %d, redis_db %d, allow_flush %v", o.Password, o.Databases, o.DB, o.AllowFlush)
 	}
-	if o := want.Pools[0].Migration.Old; o.Password != "old-clients" || o.Databases != 4 || o.RedisDB != 3 || !o.AllowFlush {
-		t.Errorf("alpha's old pool: password %q, databases %d, redis_db %d, allow_flush %v", o.Password, o.Databases, o.RedisDB, o.AllowFlush)
+	if o := redis.OptionsOf(want.Pools[0].Migration.Old.Options); o.Password != "old-clients" || o.Databases != 4 || o.DB != 3 || !o.AllowFlush {
+		t.Errorf("alpha's old pool: password %q, databases %d, redis_db %d, allow_flush %v", o.Password, o.Databases, o.DB, o.AllowFlush)
 	}
 	for _, s := range []string{
 		"\n[pools.alpha.migration]\nfrom = \"" + oldPath + "\"  # the configuration before the reshard\n\n",

@@ -9,17 +9,9 @@ import (
 	"time"
 
 	"github.com/walnutproxy/walnut/config"
-	"github.com/walnutproxy/walnut/distributions"
 	"github.com/walnutproxy/walnut/internal/testbed"
+	"github.com/walnutproxy/walnut/protocols/redis"
 )
-
-// nutcracker's other hash functions, beside config_test.go's stand-ins,
-// for the files that name them.
-func init() {
-	for _, h := range []string{"one_at_a_time", "crc16", "crc32", "crc32a", "fnv1_64", "fnv1_32", "fnv1a_32", "hsieh", "jenkins"} {
-		distributions.RegisterHash(h, func([]byte) uint32 { return 0 })
-	}
-}
 
 // testdata/nutcracker holds nutcracker 0.5 YAML files: ok/ those that
 // `nutcracker -t` accepts, invalid/ those it refuses
@@ -253,8 +245,8 @@ func TestNutcrackerMeanings(t *testing.T) {
 	// Every key at once.
 	a := pool(load("ok/all-keys.yml"), "alpha")
 	if a.Listen != "127.0.0.1:22121" || a.HashTag != "{}" || a.Timeout != 400*time.Millisecond || a.Backlog != 1024 ||
-		a.ClientConnections != 100 || a.Protocol != "redis" || !a.TCPKeepalive || a.RedisAuth != "hellopasswd" ||
-		a.RedisDB != 3 || !a.Preconnect || !a.AutoEjectHosts || a.ServerConnections != 2 ||
+		a.ClientConnections != 100 || a.Protocol != "redis" || !a.TCPKeepalive || redis.OptionsOf(a.Options).Auth != "hellopasswd" ||
+		redis.OptionsOf(a.Options).DB != 3 || !a.Preconnect || !a.AutoEjectHosts || a.ServerConnections != 2 ||
 		a.ServerRetryTimeout != 2*time.Second || a.ServerFailureLimit != 3 || a.Servers[1].Weight != 2 {
 		t.Fatalf("all keys = %+v", a)
 	}
@@ -262,14 +254,14 @@ func TestNutcrackerMeanings(t *testing.T) {
 	// The test suite's file: client_connections 0 is walnut's default, a
 	// CR before the line end of redis_auth changes nothing.
 	ts := pool(load("ok/test-suite-auth.yml"), "ntest")
-	if ts.ClientConnections != config.DefaultClientConnections || ts.RedisAuth != "hellopasswd" || ts.Distribution != "modula" {
+	if ts.ClientConnections != config.DefaultClientConnections || redis.OptionsOf(ts.Options).Auth != "hellopasswd" || ts.Distribution != "modula" {
 		t.Fatalf("test suite = %+v", ts)
 	}
 
 	// Zeros mean what they mean to nutcracker: no timeout, the smallest
 	// listen queue, ejection at the first failure, retry at once.
 	z := pool(load("ok/zero-numbers.yml"), "alpha")
-	if z.Timeout != 0 || z.Backlog != 1 || z.ClientConnections != config.DefaultClientConnections || z.RedisDB != 0 ||
+	if z.Timeout != 0 || z.Backlog != 1 || z.ClientConnections != config.DefaultClientConnections || redis.OptionsOf(z.Options).DB != 0 ||
 		z.ServerRetryTimeout != 0 || z.ServerFailureLimit != 1 {
 		t.Fatalf("zeros = %+v", z)
 	}
@@ -301,8 +293,8 @@ func TestNutcrackerMeanings(t *testing.T) {
 		t.Fatalf("quoted = %+v", q)
 	}
 	// ~ is text too: a password of one tilde, as nutcracker reads it.
-	if p := pool(load("ok/tilde-password.yml"), "alpha"); p.RedisAuth != "~" {
-		t.Fatalf("redis_auth ~ = %q", p.RedisAuth)
+	if p := pool(load("ok/tilde-password.yml"), "alpha"); redis.OptionsOf(p.Options).Auth != "~" {
+		t.Fatalf("redis_auth ~ = %q", redis.OptionsOf(p.Options).Auth)
 	}
 	if k := pool(load("ok/tcpkeepalive.yml"), "alpha"); !k.TCPKeepalive {
 		t.Fatal("tcpkeepalive: true not read")

@@ -29,16 +29,15 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	}
 
 	p.Protocol = t.str("protocol", DefaultProtocol)
-	if _, err := protocols.Lookup(p.Protocol); err != nil {
-		d.check(t.key("protocol"), err)
-	}
+	driver, err := protocols.Lookup(p.Protocol)
+	d.check(t.key("protocol"), err)
 	p.Hash = t.str("hash", DefaultHash)
-	if _, err := distributions.LookupHash(p.Hash); err != nil && !d.isPlugin(p.Hash) {
-		d.check(t.key("hash"), fmt.Errorf("%w, nor a plugin in [plugins]", err))
+	if _, _, err := d.ext.ResolveHash(p.Hash); err != nil {
+		d.check(t.key("hash"), err)
 	}
 	p.Distribution = t.str("distribution", DefaultDistribution)
-	if _, err := distributions.Lookup(p.Distribution); err != nil && !d.isPlugin(p.Distribution) {
-		d.check(t.key("distribution"), fmt.Errorf("%w, nor a plugin in [plugins]", err))
+	if _, err := d.ext.ResolveDistribution(p.Distribution); err != nil {
+		d.check(t.key("distribution"), err)
 	}
 	p.HashTag = t.str("hash_tag", "")
 	if p.HashTag != "" && len(p.HashTag) != 2 {
@@ -49,22 +48,6 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	p.ServerConnections = d.atLeast(t, "server_connections", DefaultServerConnections, 1)
 	p.MaxRequestSize = d.size(t, "max_request_size", DefaultMaxRequestSize)
 	p.MaxValueSize = d.size(t, "max_value_size", p.MaxRequestSize)
-	p.StrictKeys = t.boolean("strict_keys", false)
-	p.RedisAuth = t.str("redis_auth", "")
-	if p.RedisAuth != "" && p.Protocol != "redis" {
-		d.addf(t.key("redis_auth"), "only a redis pool takes a password (this pool's protocol is %s)", p.Protocol)
-	}
-	p.Password = t.str("password", "")
-	if p.Password != "" && p.Protocol != "redis" && p.Password != p.RedisAuth {
-		// (A YAML file's redis_auth sets both: said once is enough.)
-		d.addf(t.key("password"), "only a redis pool takes a password (this pool's protocol is %s)", p.Protocol)
-	}
-	p.Databases = d.atLeast(t, "databases", DefaultDatabases, 1)
-	p.RedisDB = d.atLeast(t, "redis_db", 0, 0)
-	if p.RedisDB >= p.Databases {
-		d.addf(t.key("redis_db"), "want a database below databases (%d), got %d", p.Databases, p.RedisDB)
-	}
-	p.AllowFlush = t.boolean("allow_flush", false)
 	p.MaxPipeline = d.atLeast(t, "max_pipeline", DefaultMaxPipeline, 1)
 	p.MaxClientOutput = d.size(t, "max_client_output", DefaultMaxClientOutput)
 	p.ClientConnections = d.atLeast(t, "client_connections", DefaultClientConnections, 1)
@@ -84,7 +67,15 @@ func (d *decoder) pool(name string, t *table) *Pool {
 	p.TCPKeepalive = t.boolean("tcpkeepalive", false)
 
 	p.Servers = d.servers(t)
+	if driver != nil {
+		p.Options = d.protocolOptions(p.Protocol, driver, t)
+	}
 	p.Migration = d.migration(p, t)
+	if driver == nil {
+		// An unknown protocol is reported; what its keys would be is
+		// anyone's guess.
+		t.markAll()
+	}
 	t.done()
 	return p
 }

@@ -54,6 +54,7 @@ func ParseYAML(path string, data []byte) (*Config, error) {
 	if err := d.err(path); err != nil {
 		return nil, err
 	}
+	cfg.Warnings = d.warnings
 	return cfg, nil
 }
 
@@ -163,6 +164,7 @@ func yamlTree(path string, data []byte) (map[string]any, []string, map[string]in
 			seen[pk.Value] = true
 			conv(tr, pool, pv)
 		}
+		tr.memcacheKeys(pool, v)
 		pools[name] = pool
 		order = append(order, name)
 	}
@@ -290,6 +292,27 @@ func (d *yamlTranslator) scalar(p map[string]any, key string, n *yaml.Node) {
 	}
 }
 
+// memcacheKeys applies nutcracker's rules to the Redis keys of a pool
+// that is not redis: it refuses redis_auth, and ignores redis_db.
+func (d *yamlTranslator) memcacheKeys(p map[string]any, pool *yaml.Node) {
+	if p["protocol"] == "redis" {
+		return
+	}
+	if _, ok := p["redis_auth"]; ok {
+		for i := 0; i+1 < len(pool.Content); i += 2 {
+			if k := pool.Content[i]; k.Value == "redis_auth" {
+				d.errf(k, "redis_auth", "only a redis pool takes a password (this pool's protocol is memcached)")
+			}
+		}
+	}
+	for _, k := range []string{"redis_auth", "password", "redis_db", "databases"} {
+		delete(p, k)
+	}
+}
+
+// redisDefaultDatabases is Redis' default databases setting.
+const redisDefaultDatabases = 16
+
 // redisDB reads nutcracker's redis_db. nutcracker knows nothing of the
 // servers' databases and takes any number, which walnut's databases
 // (16 unless set, and YAML cannot set it) must exceed: it is widened to
@@ -298,7 +321,7 @@ func (d *yamlTranslator) scalar(p map[string]any, key string, n *yaml.Node) {
 func (d *yamlTranslator) redisDB(p map[string]any, n *yaml.Node) {
 	if v, ok := d.digits("redis_db", n); ok {
 		p["redis_db"] = v
-		if v >= DefaultDatabases {
+		if v >= redisDefaultDatabases {
 			p["databases"] = v + 1
 			d.lines[d.prefix+"databases"] = n.Line
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/walnutproxy/walnut/config"
+	"github.com/walnutproxy/walnut/protocols/redis"
 )
 
 // A config as blog posts write it, with comments, quoted and unquoted
@@ -104,7 +105,7 @@ func TestYAMLRedisAuthIsBoth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := cfg.Pools[0]; p.RedisAuth != "s3cret" || p.Password != "s3cret" || p.RedisDB != 2 || p.Databases != config.DefaultDatabases {
+	if p := redis.OptionsOf(cfg.Pools[0].Options); p.Auth != "s3cret" || p.Password != "s3cret" || p.DB != 2 || p.Databases != redis.DefaultDatabases {
 		t.Fatalf("pool = %+v", p)
 	}
 	// nutcracker takes any redis_db; walnut's databases grow to hold it.
@@ -112,7 +113,7 @@ func TestYAMLRedisAuthIsBoth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := cfg.Pools[0]; p.RedisDB != 99 || p.Databases != 100 {
+	if p := redis.OptionsOf(cfg.Pools[0].Options); p.DB != 99 || p.Databases != 100 {
 		t.Fatalf("redis_db 99: pool = %+v", p)
 	}
 }

@@ -128,27 +128,21 @@ var ErrTooManyClients = errors.New("max number of clients reached")
 // newSettings checks a pool configuration against the proxy's extensions
 // and the registries, and builds what requests need from it.
 func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
-	factory, err := protocols.Lookup(cfg.Protocol)
+	driver, err := protocols.Lookup(cfg.Protocol)
 	if err != nil {
 		return nil, err
 	}
 	owner := new(atomic.Pointer[Pool])
-	codec, err := factory(protocols.Options{MaxRequestSize: cfg.MaxRequestSize, MaxValueSize: cfg.MaxValueSize,
-		StrictKeys: cfg.StrictKeys, ServerPassword: cfg.RedisAuth, Database: cfg.RedisDB,
-		ClientPassword: cfg.Password, Databases: cfg.Databases, AllowFlush: cfg.AllowFlush,
-		Info: func() protocols.ProxyInfo { return owner.Load().info() }})
+	codec, err := driver.NewCodec(protocols.Options{MaxRequestSize: cfg.MaxRequestSize, MaxValueSize: cfg.MaxValueSize,
+		Own: cfg.Options, Info: func() protocols.ProxyInfo { return owner.Load().info() }})
 	if err != nil {
 		return nil, fmt.Errorf("protocol %s: %w", cfg.Protocol, err)
 	}
 	st := &settings{cfg: cfg, codec: codec, owner: owner}
-	if h, ok := px.hashers[cfg.Hash]; ok {
-		st.batch = h
-	} else if st.hash, err = distributions.LookupHash(cfg.Hash); err != nil {
+	if st.hash, st.batch, err = px.ext.ResolveHash(cfg.Hash); err != nil {
 		return nil, err
 	}
-	if d, ok := px.dists[cfg.Distribution]; ok {
-		st.dist = d
-	} else if st.dist, err = distributions.Lookup(cfg.Distribution); err != nil {
+	if st.dist, err = px.ext.ResolveDistribution(cfg.Distribution); err != nil {
 		return nil, err
 	}
 	if len(cfg.HashTag) == 2 {

@@ -33,8 +33,9 @@ type Proxy struct {
 	inherit   *Inheritance
 	upgrading atomic.Bool
 
-	dists   map[string]distributions.Distribution
-	hashers map[string]distributions.BatchHasher
+	// ext are the plugins' hash functions and distributions, which
+	// pools resolve names against ahead of the registries.
+	ext distributions.Extensions
 
 	start      time.Time
 	bufSize    int // client read buffer size; 0: clientBufSize
@@ -56,13 +57,13 @@ type Option func(*Proxy)
 // WithDistribution makes d available to pools as distribution name,
 // ahead of the registry: this is how external plugins come in.
 func WithDistribution(name string, d distributions.Distribution) Option {
-	return func(px *Proxy) { px.dists[name] = d }
+	return func(px *Proxy) { px.ext.Distributions[name] = d }
 }
 
 // WithHasher makes h available to pools as hash name, ahead of the
 // registry.
 func WithHasher(name string, h distributions.BatchHasher) Option {
-	return func(px *Proxy) { px.hashers[name] = h }
+	return func(px *Proxy) { px.ext.Hashers[name] = h }
 }
 
 // WithReadBufferSize sets the size of the buffer a client's requests are
@@ -74,6 +75,15 @@ func WithReadBufferSize(n int) Option {
 	return func(px *Proxy) { px.bufSize = max(n, 512) }
 }
 
+// apply applies opts to a new proxy.
+func (px *Proxy) apply(opts []Option) {
+	px.ext = distributions.Extensions{Hashers: map[string]distributions.BatchHasher{},
+		Distributions: map[string]distributions.Distribution{}}
+	for _, o := range opts {
+		o(px)
+	}
+}
+
 // New builds a proxy from a validated configuration: codecs, hash
 // functions and routing tables are looked up and built, but nothing
 // listens or dials until Start, so a configuration can be checked without
@@ -82,11 +92,8 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	px := &Proxy{log: log, cfg: cfg, workers: cfg.Workers, start: time.Now(), version: "dev",
-		dists: map[string]distributions.Distribution{}, hashers: map[string]distributions.BatchHasher{}}
-	for _, o := range opts {
-		o(px)
-	}
+	px := &Proxy{log: log, cfg: cfg, workers: cfg.Workers, start: time.Now(), version: "dev"}
+	px.apply(opts)
 	if px.workers <= 0 {
 		px.workers = DefaultWorkers()
 	}

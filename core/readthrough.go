@@ -64,19 +64,18 @@ func (p *Pool) newMigration(cfg *config.Pool, st *settings, current, reusable []
 		return nil, fmt.Errorf("migration: protocol %s cannot read through to the old servers", cfg.Protocol)
 	}
 	old := cfg.Migration.Old
-	if _, ext := p.px.hashers[old.Hash]; ext {
-		return nil, fmt.Errorf("migration: the old hash %q is a plugin; reading through needs a builtin hash", old.Hash)
-	}
 	ost := &settings{}
+	var batch distributions.BatchHasher
 	var err error
-	if ost.hash, err = distributions.LookupHash(old.Hash); err != nil {
+	if ost.hash, batch, err = p.px.ext.ResolveHash(old.Hash); err != nil {
 		return nil, fmt.Errorf("migration: %w", err)
 	}
-	dist, ok := p.px.dists[old.Distribution]
-	if !ok {
-		if dist, err = distributions.Lookup(old.Distribution); err != nil {
-			return nil, fmt.Errorf("migration: %w", err)
-		}
+	if batch != nil {
+		return nil, fmt.Errorf("migration: the old hash %q is a plugin; reading through needs a builtin hash", old.Hash)
+	}
+	dist, err := p.px.ext.ResolveDistribution(old.Distribution)
+	if err != nil {
+		return nil, fmt.Errorf("migration: %w", err)
 	}
 	if len(old.HashTag) == 2 {
 		ost.hasTag, ost.tag = true, [2]byte{old.HashTag[0], old.HashTag[1]}

@@ -23,10 +23,8 @@ type Router struct {
 // NewRouter builds the placement of the pool cfg describes. opts supply
 // plugins, as for New.
 func NewRouter(cfg *config.Pool, opts ...Option) (*Router, error) {
-	px := &Proxy{dists: map[string]distributions.Distribution{}, hashers: map[string]distributions.BatchHasher{}}
-	for _, o := range opts {
-		o(px)
-	}
+	px := &Proxy{}
+	px.apply(opts)
 	st, err := px.newSettings(cfg)
 	if err != nil {
 		return nil, err

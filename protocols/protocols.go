@@ -3,9 +3,6 @@ package protocols
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 )
 
@@ -344,35 +341,6 @@ func (e *CrossServerError) Error() string {
 	return fmt.Sprintf("keys of this request belong to different servers: %q is not with %q (a hash tag keeps related keys together)", e.Key, e.First)
 }
 
-// Options are the pool settings a codec may need.
-type Options struct {
-	// MaxRequestSize bounds one request, in bytes.
-	MaxRequestSize int
-	// MaxValueSize bounds one value inside a request or response.
-	MaxValueSize int
-	// StrictKeys refuses keys the protocol's specification forbids even
-	// where its servers accept them (control characters in memcached
-	// keys, for one).
-	StrictKeys bool
-	// ServerPassword authenticates walnut to every server, and Database
-	// is selected on every server connection (nutcracker's redis_auth,
-	// redis_db).
-	ServerPassword string
-	Database       int
-	// ClientPassword, when set, must be given by every client before
-	// anything else.
-	ClientPassword string
-	// Databases is how many databases the servers have (SELECT's range).
-	Databases int
-	// AllowFlush lets clients empty every server (FLUSHDB, FLUSHALL).
-	AllowFlush bool
-	// Info reports walnut's figures for the pool; nil outside a proxy.
-	Info func() ProxyInfo
-}
-
-// Factory builds a codec for one pool.
-type Factory func(Options) (Codec, error)
-
 // ProtocolError reports a malformed client request. Its text is what the
 // client is told, after the protocol's own prefix.
 type ProtocolError struct{ Msg string }
@@ -393,47 +361,4 @@ var ErrRequestTooLarge = &ProtocolError{Msg: "request too large"}
 func IsProtocolError(err error) bool {
 	var pe *ProtocolError
 	return errors.As(err, &pe)
-}
-
-var (
-	mu       sync.RWMutex
-	registry = map[string]Factory{}
-)
-
-// Register makes a protocol available by name, for pools to select with
-// protocol = "name". It panics if name is empty, f is nil, or name is
-// already taken, as registering twice is a programming error.
-func Register(name string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	if name == "" || f == nil {
-		panic("protocols: Register with an empty name or a nil factory")
-	}
-	if _, dup := registry[name]; dup {
-		panic("protocols: Register called twice for " + name)
-	}
-	registry[name] = f
-}
-
-// Lookup returns the factory registered under name.
-func Lookup(name string) (Factory, error) {
-	mu.RLock()
-	f, ok := registry[name]
-	mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("unknown protocol %q (known: %s)", name, strings.Join(Names(), ", "))
-	}
-	return f, nil
-}
-
-// Names lists the registered protocols in order.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/walnutproxy/walnut/config"
 	"github.com/walnutproxy/walnut/core"
+	"github.com/walnutproxy/walnut/protocols/redis"
 )
 
 // placement is one side of a reshard: a pool's configuration and the
@@ -32,7 +33,7 @@ func newPlacement(p *config.Pool, opts []core.Option) (*placement, error) {
 // database (redis_db) when not 0. A key stays where it is when its new
 // server has the same identity as the one it is on.
 func (pl *placement) server(i int) string {
-	return serverID(pl.pool.Servers[i].Addr, pl.pool.RedisDB)
+	return serverID(pl.pool.Servers[i].Addr, redisOf(pl.pool).DB)
 }
 
 // serverIn is server for database db of server i.
@@ -47,7 +48,7 @@ type dbs struct{ old, new int }
 
 // home is the pool's own databases: the old and the new redis_db.
 func (pl *plan) home() dbs {
-	return dbs{pl.old.pool.RedisDB, pl.new.pool.RedisDB}
+	return dbs{redisOf(pl.old.pool).DB, redisOf(pl.new.pool).DB}
 }
 
 func serverID(addr string, db int) string {
@@ -144,7 +145,7 @@ func (pl *plan) uniformShare(n int) (float64, error) {
 func (pl *plan) fingerprint() string {
 	h := sha256.New()
 	for _, p := range []*config.Pool{pl.old.pool, pl.new.pool} {
-		fmt.Fprintf(h, "%s|%s|%s|%q|%d|", p.Protocol, p.Hash, p.Distribution, p.HashTag, p.RedisDB)
+		fmt.Fprintf(h, "%s|%s|%s|%q|%d|", p.Protocol, p.Hash, p.Distribution, p.HashTag, redisOf(p).DB)
 		for _, s := range p.Servers {
 			fmt.Fprintf(h, "%s,%s,%d;", s.Name, s.Addr, s.Weight)
 		}
@@ -152,3 +153,7 @@ func (pl *plan) fingerprint() string {
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
+
+// redisOf returns a pool's Redis options; a memcached pool has the
+// defaults, whose database 0 leaves its servers' identities as they are.
+func redisOf(p *config.Pool) *redis.Options { return redis.OptionsOf(p.Options) }

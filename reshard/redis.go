@@ -25,7 +25,7 @@ const (
 func (m *mover) redisServer(ctx context.Context, from int) error {
 	pl := m.pl
 	src := pl.old.pool.Servers[from]
-	conn, err := dialRedis(ctx, src.Addr, pl.old.pool.RedisAuth, pl.old.pool.RedisDB, m.o.Timeout)
+	conn, err := dialRedis(ctx, src.Addr, redisOf(pl.old.pool).Auth, redisOf(pl.old.pool).DB, m.o.Timeout)
 	if err != nil {
 		return err
 	}
@@ -52,8 +52,8 @@ func (m *mover) redisServer(ctx context.Context, from int) error {
 func (m *mover) otherDatabases(conn *redisConn) ([]dbs, error) {
 	op, np := m.pl.old.pool, m.pl.new.pool
 	var out []dbs
-	for db := range op.Databases {
-		if db == op.RedisDB {
+	for db := range redisOf(op).Databases {
+		if db == redisOf(op).DB {
 			continue
 		}
 		v, err := conn.do("SELECT", db)
@@ -73,13 +73,13 @@ func (m *mover) otherDatabases(conn *redisConn) ([]dbs, error) {
 		if !v.isErr() && v.n == 0 {
 			continue
 		}
-		if db == np.RedisDB {
+		if db == redisOf(np).DB {
 			return nil, fmt.Errorf("database %d holds keys, and redis_db %d moves into it too (redis_db is %d after the reshard): "+
-				"move one of them aside first", db, op.RedisDB, np.RedisDB)
+				"move one of them aside first", db, redisOf(op).DB, redisOf(np).DB)
 		}
-		if db >= np.Databases {
+		if db >= redisOf(np).Databases {
 			m.note("%s: database %d holds keys; they move to database %d of the new servers, which walnut's databases = %d after the reshard does not reach",
-				conn.addr, db, db, np.Databases)
+				conn.addr, db, db, redisOf(np).Databases)
 		}
 		out = append(out, dbs{db, db})
 	}
@@ -326,7 +326,7 @@ func (m *mover) copyRedis(ctx context.Context, src *redisConn, targets map[int]*
 	if dst == nil {
 		np := m.pl.new.pool
 		var err error
-		dst, err = dialRedis(ctx, np.Servers[to].Addr, np.RedisAuth, db, m.o.Timeout)
+		dst, err = dialRedis(ctx, np.Servers[to].Addr, redisOf(np).Auth, db, m.o.Timeout)
 		if err != nil {
 			return nil, fmt.Errorf("new server: %w", err)
 		}
@@ -411,8 +411,8 @@ func (m *mover) migrate(src *redisConn, to, db int, keys [][]byte) ([]uint8, err
 	if m.o.Replace {
 		opts = append(opts, "REPLACE")
 	}
-	if np.RedisAuth != "" {
-		opts = append(opts, "AUTH", np.RedisAuth)
+	if redisOf(np).Auth != "" {
+		opts = append(opts, "AUTH", redisOf(np).Auth)
 	}
 	args := append([]any{"MIGRATE", host, port, "", db}, opts...)
 	args = append(args, "KEYS")

@@ -7,13 +7,7 @@ import (
 )
 
 func init() {
-	protocols.Register("memcached", func(o protocols.Options) (protocols.Codec, error) {
-		c, err := New(o)
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	})
+	protocols.Register("memcached", driver{})
 }
 
 const (
@@ -53,7 +47,8 @@ type Codec struct {
 	keyOK *[256]bool
 }
 
-// New returns a codec for a pool with the given limits. A zero limit is
+// New returns a codec for a pool with the given limits and, in o.Own,
+// its *Options (nil: the defaults). A zero limit is
 // unset: values are then bounded by memcached's own maximum item size.
 func New(o protocols.Options) (*Codec, error) {
 	if o.MaxRequestSize < 0 || o.MaxValueSize < 0 {
@@ -65,7 +60,7 @@ func New(o protocols.Options) (*Codec, error) {
 		getLineMax: int(^uint(0) >> 2), getLineErr: protocols.ErrRequestTooLarge,
 		keyOK: &lenientKeyBytes,
 	}
-	if o.StrictKeys {
+	if OptionsOf(o.Own).StrictKeys {
 		c.keyOK = &strictKeyBytes
 	}
 	if o.MaxRequestSize > 0 {

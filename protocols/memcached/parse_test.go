@@ -210,12 +210,12 @@ var badRequests = []badCase{
 	// Answered locally: the whole request is known, the stream intact.
 	{in: "get " + key251 + "\r\n", reply: replyBadFormat},
 	{in: "get a " + key251 + " b\r\n", reply: replyBadFormat},
-	{in: "get a\x01b\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
-	{in: "get a\x7f\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
-	{in: "get a\tb\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
+	{in: "get a\x01b\r\n", reply: replyBadFormat, opts: protocols.Options{Own: &Options{StrictKeys: true}}},
+	{in: "get a\x7f\r\n", reply: replyBadFormat, opts: protocols.Options{Own: &Options{StrictKeys: true}}},
+	{in: "get a\tb\r\n", reply: replyBadFormat, opts: protocols.Options{Own: &Options{StrictKeys: true}}},
 	{in: "get a\x00b\r\n", reply: replyBadFormat},
 	{in: "get a\rb\r\n", reply: replyBadFormat},
-	{in: "get a\x00b\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
+	{in: "get a\x00b\r\n", reply: replyBadFormat, opts: protocols.Options{Own: &Options{StrictKeys: true}}},
 	{in: "get a\rb\r\n", reply: replyBadFormat},
 	{in: "get a\r\r\n", reply: replyBadFormat},
 	{in: "get\r\n", reply: replyError},
@@ -224,9 +224,9 @@ var badRequests = []badCase{
 	{in: "gat x a\r\n", reply: replyBadExptime},
 	{in: "gat x\r\n", reply: replyBadExptime},
 	{in: "gat 99999999999999999999 a\r\n", reply: replyBadExptime},
-	{in: "gat 10 a\x01\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
+	{in: "gat 10 a\x01\r\n", reply: replyBadFormat, opts: protocols.Options{Own: &Options{StrictKeys: true}}},
 	{in: "set " + key251 + " 0 0 1\r\nx\r\n", reply: replyBadFormat},
-	{in: "set k\x02 0 0 1\r\nx\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
+	{in: "set k\x02 0 0 1\r\nx\r\n", reply: replyBadFormat, opts: protocols.Options{Own: &Options{StrictKeys: true}}},
 	{in: "set k x 0 1\r\nx\r\n", reply: replyBadFormat},
 	{in: "set k -1 0 1\r\nx\r\n", reply: replyBadFormat},
 	{in: "set k 4294967296 0 1\r\nx\r\n", reply: replyBadFormat},
@@ -245,7 +245,7 @@ var badRequests = []badCase{
 	{in: "decr k 18446744073709551616\r\n", reply: replyBadDelta},
 	{in: "incr k\r\n", reply: replyError},
 	{in: "incr k 1 2 3\r\n", reply: replyError},
-	{in: "incr k\x01 1\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
+	{in: "incr k\x01 1\r\n", reply: replyBadFormat, opts: protocols.Options{Own: &Options{StrictKeys: true}}},
 	{in: "incr " + key251 + " x\r\n", reply: replyBadFormat},
 	{in: "incr k x noreply\r\n", reply: ""},
 	{in: "touch k x\r\n", reply: replyBadExptime},
@@ -260,7 +260,7 @@ var badRequests = []badCase{
 	{in: "mg\r\n", reply: replyError},
 	{in: "ms\r\n", reply: replyError},
 	{in: "mg " + key251 + " v\r\n", reply: replyBadFormat},
-	{in: "md k\x01 q\r\n", reply: replyBadFormat, opts: protocols.Options{StrictKeys: true}},
+	{in: "md k\x01 q\r\n", reply: replyBadFormat, opts: protocols.Options{Own: &Options{StrictKeys: true}}},
 	{in: "mg k q q\r\n", reply: replyDupFlag},
 	{in: "mg k q v qx\r\n", reply: replyDupFlag},
 	{in: "md k q q\r\n", reply: replyDupFlagMdMa},
@@ -395,10 +395,10 @@ func TestNewRejectsNegativeLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f(protocols.Options{MaxRequestSize: -1}); err == nil {
+	if _, err := f.NewCodec(protocols.Options{MaxRequestSize: -1}); err == nil {
 		t.Fatal("negative limit accepted through the registry")
 	}
-	if c, err := f(protocols.Options{}); err != nil || c == nil {
+	if c, err := f.NewCodec(protocols.Options{}); err != nil || c == nil {
 		t.Fatalf("registry: %v", err)
 	}
 }

@@ -8,13 +8,7 @@ import (
 )
 
 func init() {
-	protocols.Register("redis", func(o protocols.Options) (protocols.Codec, error) {
-		c, err := New(o)
-		if err != nil {
-			return nil, err
-		}
-		return c, nil
-	})
+	protocols.Register("redis", driver{})
 }
 
 // Codec is the Redis (RESP2) codec. It holds only the pool's limits, so
@@ -38,24 +32,22 @@ type Codec struct {
 	selects       [][]byte // SELECT db, for the first databases
 }
 
-// New returns a codec for a pool with the given limits. A zero limit is
-// unset: arguments and values are then bounded by Redis' default
-// proto-max-bulk-len (512 MiB).
+// New returns a codec for a pool with the given limits and, in o.Own,
+// its *Options (nil: the defaults). A zero limit is unset: arguments and
+// values are then bounded by Redis' default proto-max-bulk-len (512 MiB).
 func New(o protocols.Options) (*Codec, error) {
 	if o.MaxRequestSize < 0 || o.MaxValueSize < 0 {
 		return nil, errors.New("redis: negative size limit")
 	}
-	if o.Databases <= 0 {
-		o.Databases = 16
-	}
-	if o.Database < 0 || o.Database >= o.Databases {
-		return nil, errors.New("redis: the database is out of the range of databases")
+	own := OptionsOf(o.Own)
+	if err := own.validate(); err != nil {
+		return nil, err
 	}
 	c := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk, maxRequest: o.MaxRequestSize,
-		clientPassword: o.ClientPassword, db: o.Database, databases: o.Databases, allowFlush: o.AllowFlush,
+		clientPassword: own.Password, db: own.DB, databases: own.Databases, allowFlush: own.AllowFlush,
 		info: o.Info}
-	c.greeting, c.greetingNames = buildGreeting(o)
-	for db := range min(o.Databases, 256) {
+	c.greeting, c.greetingNames = buildGreeting(own)
+	for db := range min(own.Databases, 256) {
 		c.selects = append(c.selects, appendSelect(nil, db))
 	}
 	if o.MaxRequestSize > 0 {

@@ -36,7 +36,7 @@ func fanOut(t *testing.T, c *Codec, in string, servers int, replies ...string) s
 }
 
 func TestMergeKeyspace(t *testing.T) {
-	c := newCodec(t, protocols.Options{AllowFlush: true})
+	c := newCodec(t, protocols.Options{Own: &Options{AllowFlush: true, Databases: 16}})
 	cases := []struct {
 		name, in string
 		replies  []string

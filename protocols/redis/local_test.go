@@ -41,7 +41,7 @@ func runSteps(t *testing.T, c *Codec, s any, steps []step) {
 }
 
 func TestSelect(t *testing.T) {
-	c := newCodec(t, protocols.Options{Database: 2, Databases: 4})
+	c := newCodec(t, protocols.Options{Own: &Options{DB: 2, Databases: 4}})
 	s := c.NewSession()
 	runSteps(t, c, s, []step{
 		{in: "GET k", kind: fwd, class: 0},
@@ -65,7 +65,7 @@ func TestSelect(t *testing.T) {
 			t.Errorf("class %d: switch %q, want %q", class, got, want)
 		}
 	}
-	c = newCodec(t, protocols.Options{Databases: 1000})
+	c = newCodec(t, protocols.Options{Own: &Options{Databases: 1000}})
 	if got := string(c.SwitchClass(1000)); got != mb("SELECT", "999") {
 		t.Errorf("class 1000: switch %q", got)
 	}
@@ -75,13 +75,13 @@ func TestSelect(t *testing.T) {
 	if err := c.SwitchReply(21, []byte("-ERR DB index is out of range\r\n")); err == nil || err.Error() != "SELECT 20 refused by the server: ERR DB index is out of range" {
 		t.Errorf("refusal: %v", err)
 	}
-	if _, err := New(protocols.Options{Database: 16}); err == nil {
+	if _, err := New(protocols.Options{Own: &Options{DB: 16, Databases: 16}}); err == nil {
 		t.Error("redis_db 16 of 16 databases accepted")
 	}
 }
 
 func TestAuthGate(t *testing.T) {
-	c := newCodec(t, protocols.Options{ClientPassword: "s3cret"})
+	c := newCodec(t, protocols.Options{Own: &Options{Password: "s3cret", Databases: 16}})
 	s := c.NewSession()
 	runSteps(t, c, s, []step{
 		{in: "GET k", reply: replyNoAuth},
@@ -149,7 +149,7 @@ func TestClientCommands(t *testing.T) {
 }
 
 func TestSessionSurvivesUpgrade(t *testing.T) {
-	c := newCodec(t, protocols.Options{ClientPassword: "pw", Database: 1})
+	c := newCodec(t, protocols.Options{Own: &Options{Password: "pw", DB: 1, Databases: 16}})
 	s := c.NewSession().(*session)
 	s.authed, s.db, s.name = true, 9, []byte("worker-7")
 	b := c.MarshalSession(s)

@@ -89,7 +89,7 @@ func TestThroughDedicated(t *testing.T) {
 // same: its request carries the database (Class), which the core
 // selects on the old server's connection too.
 func TestThroughSelected(t *testing.T) {
-	c, _ := New(protocols.Options{Database: 2})
+	c, _ := New(protocols.Options{Own: &Options{DB: 2, Databases: 16}})
 	sess := c.NewSession()
 	var req protocols.Request
 	for _, in := range []string{"SELECT 3", "GET k"} {

@@ -404,11 +404,11 @@ func TestRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := f(protocols.Options{MaxRequestSize: 1 << 20})
+	c, err := f.NewCodec(protocols.Options{MaxRequestSize: 1 << 20})
 	if err != nil || c == nil {
 		t.Fatalf("codec %v, error %v", c, err)
 	}
-	c, err = f(protocols.Options{MaxValueSize: -1})
+	c, err = f.NewCodec(protocols.Options{MaxValueSize: -1})
 	if err == nil || c != nil {
 		t.Fatalf("bad options: codec %v, error %v", c, err)
 	}

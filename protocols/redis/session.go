@@ -168,17 +168,17 @@ func appendSelect(dst []byte, db int) []byte {
 
 // buildGreeting returns the setup requests and, for messages, what each
 // is called (never the password).
-func buildGreeting(o protocols.Options) ([]byte, []string) {
+func buildGreeting(o *Options) ([]byte, []string) {
 	var g []byte
 	var names []string
-	if o.ServerPassword != "" {
+	if o.Auth != "" {
 		g = append(g, "*2\r\n$4\r\nAUTH\r\n"...)
-		g = appendBulk(g, []byte(o.ServerPassword))
+		g = appendBulk(g, []byte(o.Auth))
 		names = append(names, "AUTH")
 	}
-	if o.Database != 0 {
-		g = appendSelect(g, o.Database)
-		names = append(names, "SELECT "+strconv.Itoa(o.Database))
+	if o.DB != 0 {
+		g = appendSelect(g, o.DB)
+		names = append(names, "SELECT "+strconv.Itoa(o.DB))
 	}
 	return g, names
 }

@@ -84,6 +84,16 @@ type fragment struct {
 	size  int32 // bytes sent for it
 	start time.Time
 	rt    through // read-through steps during a migration (readthrough.go)
+	// sw is set for the fragment of a state switch (stateswitch.go),
+	// which has no client, slot or part.
+	sw *stateSwitch
+}
+
+// stateSwitch is what a state switch's fragment waits for: the reply
+// that confirms state, which releases what follows it when it holds it.
+type stateSwitch struct {
+	state int
+	holds bool
 }
 
 func (f *fragment) complete(resp []byte) {
@@ -113,8 +123,8 @@ func (f *fragment) completeOwned(resp []byte) {
 }
 
 func (f *fragment) fail(err error) {
-	if f.c == nil {
-		return // a class switch (classswitch.go)
+	if f.sw != nil {
+		return // the connection's failure says it all
 	}
 	if f.rt.m != nil && f.throughFail() {
 		return
@@ -228,9 +238,9 @@ func (c *client) idle() {
 func (c *client) parse() (int, error) {
 	cfg := c.st.cfg
 	n := 0
-	round := classNone
+	round := roundLocal
 	if c.carry > 0 {
-		if n, round = 1, c.uncarry(); round == classOnce {
+		if n, round = 1, c.uncarry(); round == roundOnce {
 			return n, nil
 		}
 	}
@@ -253,8 +263,8 @@ func (c *client) parse() (int, error) {
 			break
 		}
 		c.start += m
-		k := classOf(&s.req)
-		if k != classNone {
+		k := roundOf(&s.req)
+		if k != roundLocal {
 			// A round uses one kind of server connection (see dedicated.go).
 			if cuts(round, k) {
 				c.carry = n + 1
@@ -263,7 +273,7 @@ func (c *client) parse() (int, error) {
 			round = k
 		}
 		n++
-		if round == classOnce || s.req.Release && k != classNone || s.req.ReleaseAll {
+		if round == roundOnce || s.req.Release && k != roundLocal || s.req.ReleaseAll {
 			break
 		}
 		if s.req.Close {

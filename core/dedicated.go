@@ -41,7 +41,7 @@ import (
 // one per server of a subscription: parse cuts its rounds where the
 // kind of connection changes, after a request that ends a lease (the
 // next lease may be another connection), and around a Once request,
-// which is alone in its round (see classOf). So a client's requests
+// which is alone in its round (see roundOf). So a client's requests
 // keep their order across connections, as on one Redis connection.
 
 // leaseKind is what a dedicated connection is used for.
@@ -100,28 +100,28 @@ type dedCounters struct {
 // to one server; past it, one that comes back is closed.
 const maxIdleDedicated = 8
 
-// Round classes: which connections a request uses.
+// Round kinds: which connections a request uses.
 const (
-	classNone uint8 = iota // answered by walnut
-	classShared
-	classOnce
-	classPinned
-	classSubscribed
+	roundLocal uint8 = iota // answered by walnut
+	roundShared
+	roundOnce
+	roundPinned
+	roundSubscribed
 )
 
-// classOf returns the connections req uses, for parse to cut rounds.
-func classOf(req *protocols.Request) uint8 {
+// roundOf returns the connections req uses, for parse to cut rounds.
+func roundOf(req *protocols.Request) uint8 {
 	if req.Kind == protocols.Local {
-		return classNone
+		return roundLocal
 	}
-	return classShared + uint8(req.Conn)
+	return roundShared + uint8(req.Conn)
 }
 
-// cuts reports whether a request of class k cannot join a round of
-// class round: a round uses one kind of connection, and a Once request
+// cuts reports whether a request of kind k cannot join a round of
+// kind round: a round uses one kind of connection, and a Once request
 // is alone.
 func cuts(round, k uint8) bool {
-	return round != classNone && (k != round || k == classOnce)
+	return round != roundLocal && (k != round || k == roundOnce)
 }
 
 // uncarry makes the request parse held back for the next round (slot
@@ -131,7 +131,7 @@ func (c *client) uncarry() uint8 {
 	i := c.carry - 1
 	c.carry = 0
 	c.slots[0], c.slots[i] = c.slots[i], c.slots[0]
-	return classOf(&c.slots[0].req)
+	return roundOf(&c.slots[0].req)
 }
 
 func (c *client) leases() *leases {

@@ -34,10 +34,10 @@ type loop struct {
 	fds    []handler // by descriptor number
 	now    time.Time
 
-	mu     sync.Mutex
-	dead   bool
-	posted []func()
-	run1   []func() // posted work being run, kept for its capacity
+	mu      sync.Mutex
+	dead    bool
+	posted  []func()
+	running []func() // posted work being run, kept for its capacity
 
 	// Connections with bytes to write, flushed once per iteration.
 	dirtyServers []*serverConn
@@ -154,11 +154,11 @@ func (w wakeHandler) handle(uint32) {
 	var b [8]byte
 	readFD(l.wakefd, b[:])
 	l.mu.Lock()
-	l.run1, l.posted = l.posted, l.run1[:0]
+	l.running, l.posted = l.posted, l.running[:0]
 	l.mu.Unlock()
-	for i, fn := range l.run1 {
+	for i, fn := range l.running {
 		fn()
-		l.run1[i] = nil
+		l.running[i] = nil
 	}
 }
 

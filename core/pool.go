@@ -61,7 +61,7 @@ type settings struct {
 	sessions protocols.Sessions // nil: the codec keeps no client state
 	greeter  protocols.Greeter  // nil: server connections need no setup
 	sizer    protocols.Sizer    // nil: buffers grow by doubling
-	switcher protocols.ClassSwitcher
+	switcher protocols.StateSwitcher
 	// owner is the pool the settings are (or will be) in effect for.
 	owner *atomic.Pointer[Pool]
 }
@@ -153,7 +153,7 @@ func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
 	st.classes, _ = codec.(protocols.Classifier)
 	st.sessions, _ = codec.(protocols.Sessions)
 	st.sizer, _ = codec.(protocols.Sizer)
-	st.switcher, _ = codec.(protocols.ClassSwitcher)
+	st.switcher, _ = codec.(protocols.StateSwitcher)
 	if g, ok := codec.(protocols.Greeter); ok {
 		if _, n := g.Greeting(); n > 0 {
 			st.greeter = g

@@ -45,17 +45,17 @@ type serverConn struct {
 
 	// holds are offsets in out, in order, past which nothing is written
 	// until a reply comes: the end of the setup (AUTH, SELECT) while
-	// greeting > 0, then the end of each first switch to a class
-	// (classswitch.go). The first one stops writeOut; its reply releases
+	// greeting > 0, then the end of each first switch to a state
+	// (stateswitch.go). The first one stops writeOut; its reply releases
 	// it.
 	holds []int
 
-	// class is the Request.Class the last request queued needs the
-	// connection in, classes those it was switched to since it was made
-	// (classswitch.go); freeSwitch keeps the fragments that wait for
-	// switches' replies.
-	class      int
-	classes    classSet
+	// connState is the Request.ConnState the last request queued needs
+	// the connection in, visited the states it was switched to since it
+	// was made (stateswitch.go); freeSwitch keeps the fragments that wait
+	// for switches' replies.
+	connState  int
+	visited    stateSet
 	freeSwitch []*fragment
 
 	failErr error
@@ -103,8 +103,8 @@ func (sc *serverConn) send(f *fragment) {
 	case stIdle:
 		sc.dial()
 	}
-	if f.slot.req.Class != sc.class {
-		sc.switchClass(f.slot.req.Class)
+	if f.slot.req.ConnState != sc.connState {
+		sc.switchState(f.slot.req.ConnState)
 	}
 	n := len(sc.out)
 	sc.out = sc.b.pool.settings().codec.AppendRequest(sc.out, &f.slot.req, f.slot.parts[f.part].Keys)
@@ -310,7 +310,7 @@ func (sc *serverConn) parseResponses() error {
 			return errUnexpectedData
 		}
 		req := &switchReq
-		if f.slot != nil {
+		if f.sw == nil {
 			req = &f.slot.req
 		}
 		m, err := codec.ParseResponse(sc.rbuf[sc.rstart:sc.rend], req)
@@ -322,7 +322,7 @@ func (sc *serverConn) parseResponses() error {
 		}
 		sc.q.pop()
 		sc.l.inflight--
-		if f.c == nil {
+		if f.sw != nil {
 			resp := sc.rbuf[sc.rstart : sc.rstart+m]
 			sc.rstart += m
 			if err := sc.switched(f, resp); err != nil {
@@ -456,10 +456,10 @@ func (sc *serverConn) failQueued(err error) {
 	stats.inQueueBytes.Add(-int64(len(sc.out) - sc.outPos))
 	sc.out, sc.outPos, sc.wantOut = sc.out[:0], 0, false
 	// The switches queued are gone too: the next connection starts in
-	// the class its greeting sets up, and has taken no switch yet.
-	sc.class = 0
+	// the state its greeting sets up, and has taken no switch yet.
+	sc.connState = 0
 	sc.holds = sc.holds[:0]
-	sc.classes.reset()
+	sc.visited.reset()
 	n := sc.q.len()
 	if n == 0 {
 		return
@@ -469,7 +469,7 @@ func (sc *serverConn) failQueued(err error) {
 	frags := sc.q.drain(make([]*fragment, 0, n))
 	sc.l.inflight -= n
 	for _, f := range frags {
-		if f.c != nil { // not a class switch
+		if f.sw == nil {
 			stats.outQueue.Add(-1)
 			stats.outQueueBytes.Add(-int64(f.size))
 		}
@@ -490,7 +490,7 @@ func (sc *serverConn) expire(now time.Time) {
 	if f == nil {
 		return
 	}
-	if f.slot != nil { // not a class switch
+	if f.sw == nil {
 		if b := f.slot.req.Block; b != 0 {
 			if b < 0 {
 				return // a blocking command without a timeout of its own

@@ -28,7 +28,7 @@ type ReadThrough interface {
 	// the servers of their keys on the pool's shared connections (Conn
 	// Shared): those on a dedicated connection are served by the key's
 	// new server alone, Broadcast and Targeted ones by the pool's (new)
-	// servers. Every step runs in the request's Class.
+	// servers. Every step runs in the request's ConnState.
 	Through(req *Request) Through
 	// Missed reports whether resp, a server's complete response to req
 	// carrying one key (the whole request, or a part of it with one key),

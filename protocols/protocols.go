@@ -62,16 +62,16 @@ type Request struct {
 	// Servers is the number of servers of the pool, routable or not, set
 	// by the core for Broadcast and Targeted requests.
 	Servers int
-	// Class is the state the server connection must be in for the
+	// ConnState is the state the server connection must be in for the
 	// request (a Redis database, say): 0 is the state Greeting sets up;
-	// for another, the core sends ClassSwitcher.SwitchClass(Class) ahead
-	// of the request unless the connection is in that class already.
-	Class int
+	// for another, the core sends StateSwitcher.SwitchState(ConnState) ahead
+	// of the request unless the connection is in that state already.
+	ConnState int
 
 	// Conn is the server connection the request needs: the pool's
 	// shared ones (the zero value) or one of the client's own (see
 	// Conn). Release, Held and Block qualify it.
-	Conn Conn
+	Conn ConnKind
 	// Release, with Conn Pinned or Subscribed, ends the client's lease
 	// of those connections once the request is sent.
 	Release bool
@@ -92,7 +92,7 @@ type Request struct {
 	Block time.Duration
 }
 
-// Conn says which server connection a request goes on. Most requests
+// ConnKind says which server connection a request goes on. Most requests
 // share the pool's pipelined connections; the others need a dedicated
 // connection: one of the client's own, set up like the shared ones (the
 // Greeter's AUTH and SELECT), counted against the pool's max_dedicated.
@@ -104,11 +104,11 @@ type Request struct {
 // (its keys live on another server than the connection's, too many
 // dedicated connections), it tells a Leaser at once and answers it
 // through AppendReply with a failed part.
-type Conn uint8
+type ConnKind uint8
 
 const (
 	// Shared: the pool's pipelined connections, shared by all clients.
-	Shared Conn = iota
+	Shared ConnKind = iota
 	// Once: a dedicated connection to the server of the request's keys
 	// (all on one server) for this request alone, back in the pool's
 	// idle set once answered: a blocking command, which must not stall
@@ -287,22 +287,22 @@ type Greeter interface {
 	GreetingReply(i int, buf []byte) (int, error)
 }
 
-// ClassSwitcher is implemented by codecs whose requests may need their
-// server connection in a state of their own (Request.Class): Redis'
+// StateSwitcher is implemented by codecs whose requests may need their
+// server connection in a state of their own (Request.ConnState): Redis'
 // databases, each chosen with SELECT on the pool's shared connections.
-type ClassSwitcher interface {
-	// SwitchClass returns the request that puts a connection into class
+type StateSwitcher interface {
+	// SwitchState returns the request that puts a connection into state
 	// (0: back to what Greeting set up). It gets one reply.
-	SwitchClass(class int) []byte
-	// SwitchReply checks the reply to SwitchClass(class), framed by
-	// ParseResponse: an error means the connection is not in the class,
+	SwitchState(state int) []byte
+	// SwitchReply checks the reply to SwitchState(state), framed by
+	// ParseResponse: an error means the connection is not in the state,
 	// and the core closes it and fails what was queued on it with the
-	// error's text. The first switch to a class on a connection goes out
+	// error's text. The first switch to a state on a connection goes out
 	// alone, as the Greeting does: nothing queued after it is sent before
 	// its reply is in, so a refused switch lets no request run in
-	// another class. Once the server has taken a class on a connection,
+	// another state. Once the server has taken a state on a connection,
 	// switches to it are pipelined with the requests around them.
-	SwitchReply(class int, resp []byte) error
+	SwitchReply(state int, resp []byte) error
 }
 
 // ProxyInfo is what walnut tells a codec about itself and one pool, for

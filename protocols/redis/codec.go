@@ -124,7 +124,7 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 		// connection the request goes on, shared or dedicated. Taken
 		// before connCommand, so that a RESET that ends a transaction
 		// reaches its connection in the transaction's database.
-		req.Class = s.db + 1
+		req.ConnState = s.db + 1
 	}
 	if withSession(policies[req.Cmd].act) || busy(s) {
 		// Inside a transaction or subscribed, dedicate decides about the

@@ -16,7 +16,7 @@ func TestDedicatedRoute(t *testing.T) {
 	for _, tc := range []struct {
 		in    string
 		kind  protocols.Kind
-		conn  protocols.Conn
+		conn  protocols.ConnKind
 		block time.Duration
 		keys  []string
 		reply string
@@ -60,7 +60,7 @@ func TestDedicatedRoute(t *testing.T) {
 // dstep is one request through the codec as the core drives it.
 type dstep struct {
 	in      string
-	conn    protocols.Conn
+	conn    protocols.ConnKind
 	local   bool
 	release bool
 	all     bool // ReleaseAll

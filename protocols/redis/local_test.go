@@ -34,8 +34,8 @@ func runSteps(t *testing.T, c *Codec, s any, steps []step) {
 			}
 			continue
 		}
-		if req.Kind != st.kind || req.Class != st.class {
-			t.Errorf("%s: kind %d class %d reply %q, want kind %d class %d", st.in, req.Kind, req.Class, req.Reply, st.kind, st.class)
+		if req.Kind != st.kind || req.ConnState != st.class {
+			t.Errorf("%s: kind %d class %d reply %q, want kind %d class %d", st.in, req.Kind, req.ConnState, req.Reply, st.kind, st.class)
 		}
 	}
 }
@@ -61,12 +61,12 @@ func TestSelect(t *testing.T) {
 	})
 	// Class db+1 is database db; class 0 the pool's, database 2.
 	for class, want := range map[int]string{0: mb("SELECT", "2"), 1: mb("SELECT", "0"), 4: mb("SELECT", "3")} {
-		if got := string(c.SwitchClass(class)); got != want {
+		if got := string(c.SwitchState(class)); got != want {
 			t.Errorf("class %d: switch %q, want %q", class, got, want)
 		}
 	}
 	c = newCodec(t, protocols.Options{Own: &Options{Databases: 1000}})
-	if got := string(c.SwitchClass(1000)); got != mb("SELECT", "999") {
+	if got := string(c.SwitchState(1000)); got != mb("SELECT", "999") {
 		t.Errorf("class 1000: switch %q", got)
 	}
 	if c.SwitchReply(3, []byte("+OK\r\n")) != nil {
@@ -271,10 +271,10 @@ func TestSelectedZeroAllocations(t *testing.T) {
 	allocs := testing.AllocsPerRun(200, func() {
 		req.Reset()
 		req.Session = s
-		if n, err := c.ParseRequest(in, &req); err != nil || n != len(in) || req.Class != 4 {
-			t.Fatalf("n=%d err=%v class %d", n, err, req.Class)
+		if n, err := c.ParseRequest(in, &req); err != nil || n != len(in) || req.ConnState != 4 {
+			t.Fatalf("n=%d err=%v class %d", n, err, req.ConnState)
 		}
-		_ = c.SwitchClass(req.Class)
+		_ = c.SwitchState(req.ConnState)
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per request", allocs)

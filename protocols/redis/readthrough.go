@@ -17,7 +17,7 @@ var _ protocols.ReadThrough = (*Codec)(nil)
 // on its key's new server, which the mover wakes it on. Nor are the
 // whole-keyspace commands (KEYS, SCAN, DBSIZE...: Broadcast, Targeted),
 // which carry no key: they reach the pool's servers, the new ones, only.
-// The client's database (Request.Class) is the request's own: the core
+// The client's database (Request.ConnState) is the request's own: the core
 // selects it on the old server's connection as on the new one's.
 func (c *Codec) Through(req *protocols.Request) protocols.Through {
 	switch {

@@ -14,7 +14,7 @@ import (
 var (
 	_ protocols.Sessions      = (*Codec)(nil)
 	_ protocols.Greeter       = (*Codec)(nil)
-	_ protocols.ClassSwitcher = (*Codec)(nil)
+	_ protocols.StateSwitcher = (*Codec)(nil)
 )
 
 // session is what walnut remembers of a Redis client between requests.
@@ -133,12 +133,12 @@ func (c *Codec) Greeting() ([]byte, int) {
 	return c.greeting, len(c.greetingNames)
 }
 
-// SwitchClass implements protocols.ClassSwitcher: class db+1 is
-// database db, class 0 the pool's database.
-func (c *Codec) SwitchClass(class int) []byte {
+// SwitchState implements protocols.StateSwitcher: state db+1 is
+// database db, state 0 the pool's database.
+func (c *Codec) SwitchState(state int) []byte {
 	db := c.db
-	if class != 0 {
-		db = class - 1
+	if state != 0 {
+		db = state - 1
 	}
 	if db < len(c.selects) {
 		return c.selects[db]
@@ -146,16 +146,16 @@ func (c *Codec) SwitchClass(class int) []byte {
 	return appendSelect(nil, db)
 }
 
-// SwitchReply implements protocols.ClassSwitcher: SELECT answers +OK,
+// SwitchReply implements protocols.StateSwitcher: SELECT answers +OK,
 // and a refusal says so as GreetingReply does ("SELECT 20 refused by
 // the server: ERR DB index is out of range").
-func (c *Codec) SwitchReply(class int, resp []byte) error {
+func (c *Codec) SwitchReply(state int, resp []byte) error {
 	if bytes.Equal(resp, []byte("+OK\r\n")) {
 		return nil
 	}
 	db := c.db
-	if class != 0 {
-		db = class - 1
+	if state != 0 {
+		db = state - 1
 	}
 	return fmt.Errorf("SELECT %d refused by the server: %s", db, refusal(resp))
 }

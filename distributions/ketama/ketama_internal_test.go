@@ -26,6 +26,13 @@ func TestPointsFor(t *testing.T) {
 		{2, 5, 4, 256},
 		{3, 15, 4, 128},
 		{1, 1000, 1, 0}, // too light to place a single hash
+		// Counts follow the share of the live weight, so ejection changes
+		// the survivors' counts unless weights are equal: ejecting the
+		// weight-1 server of 1, 2, 3, 4 takes the weight-2 one from 128
+		// points to 104, and some of its keys move (to nutcracker's
+		// servers as to walnut's).
+		{2, 10, 4, 128},
+		{2, 9, 3, 104},
 	}
 	for _, tt := range tests {
 		if got := pointsFor(tt.weight, tt.total, tt.live); got != tt.want {

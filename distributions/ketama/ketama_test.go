@@ -2,12 +2,11 @@ package ketama_test
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/walnutproxy/walnut/distributions"
-	"github.com/walnutproxy/walnut/distributions/hash"
+	"github.com/walnutproxy/walnut/distributions/disttest"
 	"github.com/walnutproxy/walnut/distributions/ketama"
 )
 
@@ -28,123 +27,14 @@ func build(t testing.TB, s []distributions.Server) distributions.Table {
 	return table
 }
 
-// shares places n keys and returns each server's fraction of them.
-func shares(table distributions.Table, nservers, n int) []float64 {
-	counts := make([]float64, nservers)
-	for i := range n {
-		counts[table.Pick(hash.FNV1a64(fmt.Appendf(nil, "key:%d", i)))]++
-	}
-	for i := range counts {
-		counts[i] /= float64(n)
-	}
-	return counts
+// TestContract runs the conformance kit: ketama is consistent, and the
+// kit's pools (up to 9 servers of weight 1) are sizes at which
+// nutcracker's float32 point counts stay at 160, so not a key strays.
+func TestContract(t *testing.T) {
+	disttest.TestDistribution(t, "ketama", ketama.Ketama{}, disttest.Consistent())
 }
 
-func TestRegistered(t *testing.T) {
-	if _, err := distributions.Lookup("ketama"); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestNoLiveServer(t *testing.T) {
-	dead := servers(3)
-	for i := range dead {
-		dead[i].Alive = false
-	}
-	for _, s := range [][]distributions.Server{nil, dead} {
-		table := build(t, s)
-		for _, h := range []uint32{0, 1, math.MaxUint32} {
-			if got := table.Pick(h); got != -1 {
-				t.Errorf("Pick(%d) with no live server = %d, want -1", h, got)
-			}
-		}
-	}
-}
-
-func TestOneLiveServer(t *testing.T) {
-	tests := []struct {
-		name  string
-		alive []bool
-		want  int
-	}{
-		{"alone", []bool{true}, 0},
-		{"others dead", []bool{false, false, true, false}, 2},
-	}
-	for _, tt := range tests {
-		s := servers(len(tt.alive))
-		for i, a := range tt.alive {
-			s[i].Alive = a
-		}
-		table := build(t, s)
-		r := rand.New(rand.NewPCG(1, 2))
-		for _, h := range append([]uint32{0, math.MaxUint32}, randomHashes(r, 1000)...) {
-			if got := table.Pick(h); got != tt.want {
-				t.Fatalf("%s: Pick(%d) = %d, want %d", tt.name, h, got, tt.want)
-			}
-		}
-	}
-}
-
-func TestDeadNeverPicked(t *testing.T) {
-	s := servers(8)
-	s[1].Alive, s[6].Alive = false, false
-	for i, share := range shares(build(t, s), len(s), 20000) {
-		if !s[i].Alive && share != 0 {
-			t.Errorf("dead server %d got %.2f%% of keys", i, 100*share)
-		}
-	}
-}
-
-func TestBalanceAndWeights(t *testing.T) {
-	tests := []struct {
-		name    string
-		weights []int
-		want    []float64 // expected shares
-		slack   float64
-	}{
-		{"equal", []int{1, 1, 1, 1}, []float64{.25, .25, .25, .25}, .05},
-		{"one heavy", []int{1, 3}, []float64{.25, .75}, .05},
-		{"spread", []int{1, 2, 3, 4}, []float64{.1, .2, .3, .4}, .05},
-	}
-	for _, tt := range tests {
-		s := servers(len(tt.weights))
-		for i, w := range tt.weights {
-			s[i].Weight = w
-		}
-		for i, got := range shares(build(t, s), len(s), 100000) {
-			if math.Abs(got-tt.want[i]) > tt.slack {
-				t.Errorf("%s: server %d has %.1f%% of keys, want about %.0f%%", tt.name, i, 100*got, 100*tt.want[i])
-			}
-		}
-	}
-}
-
-// TestConsistent checks the promise of consistent hashing: ejecting a
-// server moves its own keys and no other. It holds exactly when the
-// survivors keep their point count (here 160 at both 5 and 4 servers).
-func TestConsistent(t *testing.T) {
-	s := servers(5)
-	before := build(t, s)
-	s[2].Alive = false
-	after := build(t, s)
-	moved := 0
-	for i := range 100000 {
-		h := hash.FNV1a64(fmt.Appendf(nil, "key:%d", i))
-		b, a := before.Pick(h), after.Pick(h)
-		switch {
-		case b == 2:
-			moved++
-			if a == 2 {
-				t.Fatalf("key %d stays on the ejected server", i)
-			}
-		case a != b:
-			t.Fatalf("key %d moved from live server %d to %d", i, b, a)
-		}
-	}
-	if moved == 0 {
-		t.Fatal("the ejected server had no keys")
-	}
-}
+func FuzzBuild(f *testing.F) { disttest.FuzzBuild(f, ketama.Ketama{}) }
 
 // TestLongNames checks that names beyond nutcracker's 272-byte point key
 // build a table that still routes, though all points of such a server
@@ -168,16 +58,6 @@ func TestBadWeight(t *testing.T) {
 		s[1].Weight = w
 		if _, err := (ketama.Ketama{}).Build(s); err == nil {
 			t.Errorf("weight %d accepted", w)
-		}
-	}
-}
-
-func TestPickDoesNotAllocate(t *testing.T) {
-	for _, n := range []int{1, 4, 1000} {
-		table := build(t, servers(n))
-		h := uint32(12345)
-		if allocs := testing.AllocsPerRun(1000, func() { h = h*2654435761 + uint32(table.Pick(h)) }); allocs != 0 {
-			t.Errorf("Pick with %d servers allocates %v times", n, allocs)
 		}
 	}
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package core
 
 import (
@@ -158,16 +160,16 @@ func (c *client) handle(ev uint32) {
 	if c.closed {
 		return
 	}
-	if ev&unix.EPOLLOUT != 0 && c.wantOut {
+	if ev&evWrite != 0 && c.wantOut {
 		c.writeOut()
 		if c.closed {
 			return
 		}
 	}
-	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+	if ev&evHangup != 0 {
 		c.peerClosed = true
 	}
-	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+	if ev&(evRead|evHangup) != 0 {
 		c.readable = true
 		c.advance()
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package core
 
 // fifo is a growable ring of fragments: a server connection's requests in

@@ -1,3 +1,5 @@
+//go:build linux
+
 package core
 
 import (
@@ -96,13 +98,31 @@ func newLoop(id int, log *slog.Logger) (*loop, error) {
 	l := &loop{id: id, log: log, epfd: epfd, wakefd: wfd, events: make([]unix.EpollEvent, maxEvents),
 		clients: map[*client]struct{}{}, done: make(chan struct{}), drained: make(chan struct{}),
 		bufSize: clientBufSize}
-	if err := l.add(wfd, unix.EPOLLIN, wakeHandler{l}); err != nil {
+	if err := l.add(wfd, evRead, wakeHandler{l}); err != nil {
 		unix.Close(epfd)
 		unix.Close(wfd)
 		return nil, err
 	}
 	return l, nil
 }
+
+// Events a handler is told of: its descriptor is readable, writable, or
+// hung up (closed by the peer, or in error). These and the interests
+// below are the only epoll words outside this file.
+const (
+	evRead   = unix.EPOLLIN
+	evWrite  = unix.EPOLLOUT
+	evHangup = unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR
+)
+
+// What descriptors are watched for: a connection both ways, edge
+// triggered, so that a handler reads and writes until EAGAIN; a
+// listening socket, which every loop watches and each connection wakes
+// only one of.
+const (
+	watchConn     = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+	watchListener = unix.EPOLLIN | unix.EPOLLEXCLUSIVE
+)
 
 // add registers fd for events, served by h.
 func (l *loop) add(fd int, events uint32, h handler) error {
@@ -116,6 +136,25 @@ func (l *loop) add(fd int, events uint32, h handler) error {
 		return err
 	}
 	return nil
+}
+
+// pause stops the events of fd until resume.
+func (l *loop) pause(fd int) {
+	ev := unix.EpollEvent{Events: 0, Fd: int32(fd)}
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+}
+
+// resume watches fd for events again.
+func (l *loop) resume(fd int, events uint32) {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+}
+
+// unwatch unregisters fd without closing it (a listening socket that
+// another loop or process keeps).
+func (l *loop) unwatch(fd int) {
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	l.fds[fd] = nil
 }
 
 // remove unregisters fd and closes it at the end of the iteration.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package core
 
 import (
@@ -339,16 +341,14 @@ func (ln *listener) handle(uint32) {
 }
 
 func (ln *listener) pause(d time.Duration) {
-	ev := unix.EpollEvent{Events: 0, Fd: int32(ln.p.lnFD)}
-	unix.EpollCtl(ln.l.epfd, unix.EPOLL_CTL_MOD, ln.p.lnFD, &ev)
+	ln.l.pause(ln.p.lnFD)
 	ln.disabled = true
 	ln.l.after(d, func() {
 		if !ln.disabled || ln.l.fds[ln.p.lnFD] != ln {
 			return
 		}
 		ln.disabled = false
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLEXCLUSIVE, Fd: int32(ln.p.lnFD)}
-		unix.EpollCtl(ln.l.epfd, unix.EPOLL_CTL_MOD, ln.p.lnFD, &ev)
+		ln.l.resume(ln.p.lnFD, watchListener)
 	})
 }
 
@@ -392,7 +392,7 @@ func (p *Pool) adopt(l *loop, fd int, addr string, buffered, session []byte) {
 		c.rbuf = make([]byte, max(len(buffered), clientBufSize))
 		c.end = copy(c.rbuf, buffered)
 	}
-	if err := l.add(fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, c); err != nil {
+	if err := l.add(fd, watchConn, c); err != nil {
 		p.log.Warn("cannot watch client", "pool", p.name, "err", err)
 		unix.Close(fd)
 		p.clients.Add(-1)

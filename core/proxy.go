@@ -1,3 +1,5 @@
+//go:build linux
+
 package core
 
 import (
@@ -155,7 +157,7 @@ func (px *Proxy) StartInherited(inh *Inheritance) error {
 	}
 	for _, l := range px.loops {
 		for _, p := range px.pools {
-			if err := l.add(p.lnFD, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, &listener{p: p, l: l}); err != nil {
+			if err := l.add(p.lnFD, watchListener, &listener{p: p, l: l}); err != nil {
 				px.closeListeners(px.pools)
 				return fmt.Errorf("pool %s: watch listener: %w", p.name, err)
 			}
@@ -273,8 +275,7 @@ func (px *Proxy) stopAccepting(pools []*Pool) {
 			for _, p := range pools {
 				if p.lnFD >= 0 && p.lnFD < len(l.fds) {
 					if _, ok := l.fds[p.lnFD].(*listener); ok {
-						unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.lnFD, nil)
-						l.fds[p.lnFD] = nil
+						l.unwatch(p.lnFD)
 					}
 				}
 			}
@@ -354,8 +355,7 @@ func (px *Proxy) loopsForStop(loops []*loop, pools []*Pool) {
 			l.post(func() {
 				for _, p := range pools {
 					if p.lnFD >= 0 && p.lnFD < len(l.fds) {
-						unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, p.lnFD, nil)
-						l.fds[p.lnFD] = nil
+						l.unwatch(p.lnFD)
 					}
 				}
 			})
@@ -445,7 +445,7 @@ func (px *Proxy) Reload(cfg *config.Config) error {
 		}
 		for _, l := range px.loops {
 			l.post(func() {
-				if err := l.add(p.lnFD, unix.EPOLLIN|unix.EPOLLEXCLUSIVE, &listener{p: p, l: l}); err != nil {
+				if err := l.add(p.lnFD, watchListener, &listener{p: p, l: l}); err != nil {
 					px.log.Error("reload: cannot watch listener", "pool", p.name, "err", err)
 				}
 			})

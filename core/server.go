@@ -1,3 +1,5 @@
+//go:build linux
+
 package core
 
 import (
@@ -153,7 +155,7 @@ func (sc *serverConn) dialed(gen, fd int, err error) {
 		return
 	}
 	if err == nil {
-		if err = sc.l.add(fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, sc); err != nil {
+		if err = sc.l.add(fd, watchConn, sc); err != nil {
 			unix.Close(fd)
 		}
 	}
@@ -210,11 +212,11 @@ func (sc *serverConn) handle(ev uint32) {
 	if sc.state != stUp {
 		return
 	}
-	if ev&unix.EPOLLOUT != 0 && sc.wantOut {
+	if ev&evWrite != 0 && sc.wantOut {
 		sc.writeOut()
 	}
-	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		sc.readIn(ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
+	if ev&(evRead|evHangup) != 0 {
+		sc.readIn(ev&evHangup != 0)
 	}
 }
 

@@ -86,13 +86,6 @@ func (pr *PoolReport) Kept() int64 {
 	return n
 }
 
-// Pair returns the pair from → to.
-func (pr *PoolReport) Pair(from, to string) *Pair {
-	pr.mu.Lock()
-	defer pr.mu.Unlock()
-	return pr.pairLocked(from, to)
-}
-
 func (pr *PoolReport) pairLocked(from, to string) *Pair {
 	for _, p := range pr.Pairs {
 		if p.From == from && p.To == to {

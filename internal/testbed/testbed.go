@@ -1,3 +1,5 @@
+//go:build unix
+
 package testbed
 
 import (
@@ -217,7 +219,7 @@ func (p *Process) start(t testing.TB) {
 	}
 	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", p.Name, err)
 	}

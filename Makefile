@@ -30,7 +30,10 @@ deps:
 test: deps lint
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
+# Only the tests that need no external server (redis-server, memcached,
+# nutcracker): those are skipped, each saying what it needs.
 unit:
+	@echo "make unit: tests that need no redis-server, memcached or nutcracker; make test runs them all"
 	$(GO) test -count=1 -short ./...
 
 lint:

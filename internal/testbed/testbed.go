@@ -19,9 +19,14 @@ import (
 )
 
 // Need returns the path of binary, failing the test with an install hint
-// when it is missing.
+// when it is missing. A server walnut talks to (redis-server, memcached,
+// nutcracker and their tools) makes the test an integration test, which
+// go test -short (make unit) leaves out, saying so.
 func Need(t testing.TB, binary string) string {
 	t.Helper()
+	if testing.Short() && serverPackage[binary] != "" {
+		t.Skipf("integration test: needs %s (make test runs it)", binary)
+	}
 	path, err := exec.LookPath(binary)
 	if err == nil {
 		return path
@@ -37,11 +42,16 @@ func Need(t testing.TB, binary string) string {
 	return ""
 }
 
+// serverPackage is the Debian package of each external server and tool
+// the tests use.
+var serverPackage = map[string]string{
+	"redis-server": "redis-server", "redis-cli": "redis-tools", "redis-benchmark": "redis-tools",
+	"redis-sentinel": "redis-sentinel", "memcached": "memcached", "nutcracker": "nutcracker",
+	"memcaslap": "libmemcached-tools",
+}
+
 func installHint(binary string) string {
-	pkg := map[string]string{
-		"redis-server": "redis-server", "redis-cli": "redis-tools", "redis-benchmark": "redis-tools",
-		"memcached": "memcached", "nutcracker": "nutcracker", "memcaslap": "libmemcached-tools",
-	}[binary]
+	pkg := serverPackage[binary]
 	if pkg == "" {
 		pkg = binary
 	}

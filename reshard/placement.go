@@ -8,7 +8,8 @@ import (
 
 	"github.com/walnutproxy/walnut/config"
 	"github.com/walnutproxy/walnut/core"
-	"github.com/walnutproxy/walnut/protocols/redis"
+	"github.com/walnutproxy/walnut/protocols"
+	"github.com/walnutproxy/walnut/protocols/move"
 )
 
 // placement is one side of a reshard: a pool's configuration and the
@@ -16,6 +17,8 @@ import (
 type placement struct {
 	pool   *config.Pool
 	router *core.Router
+	mover  move.Mover // names the servers
+	home   int        // the namespace its keys are in: the mover's Home, this side's half
 }
 
 func newPlacement(p *config.Pool, opts []core.Option) (*placement, error) {
@@ -29,49 +32,45 @@ func newPlacement(p *config.Pool, opts []core.Option) (*placement, error) {
 	return &placement{pool: p, router: r}, nil
 }
 
-// server returns the identity of server i: its address, and its
-// database (redis_db) when not 0. A key stays where it is when its new
-// server has the same identity as the one it is on.
-func (pl *placement) server(i int) string {
-	return serverID(pl.pool.Servers[i].Addr, redisOf(pl.pool).DB)
-}
+// server returns the identity of server i in the pool's own namespace,
+// as the protocol names it. A key stays where it is when its new server
+// has the same identity as the one it is on.
+func (pl *placement) server(i int) string { return pl.serverIn(i, pl.home) }
 
-// serverIn is server for database db of server i.
-func (pl *placement) serverIn(i, db int) string {
-	return serverID(pl.pool.Servers[i].Addr, db)
-}
-
-// dbs is a database the keys move out of on the old servers and the one
-// they move into on the new servers: redis_db to redis_db, any other
-// database a client SELECTs to itself. memcached has only {0, 0}.
-type dbs struct{ old, new int }
-
-// home is the pool's own databases: the old and the new redis_db.
-func (pl *plan) home() dbs {
-	return dbs{redisOf(pl.old.pool).DB, redisOf(pl.new.pool).DB}
-}
-
-func serverID(addr string, db int) string {
-	if db == 0 {
-		return addr
+// servers returns the identity of every server.
+func (pl *placement) servers() []string {
+	ids := make([]string, len(pl.pool.Servers))
+	for i := range ids {
+		ids[i] = pl.server(i)
 	}
-	return addr + "/db" + strconv.Itoa(db)
+	return ids
+}
+
+// serverIn is server for namespace ns of server i.
+func (pl *placement) serverIn(i, ns int) string {
+	return pl.mover.ServerID(pl.pool.Servers[i].Addr, ns)
 }
 
 // plan is the reshard of one pool: where its keys were (old) and where
-// they go (new).
+// they go (new), and the protocol's mover that takes them there.
 type plan struct {
 	name     string
 	protocol string
 	old, new *placement
+	mover    move.Mover
 }
 
 func newPlan(oldPool, newPool *config.Pool, oldOpts, newOpts []core.Option) (*plan, error) {
 	if oldPool.Protocol != newPool.Protocol {
 		return nil, fmt.Errorf("pool %s: protocol %s before, %s after; a reshard keeps the protocol", newPool.Name, oldPool.Protocol, newPool.Protocol)
 	}
-	if oldPool.Protocol != "redis" && oldPool.Protocol != "memcached" {
-		return nil, fmt.Errorf("pool %s: walnut reshard moves redis and memcached keys, not %s", newPool.Name, oldPool.Protocol)
+	d, err := protocols.Lookup(newPool.Protocol)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: %w", newPool.Name, err)
+	}
+	r, ok := d.(move.Resharder)
+	if !ok {
+		return nil, fmt.Errorf("pool %s: protocol %s cannot be resharded by walnut reshard", newPool.Name, newPool.Protocol)
 	}
 	o, err := newPlacement(oldPool, oldOpts)
 	if err != nil {
@@ -81,25 +80,48 @@ func newPlan(oldPool, newPool *config.Pool, oldOpts, newOpts []core.Option) (*pl
 	if err != nil {
 		return nil, err
 	}
-	return &plan{name: newPool.Name, protocol: newPool.Protocol, old: o, new: n}, nil
+	mp := move.Pool{Old: oldPool.Options, New: newPool.Options, NewServers: make([]string, len(newPool.Servers))}
+	for i, srv := range newPool.Servers {
+		mp.NewServers[i] = srv.Addr
+	}
+	m, err := r.NewMover(mp)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: %w", newPool.Name, err)
+	}
+	home := m.Home()
+	o.mover, o.home = m, home.Old
+	n.mover, n.home = m, home.New
+	return &plan{name: newPool.Name, protocol: newPool.Protocol, old: o, new: n, mover: m}, nil
 }
 
-// destinations routes keys found in database db.old of old server from
+// home is the pool's own namespaces, old and new.
+func (pl *plan) home() move.Namespace { return move.Namespace{Old: pl.old.home, New: pl.new.home} }
+
+// destinations routes keys found in namespace ns.Old of old server from
 // with the new placement: dest[i] is the index of key i's new server (in
-// database db.new), or -1 when the key stays on from. stray counts the keys that move although the old
-// placement does not put them on from either (written while a server
-// was ejected, or by hand). Keys that belong on from under the new
-// placement are not stray: they may have just been moved there.
-func (pl *plan) destinations(from int, db dbs, keys [][]byte, dest []int) (stray int, err error) {
+// namespace ns.New), or -1 when the key stays on from. stray counts the
+// keys that move although the old placement does not put them on from
+// either (written while a server was ejected, or by hand). Keys that
+// belong on from under the new placement are not stray: they may have
+// just been moved there.
+func (pl *plan) destinations(from int, ns move.Namespace, keys [][]byte, dest []int) (stray int, err error) {
 	if err := pl.new.router.RouteBatch(keys, dest); err != nil {
 		return 0, err
 	}
-	here := pl.old.serverIn(from, db.old)
+	// Which new servers are from itself, named once rather than per key.
+	here := pl.old.serverIn(from, ns.Old)
+	stays := make([]int8, len(pl.new.pool.Servers)) // 0 unknown, 1 stays, -1 moves
 	for i, d := range dest {
 		if d < 0 {
 			return 0, fmt.Errorf("pool %s: no server for key %q", pl.name, keys[i])
 		}
-		if pl.new.serverIn(d, db.new) == here {
+		if stays[d] == 0 {
+			stays[d] = -1
+			if pl.new.serverIn(d, ns.New) == here {
+				stays[d] = 1
+			}
+		}
+		if stays[d] > 0 {
 			dest[i] = -1
 		}
 	}
@@ -131,9 +153,10 @@ func (pl *plan) uniformShare(n int) (float64, error) {
 	if err := pl.new.router.RouteBatch(keys, news); err != nil {
 		return 0, err
 	}
+	oldIDs, newIDs := pl.old.servers(), pl.new.servers()
 	moved := 0
 	for i := range keys {
-		if olds[i] < 0 || news[i] < 0 || pl.old.server(olds[i]) != pl.new.server(news[i]) {
+		if olds[i] < 0 || news[i] < 0 || oldIDs[olds[i]] != newIDs[news[i]] {
 			moved++
 		}
 	}
@@ -144,8 +167,9 @@ func (pl *plan) uniformShare(n int) (float64, error) {
 // placements, as they decide where keys go.
 func (pl *plan) fingerprint() string {
 	h := sha256.New()
-	for _, p := range []*config.Pool{pl.old.pool, pl.new.pool} {
-		fmt.Fprintf(h, "%s|%s|%s|%q|%d|", p.Protocol, p.Hash, p.Distribution, p.HashTag, redisOf(p).DB)
+	for _, side := range []*placement{pl.old, pl.new} {
+		p := side.pool
+		fmt.Fprintf(h, "%s|%s|%s|%q|%d|", p.Protocol, p.Hash, p.Distribution, p.HashTag, side.home)
 		for _, s := range p.Servers {
 			fmt.Fprintf(h, "%s,%s,%d;", s.Name, s.Addr, s.Weight)
 		}
@@ -153,7 +177,3 @@ func (pl *plan) fingerprint() string {
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
-
-// redisOf returns a pool's Redis options; a memcached pool has the
-// defaults, whose database 0 leaves its servers' identities as they are.
-func redisOf(p *config.Pool) *redis.Options { return redis.OptionsOf(p.Options) }

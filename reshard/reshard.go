@@ -11,6 +11,7 @@ import (
 
 	"github.com/walnutproxy/walnut/config"
 	"github.com/walnutproxy/walnut/core"
+	"github.com/walnutproxy/walnut/protocols/move"
 )
 
 // Options say what to reshard and how.
@@ -195,17 +196,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, first
 }
 
-// mover moves one pool's keys; its methods run on one goroutine per old
-// server.
-type mover struct {
+// poolRun is what the old servers of one pool share while their movers
+// run.
+type poolRun struct {
 	o   *Options
 	pl  *plan
 	pr  *PoolReport
 	ps  *PoolState // nil without a state file, or in a dry run
 	lim *limiter
-
-	mu       sync.Mutex
-	dumpOnly map[int]bool // new servers MIGRATE cannot reach
+	set move.Settings
 }
 
 func runPool(ctx context.Context, o *Options, pl *plan, lim *limiter) (*PoolReport, error) {
@@ -215,17 +214,14 @@ func runPool(ctx context.Context, o *Options, pl *plan, lim *limiter) (*PoolRepo
 		return pr, err
 	}
 	pr.UniformShare = share
-	m := &mover{o: o, pl: pl, pr: pr, lim: lim, dumpOnly: map[int]bool{}}
+	run := &poolRun{o: o, pl: pl, pr: pr, lim: lim, set: move.Settings{DryRun: o.DryRun, Replace: o.Replace,
+		Batch: o.Batch, ScanCount: o.ScanCount, BytesSample: o.BytesSample, Timeout: o.Timeout}}
 	servers := pl.old.pool.Servers
 	if o.State != nil && !o.DryRun {
-		if m.ps, err = o.State.pool(pl.name, pl.fingerprint()); err != nil {
+		if run.ps, err = o.State.pool(pl.name, pl.fingerprint()); err != nil {
 			return pr, err
 		}
-		ids := make([]string, len(servers))
-		for i := range servers {
-			ids[i] = pl.old.server(i)
-		}
-		if o.State.restart(m.ps, ids) {
+		if o.State.restart(run.ps, pl.old.servers()) {
 			fmt.Fprintf(o.Notes, "reshard: pool %s: the state file says the last pass finished; scanning every old server again\n", pl.name)
 		}
 		if err := o.State.Save(); err != nil {
@@ -247,11 +243,7 @@ func runPool(ctx context.Context, o *Options, pl *plan, lim *limiter) (*PoolRepo
 				return
 			}
 			defer func() { <-sem }()
-			if pl.protocol == "redis" {
-				errs[i] = m.redisServer(ctx, i)
-			} else {
-				errs[i] = m.memcachedServer(ctx, i)
-			}
+			errs[i] = pl.mover.MoveServer(ctx, &job{run: run, from: i})
 			if errs[i] != nil && !errors.Is(errs[i], ctx.Err()) {
 				errs[i] = fmt.Errorf("pool %s: old server %s: %w", pl.name, servers[i].Addr, errs[i])
 			}
@@ -269,44 +261,92 @@ func runPool(ctx context.Context, o *Options, pl *plan, lim *limiter) (*PoolRepo
 	return pr, first
 }
 
-// resumed notes a server the state file let this run skip or resume.
-func (m *mover) resumed(what string) {
-	m.pr.mu.Lock()
-	m.pr.Resumed = append(m.pr.Resumed, what)
-	slices.Sort(m.pr.Resumed)
-	m.pr.mu.Unlock()
+// job is one old server's share of a pool's run, as its mover asks the
+// engine for what the protocol does not know: where keys go, the state
+// file, the report, the rate.
+type job struct {
+	run  *poolRun
+	from int // the old server's index
 }
 
-func (m *mover) addTotal(n int64) {
-	m.pr.mu.Lock()
-	m.pr.Total += n
-	m.pr.mu.Unlock()
-}
+var _ move.Job = (*job)(nil)
 
-// addEarlier counts, for progress, keys earlier runs handled on a server
-// this one resumes: scanned before its cursor, moved away since.
-func (m *mover) addEarlier(scanned, moved int64) {
-	m.pr.mu.Lock()
-	m.pr.earlierScanned += scanned
-	m.pr.Total += moved
-	m.pr.mu.Unlock()
-}
+func (j *job) Server() string              { return j.run.pl.old.pool.Servers[j.from].Addr }
+func (j *job) Settings() move.Settings     { return j.run.set }
+func (j *job) id(ns move.Namespace) string { return j.run.pl.old.serverIn(j.from, ns.Old) }
 
-func (m *mover) batchDone() {
-	if m.o.OnBatch != nil {
-		keys, _ := m.pr.Moved()
-		m.o.OnBatch(m.pl.name, keys)
+func (j *job) Resume(ns move.Namespace) (cursor string, done bool) {
+	r := j.run
+	if r.ps == nil {
+		return "", false
 	}
+	id := j.id(ns)
+	switch ss := r.o.State.server(r.ps, id); {
+	case ss.Done:
+		r.resumed(id + " (done)")
+		return "", true
+	case ss.Cursor != "":
+		r.resumed(id + " (at cursor " + ss.Cursor + ")")
+		// Progress counts the keys earlier runs handled before the
+		// cursor as done, and those they moved away as part of the total
+		// the server's count now lacks.
+		r.pr.mu.Lock()
+		r.pr.earlierScanned += ss.Scanned
+		r.pr.Total += ss.Moved
+		r.pr.mu.Unlock()
+		return ss.Cursor, false
+	}
+	return "", false
 }
 
-// advance records a server's progress in the state file.
-func (m *mover) advance(id, cursor string, done bool, scanned, moved, bytes int64) error {
-	if m.ps == nil {
+func (j *job) Route(ns move.Namespace, keys [][]byte, dest []int) (int, error) {
+	return j.run.pl.destinations(j.from, ns, keys, dest)
+}
+
+func (j *job) Total(keys int64) {
+	pr := j.run.pr
+	pr.mu.Lock()
+	pr.Total += keys
+	pr.mu.Unlock()
+}
+
+func (j *job) Scanned(keys, stray int64) { j.run.pr.scanned(keys, stray) }
+
+func (j *job) Wait(ctx context.Context, n int) error { return j.run.lim.wait(ctx, n) }
+
+func (j *job) Moved(ns move.Namespace, to int, c move.Counts) {
+	j.run.pr.add(j.id(ns), j.run.pl.new.serverIn(to, ns.New), c.Keys, c.Bytes, c.Kept, c.Vanished)
+}
+
+func (j *job) Failed(n int64, err error) { j.run.pr.fail(n, err) }
+
+func (j *job) Advance(ns move.Namespace, s move.Step) error {
+	r := j.run
+	if r.ps == nil {
 		return nil
 	}
-	return m.o.State.advance(m.ps, id, cursor, done, scanned, moved, bytes)
+	if err := r.o.State.advance(r.ps, j.id(ns), s.Cursor, s.Done, s.Scanned, s.Moved, s.Bytes); err != nil {
+		return fmt.Errorf("state file: %w", err)
+	}
+	return nil
 }
 
-func (m *mover) note(format string, args ...any) {
-	fmt.Fprintf(m.o.Notes, "reshard: pool %s: "+format+"\n", append([]any{m.pl.name}, args...)...)
+func (j *job) BatchDone() {
+	r := j.run
+	if r.o.OnBatch != nil {
+		keys, _ := r.pr.Moved()
+		r.o.OnBatch(r.pl.name, keys)
+	}
+}
+
+func (j *job) Notef(format string, args ...any) {
+	fmt.Fprintf(j.run.o.Notes, "reshard: pool %s: "+format+"\n", append([]any{j.run.pl.name}, args...)...)
+}
+
+// resumed notes a server the state file let this run skip or resume.
+func (r *poolRun) resumed(what string) {
+	r.pr.mu.Lock()
+	r.pr.Resumed = append(r.pr.Resumed, what)
+	slices.Sort(r.pr.Resumed)
+	r.pr.mu.Unlock()
 }

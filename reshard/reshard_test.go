@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/walnutproxy/walnut/config"
+	"github.com/walnutproxy/walnut/protocols/move"
 
 	_ "github.com/walnutproxy/walnut/builtins"
 )
@@ -164,7 +165,7 @@ func TestDiffOtherDatabase(t *testing.T) {
 	pl := testPlan(t, poolConf(t, "", 1, 2), poolConf(t, "redis_db = 3", 1, 2))
 	for from, ks := range byOldOwner(t, pl, keys) {
 		dest := make([]int, len(ks))
-		if _, err := pl.destinations(from, dbs{5, 5}, ks, dest); err != nil {
+		if _, err := pl.destinations(from, move.Namespace{Old: 5, New: 5}, ks, dest); err != nil {
 			t.Fatal(err)
 		}
 		for i, d := range dest {
@@ -179,7 +180,7 @@ func TestDiffOtherDatabase(t *testing.T) {
 		if _, err := pl.destinations(from, pl.home(), ks, home); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := pl.destinations(from, dbs{5, 5}, ks, other); err != nil {
+		if _, err := pl.destinations(from, move.Namespace{Old: 5, New: 5}, ks, other); err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(home, other) {

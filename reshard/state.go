@@ -32,15 +32,16 @@ type PoolState struct {
 	// Fingerprint identifies both placements: a state file is only
 	// resumed by the same reshard.
 	Fingerprint string `json:"fingerprint"`
-	// Servers by old server and database (address, and /dbN when the
-	// database is not 0): each Redis database is scanned on its own.
+	// Servers by old server and namespace, as the protocol's mover names
+	// them (Redis: the address, and /dbN when the database is not 0):
+	// each namespace is scanned on its own.
 	Servers map[string]*ServerState `json:"servers"`
 }
 
 // ServerState is one old server's progress.
 type ServerState struct {
-	// Cursor is the Redis SCAN cursor up to which every key is done;
-	// "0" (or empty) at the start. memcached servers have none: their
+	// Cursor is the mover's cursor up to which every key is done (Redis:
+	// SCAN's); empty at the start. memcached servers have none: their
 	// key dump cannot resume, and starts again (keys already moved are
 	// no longer on the server).
 	Cursor string `json:"cursor,omitempty"`

@@ -62,4 +62,10 @@
 // Server errors (a server unreachable or timed out) reach the client as
 // "SERVER_ERROR <reason>"; for a multi-get, one failed part fails the
 // whole reply, since a client cannot be told which keys were read.
+//
+// # Resharding
+//
+// The driver also gives walnut reshard a mover for a memcached pool's
+// keys (protocols/move; the mover is internal/mover): the LRU crawler's
+// key dump, then mg, ms in add mode, and md only if the item is unchanged.
 package memcached

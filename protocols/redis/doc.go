@@ -10,4 +10,8 @@
 // blocking commands, pub/sub), or refuses it; policy.go states that
 // policy. It also frames server replies, so the core knows where each
 // one ends.
+//
+// Its driver also gives walnut reshard a mover for a Redis pool's keys
+// (protocols/move; the mover is internal/mover): SCAN, MIGRATE ... COPY
+// or DUMP and RESTORE, then UNLINK, in every database that holds keys.
 package redis

@@ -1,4 +1,4 @@
-package reshard
+package mover
 
 import (
 	"bufio"
@@ -29,8 +29,9 @@ func (v value) Error() string { return string(v.s) }
 // to a buffer by send and go out with flush; replies are read in order.
 type redisConn struct{ *bufConn }
 
-// bufConn is a buffered connection to one server, what the Redis and the
-// memcached clients of the mover share.
+// bufConn is a buffered connection to one server whose every read and
+// write has a deadline. The memcached mover has the same one: each
+// protocol's mover stands alone, as its codec does.
 type bufConn struct {
 	addr    string
 	c       net.Conn
@@ -111,7 +112,7 @@ func (rc *redisConn) send(args ...any) {
 		case int64:
 			b = strconv.AppendInt(nil, x, 10)
 		default:
-			panic(fmt.Sprintf("reshard: argument of type %T", a))
+			panic(fmt.Sprintf("redis mover: argument of type %T", a))
 		}
 		w.WriteByte('$')
 		w.WriteString(strconv.Itoa(len(b)))

@@ -1,24 +1,51 @@
-package reshard
+package mover
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // mcConn is a minimal memcached client for the meta commands and the
-// LRU crawler's key dump.
-type mcConn struct{ *bufConn }
+// LRU crawler's key dump: a buffered connection whose every read and
+// write has a deadline. The Redis mover has the same one under its own
+// client: each protocol's mover stands alone, as its codec does.
+type mcConn struct {
+	addr    string
+	c       net.Conn
+	r       *bufio.Reader
+	w       *bufio.Writer
+	timeout time.Duration
+}
 
-func dialMemcached(ctx context.Context, addr string, timeout time.Duration) (*mcConn, error) {
-	bc, err := dial(ctx, addr, timeout)
+// dial connects to addr, a unix socket path or host:port.
+func dial(ctx context.Context, addr string, timeout time.Duration) (*mcConn, error) {
+	network := "tcp"
+	if strings.HasPrefix(addr, "/") {
+		network = "unix"
+	}
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
-	return &mcConn{bc}, nil
+	return &mcConn{addr: addr, c: c, r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10), timeout: timeout}, nil
+}
+
+func (mc *mcConn) close() { mc.c.Close() }
+
+// flush writes what was buffered.
+func (mc *mcConn) flush() error {
+	mc.c.SetDeadline(time.Now().Add(mc.timeout))
+	if err := mc.w.Flush(); err != nil {
+		return fmt.Errorf("%s: %w", mc.addr, err)
+	}
+	return nil
 }
 
 // line reads one response line without its CRLF (or LF alone: the key

@@ -1,12 +1,54 @@
-package reshard
+package mover
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/walnutproxy/walnut/protocols/move"
 )
+
+// Side is what the mover needs of a Redis pool's options, before or
+// after the reshard.
+type Side struct {
+	// Auth is the servers' password (redis_auth), "" for none.
+	Auth string
+	// DB is the pool's own database (redis_db), and Databases how many
+	// a client may SELECT.
+	DB, Databases int
+}
+
+// New returns the mover of a pool's reshard from servers set up as old
+// says to servers set up as new says.
+func New(p move.Pool, old, new Side) move.Mover {
+	return &mover{pool: p, old: old, new: new, dumpOnly: map[int]bool{}}
+}
+
+// mover moves one pool's keys; MoveServer runs on one goroutine per old
+// server.
+type mover struct {
+	pool     move.Pool
+	old, new Side
+
+	mu       sync.Mutex
+	dumpOnly map[int]bool // new servers MIGRATE cannot reach, from any old server
+}
+
+// Home is redis_db before and after.
+func (m *mover) Home() move.Namespace { return move.Namespace{Old: m.old.DB, New: m.new.DB} }
+
+// ServerID names database 0 by the address alone, as the report did
+// before it moved other databases.
+func (m *mover) ServerID(addr string, db int) string {
+	if db == 0 {
+		return addr
+	}
+	return addr + "/db" + strconv.Itoa(db)
+}
 
 // Key outcomes of a batch.
 const (
@@ -16,28 +58,34 @@ const (
 	stVanished // gone from the old server before the copy
 )
 
-// redisServer moves the keys of old server from whose new server is
+// server is the move of one old server's keys.
+type server struct {
+	*mover
+	job move.Job
+	set move.Settings
+}
+
+// MoveServer moves the keys of the old server whose new server is
 // another, in every database the pool uses: redis_db, and every other
 // database below databases that holds keys (clients reach them with
-// SELECT, which walnut passes on as is). The other databases go first and
-// redis_db last, so that the state file records the server (its redis_db)
-// done only once all of them are.
-func (m *mover) redisServer(ctx context.Context, from int) error {
-	pl := m.pl
-	src := pl.old.pool.Servers[from]
-	conn, err := dialRedis(ctx, src.Addr, redisOf(pl.old.pool).Auth, redisOf(pl.old.pool).DB, m.o.Timeout)
+// SELECT, which walnut passes on as is). The other databases go first
+// and redis_db last, so that the state file records the server (its
+// redis_db) done only once all of them are.
+func (m *mover) MoveServer(ctx context.Context, job move.Job) error {
+	s := &server{mover: m, job: job, set: job.Settings()}
+	conn, err := dialRedis(ctx, job.Server(), m.old.Auth, m.old.DB, s.set.Timeout)
 	if err != nil {
 		return err
 	}
 	defer conn.close()
-	others, err := m.otherDatabases(conn)
+	others, err := s.otherDatabases(conn)
 	if err != nil {
 		return err
 	}
-	for _, db := range append(others, pl.home()) {
-		if err := m.redisDatabase(ctx, conn, from, db); err != nil {
-			if db != pl.home() {
-				err = fmt.Errorf("database %d: %w", db.old, err)
+	for _, db := range append(others, m.Home()) {
+		if err := s.database(ctx, conn, db); err != nil {
+			if db != m.Home() {
+				err = fmt.Errorf("database %d: %w", db.Old, err)
 			}
 			return err
 		}
@@ -49,11 +97,11 @@ func (m *mover) redisServer(ctx context.Context, from int) error {
 // than redis_db and below the old pool's databases, that hold keys, as
 // SELECT and DBSIZE find them: each moves to the database of the same
 // number on the new servers. conn is left in the last one asked.
-func (m *mover) otherDatabases(conn *redisConn) ([]dbs, error) {
-	op, np := m.pl.old.pool, m.pl.new.pool
-	var out []dbs
-	for db := range redisOf(op).Databases {
-		if db == redisOf(op).DB {
+func (s *server) otherDatabases(conn *redisConn) ([]move.Namespace, error) {
+	op, np := s.old, s.new
+	var out []move.Namespace
+	for db := range op.Databases {
+		if db == op.DB {
 			continue
 		}
 		v, err := conn.do("SELECT", db)
@@ -63,7 +111,7 @@ func (m *mover) otherDatabases(conn *redisConn) ([]dbs, error) {
 		if v.isErr() {
 			// The server has fewer databases than the pool says: walnut
 			// cannot have put keys in the others either.
-			m.note("%s: SELECT %d: %s; databases %d and up are not moved", conn.addr, db, v.s, db)
+			s.job.Notef("%s: SELECT %d: %s; databases %d and up are not moved", conn.addr, db, v.s, db)
 			break
 		}
 		v, err = conn.do("DBSIZE")
@@ -73,48 +121,39 @@ func (m *mover) otherDatabases(conn *redisConn) ([]dbs, error) {
 		if !v.isErr() && v.n == 0 {
 			continue
 		}
-		if db == redisOf(np).DB {
+		if db == np.DB {
 			return nil, fmt.Errorf("database %d holds keys, and redis_db %d moves into it too (redis_db is %d after the reshard): "+
-				"move one of them aside first", db, redisOf(op).DB, redisOf(np).DB)
+				"move one of them aside first", db, op.DB, np.DB)
 		}
-		if db >= redisOf(np).Databases {
-			m.note("%s: database %d holds keys; they move to database %d of the new servers, which walnut's databases = %d after the reshard does not reach",
-				conn.addr, db, db, redisOf(np).Databases)
+		if db >= np.Databases {
+			s.job.Notef("%s: database %d holds keys; they move to database %d of the new servers, which walnut's databases = %d after the reshard does not reach",
+				conn.addr, db, db, np.Databases)
 		}
-		out = append(out, dbs{db, db})
+		out = append(out, move.Namespace{Old: db, New: db})
 	}
 	return out, nil
 }
 
-// redisDatabase moves the keys of database db.old of old server from
-// (conn, a connection to it) to database db.new of their new servers:
-// SCAN page by page, from the cursor the state file recorded.
-func (m *mover) redisDatabase(ctx context.Context, conn *redisConn, from int, db dbs) error {
-	o, pl := m.o, m.pl
-	id := pl.old.serverIn(from, db.old)
-	cursor := "0"
-	var earlier ServerState
-	if m.ps != nil {
-		switch ss := o.State.server(m.ps, id); {
-		case ss.Done:
-			m.resumed(id + " (done)")
-			return nil
-		case ss.Cursor != "" && ss.Cursor != "0":
-			cursor = ss.Cursor
-			earlier = ss
-			m.resumed(id + " (at cursor " + cursor + ")")
-		}
+// database moves the keys of database db.Old of the old server (conn, a
+// connection to it) to database db.New of their new servers: SCAN page
+// by page, from the cursor the state file recorded.
+func (s *server) database(ctx context.Context, conn *redisConn, db move.Namespace) error {
+	cursor, done := s.job.Resume(db)
+	if done {
+		return nil
 	}
-	if v, err := conn.do("SELECT", db.old); err != nil {
+	if cursor == "" {
+		cursor = "0"
+	}
+	if v, err := conn.do("SELECT", db.Old); err != nil {
 		return err
 	} else if v.isErr() {
-		return fmt.Errorf("SELECT %d: %s", db.old, v.s)
+		return fmt.Errorf("SELECT %d: %s", db.Old, v.s)
 	}
 	if v, err := conn.do("DBSIZE"); err != nil {
 		return err
 	} else if !v.isErr() {
-		m.addTotal(v.n)
-		m.addEarlier(earlier.Scanned, earlier.Moved)
+		s.job.Total(v.n)
 	}
 	targets := map[int]*redisConn{}
 	defer func() {
@@ -126,7 +165,7 @@ func (m *mover) redisDatabase(ctx context.Context, conn *redisConn, from int, db
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		v, err := conn.do("SCAN", cursor, "COUNT", o.ScanCount)
+		v, err := conn.do("SCAN", cursor, "COUNT", s.set.ScanCount)
 		if err != nil {
 			return err
 		}
@@ -138,13 +177,13 @@ func (m *mover) redisDatabase(ctx context.Context, conn *redisConn, from int, db
 		for i, k := range v.a[1].a {
 			keys[i] = k.s
 		}
-		moved, bytes, err := m.redisPage(ctx, conn, targets, from, db, keys)
+		moved, bytes, err := s.page(ctx, conn, targets, db, keys)
 		if err != nil {
 			return err
 		}
 		cursor = next
-		if err := m.advance(id, cursor, cursor == "0", int64(len(keys)), moved, bytes); err != nil {
-			return fmt.Errorf("state file: %w", err)
+		if err := s.job.Advance(db, move.Step{Cursor: cursor, Done: cursor == "0", Scanned: int64(len(keys)), Moved: moved, Bytes: bytes}); err != nil {
+			return err
 		}
 		if cursor == "0" {
 			return nil
@@ -152,13 +191,12 @@ func (m *mover) redisDatabase(ctx context.Context, conn *redisConn, from int, db
 	}
 }
 
-// redisPage handles the keys of one SCAN page of database db.old: those
-// that move are measured, copied in batches to database db.new of their
-// new servers (targets: connections to them in it) and deleted here.
-func (m *mover) redisPage(ctx context.Context, src *redisConn, targets map[int]*redisConn, from int, db dbs, keys [][]byte) (moved, bytes int64, err error) {
-	pl, o := m.pl, m.o
+// page handles the keys of one SCAN page of database db.Old: those that
+// move are measured, copied in batches to database db.New of their new
+// servers (targets: connections to them in it) and deleted here.
+func (s *server) page(ctx context.Context, src *redisConn, targets map[int]*redisConn, db move.Namespace, keys [][]byte) (moved, bytes int64, err error) {
 	dest := make([]int, len(keys))
-	stray, err := pl.destinations(from, db, keys, dest)
+	stray, err := s.job.Route(db, keys, dest)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -177,40 +215,38 @@ func (m *mover) redisPage(ctx context.Context, src *redisConn, targets map[int]*
 	}
 	// Keys count as scanned once handled: those that stay at once, the
 	// others batch by batch.
-	m.pr.scanned(int64(stay), int64(stray))
-	fromID := pl.old.serverIn(from, db.old)
+	s.job.Scanned(int64(stay), int64(stray))
 	for _, to := range order {
 		group := byTarget[to]
-		sizes, err := m.memoryUsage(src, group)
+		sizes, err := s.memoryUsage(src, group)
 		if err != nil {
 			return moved, bytes, err
 		}
-		toID := pl.new.serverIn(to, db.new)
-		if o.DryRun {
-			var n, b, gone int64
-			for _, s := range sizes {
-				if s < 0 {
-					gone++
+		if s.set.DryRun {
+			var c move.Counts
+			for _, size := range sizes {
+				if size < 0 {
+					c.Vanished++
 					continue
 				}
-				n++
-				b += s
+				c.Keys++
+				c.Bytes += size
 			}
-			m.pr.add(fromID, toID, n, b, 0, gone)
-			m.pr.scanned(int64(len(group)), 0)
+			s.job.Moved(db, to, c)
+			s.job.Scanned(int64(len(group)), 0)
 			continue
 		}
 		for len(group) > 0 {
-			k := min(len(group), o.Batch)
-			n, b, err := m.redisBatch(ctx, src, targets, from, to, db, group[:k], sizes[:k])
+			k := min(len(group), s.set.Batch)
+			n, b, err := s.batch(ctx, src, targets, to, db, group[:k], sizes[:k])
 			moved += n
 			bytes += b
 			if err != nil {
 				return moved, bytes, err
 			}
-			m.pr.scanned(int64(k), 0)
+			s.job.Scanned(int64(k), 0)
 			group, sizes = group[k:], sizes[k:]
-			m.batchDone()
+			s.job.BatchDone()
 		}
 	}
 	return moved, bytes, nil
@@ -219,8 +255,8 @@ func (m *mover) redisPage(ctx context.Context, src *redisConn, targets map[int]*
 // memoryUsage returns each key's MEMORY USAGE, -1 for a key that is
 // gone; in a dry run with BytesSample n, only every n-th key is
 // measured (and counts n times), the others are 0.
-func (m *mover) memoryUsage(src *redisConn, keys [][]byte) ([]int64, error) {
-	sample := m.o.BytesSample
+func (s *server) memoryUsage(src *redisConn, keys [][]byte) ([]int64, error) {
+	sample := s.set.BytesSample
 	var cmds [][]any
 	var at []int
 	for i, k := range keys {
@@ -251,19 +287,19 @@ func (m *mover) memoryUsage(src *redisConn, keys [][]byte) ([]int64, error) {
 	return sizes, nil
 }
 
-// redisBatch copies keys (with their sizes, -1 for gone) to database
-// db.new of new server to, then deletes from src those now safely there.
-// It returns the keys and bytes moved; an error only when src cannot be
+// batch copies keys (with their sizes, -1 for gone) to database db.New
+// of new server to, then deletes from src those now safely there. It
+// returns the keys and bytes moved; an error only when src cannot be
 // used any more.
-func (m *mover) redisBatch(ctx context.Context, src *redisConn, targets map[int]*redisConn, from, to int, db dbs, keys [][]byte, sizes []int64) (int64, int64, error) {
-	if err := m.lim.wait(ctx, len(keys)); err != nil {
+func (s *server) batch(ctx context.Context, src *redisConn, targets map[int]*redisConn, to int, db move.Namespace, keys [][]byte, sizes []int64) (int64, int64, error) {
+	if err := s.job.Wait(ctx, len(keys)); err != nil {
 		return 0, 0, err
 	}
 	status := make([]uint8, len(keys))
 	var live [][]byte
 	var liveAt []int
-	for i, s := range sizes {
-		if s < 0 {
+	for i, size := range sizes {
+		if size < 0 {
 			status[i] = stVanished
 			continue
 		}
@@ -271,19 +307,19 @@ func (m *mover) redisBatch(ctx context.Context, src *redisConn, targets map[int]
 		liveAt = append(liveAt, i)
 	}
 	if len(live) > 0 {
-		st, err := m.copyRedis(ctx, src, targets, to, db.new, live)
+		st, err := s.copyTo(ctx, src, targets, to, db.New, live)
 		if err != nil {
 			return 0, 0, err
 		}
-		for j, s := range st {
-			status[liveAt[j]] = s
+		for j, st := range st {
+			status[liveAt[j]] = st
 		}
 	}
 	// Delete what is safely on the new server: copied now, or there
 	// before (and newer).
 	del := []any{"UNLINK"}
-	for i, s := range status {
-		if s == stCopied || s == stKept {
+	for i, st := range status {
+		if st == stCopied || st == stKept {
 			del = append(del, keys[i])
 		}
 	}
@@ -291,24 +327,24 @@ func (m *mover) redisBatch(ctx context.Context, src *redisConn, targets map[int]
 		if v, err := src.do(del...); err != nil {
 			return 0, 0, err
 		} else if v.isErr() {
-			m.pr.fail(int64(len(del)-1), fmt.Errorf("UNLINK on %s: %s (copies made, old keys left)", src.addr, v.s))
+			s.job.Failed(int64(len(del)-1), fmt.Errorf("UNLINK on %s: %s (copies made, old keys left)", src.addr, v.s))
 			return 0, 0, nil
 		}
 	}
-	var n, b, kept, gone int64
-	for i, s := range status {
-		switch s {
+	var c move.Counts
+	for i, st := range status {
+		switch st {
 		case stCopied:
-			n++
-			b += sizes[i]
+			c.Keys++
+			c.Bytes += sizes[i]
 		case stKept:
-			kept++
+			c.Kept++
 		case stVanished:
-			gone++
+			c.Vanished++
 		}
 	}
-	m.pr.add(m.pl.old.serverIn(from, db.old), m.pl.new.serverIn(to, db.new), n, b, kept, gone)
-	return n, b, nil
+	s.job.Moved(db, to, c)
+	return c.Keys, c.Bytes, nil
 }
 
 // errMigrate is a MIGRATE that failed for the whole batch: the target
@@ -318,15 +354,14 @@ type errMigrate struct{ msg string }
 
 func (e errMigrate) Error() string { return e.msg }
 
-// copyRedis copies keys to database db of new server to, with MIGRATE
-// or, where it cannot, DUMP and RESTORE through this process. Keys the
-// new server has already are kept there and not copied.
-func (m *mover) copyRedis(ctx context.Context, src *redisConn, targets map[int]*redisConn, to, db int, keys [][]byte) ([]uint8, error) {
+// copyTo copies keys to database db of new server to, with MIGRATE or,
+// where it cannot, DUMP and RESTORE through this process. Keys the new
+// server has already are kept there and not copied.
+func (s *server) copyTo(ctx context.Context, src *redisConn, targets map[int]*redisConn, to, db int, keys [][]byte) ([]uint8, error) {
 	dst := targets[to]
 	if dst == nil {
-		np := m.pl.new.pool
 		var err error
-		dst, err = dialRedis(ctx, np.Servers[to].Addr, redisOf(np).Auth, db, m.o.Timeout)
+		dst, err = dialRedis(ctx, s.pool.NewServers[to], s.new.Auth, db, s.set.Timeout)
 		if err != nil {
 			return nil, fmt.Errorf("new server: %w", err)
 		}
@@ -334,7 +369,7 @@ func (m *mover) copyRedis(ctx context.Context, src *redisConn, targets map[int]*
 	}
 	st := make([]uint8, len(keys))
 	copyKeys, at := keys, []int(nil)
-	if !m.o.Replace {
+	if !s.set.Replace {
 		// Asked first, so that the copies can go in batches: a batch
 		// MIGRATE that meets one such key fails as a whole, without
 		// saying which of the others it copied.
@@ -359,60 +394,59 @@ func (m *mover) copyRedis(ctx context.Context, src *redisConn, targets map[int]*
 			return st, nil
 		}
 	}
-	cs, err := m.copyKeys(src, dst, to, db, copyKeys)
+	cs, err := s.copyKeys(src, dst, to, db, copyKeys)
 	if err != nil {
 		return nil, err
 	}
 	if at == nil {
 		return cs, nil
 	}
-	for j, s := range cs {
-		st[at[j]] = s
+	for j, c := range cs {
+		st[at[j]] = c
 	}
 	return st, nil
 }
 
 // copyKeys copies keys with MIGRATE to database db of new server to, or
 // DUMP and RESTORE to dst (a connection in db) once MIGRATE has failed
-// for the new server.
-func (m *mover) copyKeys(src, dst *redisConn, to, db int, keys [][]byte) ([]uint8, error) {
-	m.mu.Lock()
-	dumpOnly := m.dumpOnly[to]
-	m.mu.Unlock()
+// for the new server, from this old server or another.
+func (s *server) copyKeys(src, dst *redisConn, to, db int, keys [][]byte) ([]uint8, error) {
+	s.mu.Lock()
+	dumpOnly := s.dumpOnly[to]
+	s.mu.Unlock()
 	if !dumpOnly {
-		st, err := m.migrate(src, to, db, keys)
+		st, err := s.migrate(src, to, db, keys)
 		var em errMigrate
 		if !errors.As(err, &em) {
 			return st, err
 		}
-		m.mu.Lock()
-		first := !m.dumpOnly[to]
-		m.dumpOnly[to] = true
-		m.mu.Unlock()
+		s.mu.Lock()
+		first := !s.dumpOnly[to]
+		s.dumpOnly[to] = true
+		s.mu.Unlock()
 		if first {
-			m.note("MIGRATE from %s to %s failed (%s); copying through walnut reshard with DUMP and RESTORE instead",
-				src.addr, m.pl.new.pool.Servers[to].Addr, em.msg)
+			s.job.Notef("MIGRATE from %s to %s failed (%s); copying through walnut reshard with DUMP and RESTORE instead",
+				src.addr, s.pool.NewServers[to], em.msg)
 		}
 	}
-	return m.dumpRestore(src, dst, keys)
+	return s.dumpRestore(src, dst, keys)
 }
 
 // migrate copies keys to database db of new server to with one MIGRATE
 // ... COPY KEYS, or key by key when the new server already has some of
 // them (BUSYKEY).
-func (m *mover) migrate(src *redisConn, to, db int, keys [][]byte) ([]uint8, error) {
-	np := m.pl.new.pool
-	addr := np.Servers[to].Addr
+func (s *server) migrate(src *redisConn, to, db int, keys [][]byte) ([]uint8, error) {
+	addr := s.pool.NewServers[to]
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, errMigrate{"the new server is a unix socket"}
 	}
-	opts := []any{int(m.o.Timeout.Milliseconds()), "COPY"}
-	if m.o.Replace {
+	opts := []any{int(s.set.Timeout.Milliseconds()), "COPY"}
+	if s.set.Replace {
 		opts = append(opts, "REPLACE")
 	}
-	if redisOf(np).Auth != "" {
-		opts = append(opts, "AUTH", redisOf(np).Auth)
+	if s.new.Auth != "" {
+		opts = append(opts, "AUTH", s.new.Auth)
 	}
 	args := append([]any{"MIGRATE", host, port, "", db}, opts...)
 	args = append(args, "KEYS")
@@ -436,7 +470,7 @@ func (m *mover) migrate(src *redisConn, to, db int, keys [][]byte) ([]uint8, err
 		}
 		return st, nil
 	case v.isErr() && strings.Contains(string(v.s), "BUSYKEY"):
-		// A key was written to the new server since copyRedis asked.
+		// A key was written to the new server since copyTo asked.
 		// MIGRATE restores each key on its own, so the others were
 		// copied; asking again key by key keeps them all right, but
 		// counts those copied as kept.
@@ -461,7 +495,7 @@ func (m *mover) migrate(src *redisConn, to, db int, keys [][]byte) ([]uint8, err
 			st[i] = stKept
 		default:
 			st[i] = stFailed
-			m.pr.fail(1, fmt.Errorf("MIGRATE %q from %s to %s: %s", keys[i], src.addr, addr, v.s))
+			s.job.Failed(1, fmt.Errorf("MIGRATE %q from %s to %s: %s", keys[i], src.addr, addr, v.s))
 		}
 	}
 	return st, nil
@@ -469,7 +503,7 @@ func (m *mover) migrate(src *redisConn, to, db int, keys [][]byte) ([]uint8, err
 
 // dumpRestore copies keys with DUMP and PTTL on the old server and
 // RESTORE on the new one (dst).
-func (m *mover) dumpRestore(src, dst *redisConn, keys [][]byte) ([]uint8, error) {
+func (s *server) dumpRestore(src, dst *redisConn, keys [][]byte) ([]uint8, error) {
 	cmds := make([][]any, 0, 2*len(keys))
 	for _, k := range keys {
 		cmds = append(cmds, []any{"PTTL", k}, []any{"DUMP", k})
@@ -485,7 +519,7 @@ func (m *mover) dumpRestore(src, dst *redisConn, keys [][]byte) ([]uint8, error)
 		ttl, dump := vs[2*i], vs[2*i+1]
 		switch {
 		case dump.isErr():
-			m.pr.fail(1, fmt.Errorf("DUMP %q on %s: %s", k, src.addr, dump.s))
+			s.job.Failed(1, fmt.Errorf("DUMP %q on %s: %s", k, src.addr, dump.s))
 			continue
 		case dump.null || ttl.n == -2:
 			st[i] = stVanished
@@ -493,7 +527,7 @@ func (m *mover) dumpRestore(src, dst *redisConn, keys [][]byte) ([]uint8, error)
 		}
 		pttl := max(ttl.n, 0) // -1: no expiry, RESTORE's 0
 		cmd := []any{"RESTORE", k, pttl, dump.s}
-		if m.o.Replace {
+		if s.set.Replace {
 			cmd = append(cmd, "REPLACE")
 		}
 		restore = append(restore, cmd)
@@ -514,7 +548,7 @@ func (m *mover) dumpRestore(src, dst *redisConn, keys [][]byte) ([]uint8, error)
 		case strings.Contains(string(v.s), "BUSYKEY"):
 			st[i] = stKept
 		default:
-			m.pr.fail(1, fmt.Errorf("RESTORE %q on %s: %s", keys[i], dst.addr, v.s))
+			s.job.Failed(1, fmt.Errorf("RESTORE %q on %s: %s", keys[i], dst.addr, v.s))
 		}
 	}
 	return st, nil

@@ -1,4 +1,4 @@
-package reshard
+package mover
 
 import (
 	"context"
@@ -8,36 +8,64 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/walnutproxy/walnut/protocols/move"
 )
 
-// mcItem is a key of a memcached key dump that moves.
-type mcItem struct {
+// New returns the mover of a memcached pool's reshard.
+func New(p move.Pool) move.Mover { return &mover{pool: p} }
+
+// mover moves one pool's keys; MoveServer runs on one goroutine per old
+// server.
+type mover struct{ pool move.Pool }
+
+// Home is memcached's only namespace.
+func (*mover) Home() move.Namespace { return move.Namespace{} }
+
+// ServerID is the address: a server holds one keyspace.
+func (*mover) ServerID(addr string, _ int) string { return addr }
+
+// Key outcomes of a batch.
+const (
+	stFailed uint8 = iota
+	stCopied
+	stKept     // the new server had the key already; its copy stays
+	stVanished // gone from the old server before the copy
+)
+
+// item is a key of a key dump that moves.
+type item struct {
 	key  []byte
 	size int64
 	to   int
 }
 
-// memcachedServer moves the keys of old server from whose new server is
+// server is the move of one old server's keys.
+type server struct {
+	*mover
+	job move.Job
+	set move.Settings
+}
+
+// MoveServer moves the keys of the old server whose new server is
 // another: it lists them with lru_crawler metadump, then moves them in
 // batches with mg, ms (add) and md. The dump is no snapshot: an item
 // that changes LRU queue while the crawler walks (read meanwhile) may be
 // left out, so the server is dumped again until a dump finds nothing to
 // move. A dump cannot resume; a new run dumps again what is left.
-func (m *mover) memcachedServer(ctx context.Context, from int) error {
-	o, pl := m.o, m.pl
-	src := pl.old.pool.Servers[from]
-	id := pl.old.server(from)
-	if m.ps != nil && o.State.server(m.ps, id).Done {
-		m.resumed(id + " (done)")
+func (m *mover) MoveServer(ctx context.Context, job move.Job) error {
+	s := &server{mover: m, job: job, set: job.Settings()}
+	var ns move.Namespace
+	if _, done := job.Resume(ns); done {
 		return nil
 	}
-	ops, err := dialMemcached(ctx, src.Addr, o.Timeout)
+	ops, err := dial(ctx, job.Server(), s.set.Timeout)
 	if err != nil {
 		return err
 	}
 	defer ops.close()
 	if n, err := ops.statInt("curr_items"); err == nil {
-		m.addTotal(n)
+		job.Total(n)
 	}
 	targets := map[int]*mcConn{}
 	defer func() {
@@ -47,38 +75,33 @@ func (m *mover) memcachedServer(ctx context.Context, from int) error {
 	}()
 	const maxPasses = 10
 	for pass := 0; pass < maxPasses; pass++ {
-		moving, err := m.metadump(ctx, from, pass == 0)
+		moving, err := s.metadump(ctx, pass == 0)
 		if err != nil {
 			return err
 		}
 		if len(moving) == 0 {
 			break
 		}
-		if o.DryRun {
-			fromID := pl.old.server(from)
+		if s.set.DryRun {
 			for _, it := range moving {
-				m.pr.add(fromID, pl.new.server(it.to), 1, it.size, 0, 0)
+				job.Moved(ns, it.to, move.Counts{Keys: 1, Bytes: it.size})
 			}
-			m.pr.scanned(int64(len(moving)), 0)
+			job.Scanned(int64(len(moving)), 0)
 			return nil
 		}
-		if err := m.memcachedMove(ctx, ops, targets, from, moving); err != nil {
+		if err := s.move(ctx, ops, targets, moving); err != nil {
 			return err
 		}
 	}
-	if o.DryRun {
+	if s.set.DryRun {
 		return nil
 	}
-	if err := m.advance(id, "", true, 0, 0, 0); err != nil {
-		return fmt.Errorf("state file: %w", err)
-	}
-	return nil
+	return job.Advance(ns, move.Step{Done: true})
 }
 
-// memcachedMove moves the items one dump of old server from found.
-func (m *mover) memcachedMove(ctx context.Context, ops *mcConn, targets map[int]*mcConn, from int, moving []mcItem) error {
-	pl := m.pl
-	byTarget := map[int][]mcItem{}
+// move moves the items one dump found.
+func (s *server) move(ctx context.Context, ops *mcConn, targets map[int]*mcConn, moving []item) error {
+	byTarget := map[int][]item{}
 	var order []int
 	for _, it := range moving {
 		if byTarget[it.to] == nil {
@@ -86,42 +109,40 @@ func (m *mover) memcachedMove(ctx context.Context, ops *mcConn, targets map[int]
 		}
 		byTarget[it.to] = append(byTarget[it.to], it)
 	}
-	id := pl.old.server(from)
 	for _, to := range order {
 		group := byTarget[to]
 		dst := targets[to]
 		if dst == nil {
 			var err error
-			if dst, err = dialMemcached(ctx, pl.new.pool.Servers[to].Addr, m.o.Timeout); err != nil {
+			if dst, err = dial(ctx, s.pool.NewServers[to], s.set.Timeout); err != nil {
 				return fmt.Errorf("new server: %w", err)
 			}
 			targets[to] = dst
 		}
 		for len(group) > 0 {
-			k := min(len(group), m.o.Batch)
-			n, b, err := m.memcachedBatch(ctx, ops, dst, from, to, group[:k])
+			k := min(len(group), s.set.Batch)
+			n, b, err := s.batch(ctx, ops, dst, to, group[:k])
 			if err != nil {
 				return err
 			}
-			m.pr.scanned(int64(k), 0)
-			if err := m.advance(id, "", false, int64(k), n, b); err != nil {
-				return fmt.Errorf("state file: %w", err)
+			s.job.Scanned(int64(k), 0)
+			if err := s.job.Advance(move.Namespace{}, move.Step{Scanned: int64(k), Moved: n, Bytes: b}); err != nil {
+				return err
 			}
 			group = group[k:]
-			m.batchDone()
+			s.job.BatchDone()
 		}
 	}
 	return nil
 }
 
-// metadump lists the keys of old server from and returns those whose
-// new server is another; with count, the others count as scanned at
-// once (later dumps of the server see them again).
-func (m *mover) metadump(ctx context.Context, from int, count bool) ([]mcItem, error) {
-	pl := m.pl
+// metadump lists the keys of the old server and returns those whose new
+// server is another; with count, the others count as scanned at once
+// (later dumps of the server see them again).
+func (s *server) metadump(ctx context.Context, count bool) ([]item, error) {
 	// The dump needs a connection of its own: memcached refuses it after
 	// other commands in the same read.
-	c, err := dialMemcached(ctx, pl.old.pool.Servers[from].Addr, m.o.Timeout)
+	c, err := dial(ctx, s.job.Server(), s.set.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +165,7 @@ func (m *mover) metadump(ctx context.Context, from int, count bool) ([]mcItem, e
 			}
 			continue
 		}
-		var moving []mcItem
+		var moving []item
 		var keys [][]byte
 		var sizes []int64
 		flush := func() error {
@@ -152,7 +173,7 @@ func (m *mover) metadump(ctx context.Context, from int, count bool) ([]mcItem, e
 				return nil
 			}
 			dest := make([]int, len(keys))
-			stray, err := pl.destinations(from, pl.home(), keys, dest)
+			stray, err := s.job.Route(move.Namespace{}, keys, dest)
 			if err != nil {
 				return err
 			}
@@ -162,10 +183,10 @@ func (m *mover) metadump(ctx context.Context, from int, count bool) ([]mcItem, e
 					stay++
 					continue
 				}
-				moving = append(moving, mcItem{key: keys[i], size: sizes[i], to: d})
+				moving = append(moving, item{key: keys[i], size: sizes[i], to: d})
 			}
 			if count {
-				m.pr.scanned(stay, int64(stray))
+				s.job.Scanned(stay, int64(stray))
 			}
 			keys, sizes = keys[:0], sizes[:0]
 			return nil
@@ -207,7 +228,7 @@ func parseMetadump(l string) ([]byte, int64, error) {
 		case "key":
 			s, err := url.PathUnescape(v)
 			if err != nil {
-				return nil, 0, fmt.Errorf("lru_crawler metadump: key %q: %v", v, err)
+				return nil, 0, fmt.Errorf("lru_crawler metadump: key %q: %w", v, err)
 			}
 			key = []byte(s)
 		case "size":
@@ -223,11 +244,11 @@ func parseMetadump(l string) ([]byte, int64, error) {
 // maxRelativeTTL is memcached's limit: a larger exptime is a unix time.
 const maxRelativeTTL = 60 * 60 * 24 * 30
 
-// memcachedBatch moves items from src to dst: read (value, flags,
+// batch moves items from src to dst, new server to: read (value, flags,
 // remaining TTL, CAS), add on the new server, delete on the old one if
 // it is unchanged since the read.
-func (m *mover) memcachedBatch(ctx context.Context, src, dst *mcConn, from, to int, items []mcItem) (int64, int64, error) {
-	if err := m.lim.wait(ctx, len(items)); err != nil {
+func (s *server) batch(ctx context.Context, src, dst *mcConn, to int, items []item) (int64, int64, error) {
+	if err := s.job.Wait(ctx, len(items)); err != nil {
 		return 0, 0, err
 	}
 	b64 := make([]string, len(items))
@@ -280,7 +301,7 @@ func (m *mover) memcachedBatch(ctx context.Context, src, dst *mcConn, from, to i
 		vals[i] = g
 	}
 	mode := "E" // add: a key the new server has is newer
-	if m.o.Replace {
+	if s.set.Replace {
 		mode = "S"
 	}
 	now := time.Now().Unix()
@@ -319,12 +340,12 @@ func (m *mover) memcachedBatch(ctx context.Context, src, dst *mcConn, from, to i
 		case l == "NS":
 			status[i] = stKept
 		default:
-			m.pr.fail(1, fmt.Errorf("ms %q on %s: %s", items[i].key, dst.addr, l))
+			s.job.Failed(1, fmt.Errorf("ms %q on %s: %s", items[i].key, dst.addr, l))
 		}
 	}
 	var dels []int
-	for i, s := range status {
-		if s == stCopied || s == stKept {
+	for i, st := range status {
+		if st == stCopied || st == stKept {
 			// Only if unchanged since read: a write to the old server
 			// meanwhile (not through walnut, which serves the new
 			// placement) is not silently lost.
@@ -345,24 +366,24 @@ func (m *mover) memcachedBatch(ctx context.Context, src, dst *mcConn, from, to i
 		switch {
 		case l == "HD", l == "NF":
 		case l == "EX":
-			m.pr.fail(1, fmt.Errorf("%q changed on %s while it was moved; that version stays there", items[i].key, src.addr))
+			s.job.Failed(1, fmt.Errorf("%q changed on %s while it was moved; that version stays there", items[i].key, src.addr))
 			status[i] = stFailed
 		default:
 			return 0, 0, fmt.Errorf("md: %s", l)
 		}
 	}
-	var n, b, kept, gone int64
-	for i, s := range status {
-		switch s {
+	var c move.Counts
+	for i, st := range status {
+		switch st {
 		case stCopied:
-			n++
-			b += items[i].size
+			c.Keys++
+			c.Bytes += items[i].size
 		case stKept:
-			kept++
+			c.Kept++
 		case stVanished:
-			gone++
+			c.Vanished++
 		}
 	}
-	m.pr.add(m.pl.old.server(from), m.pl.new.server(to), n, b, kept, gone)
-	return n, b, nil
+	s.job.Moved(move.Namespace{}, to, c)
+	return c.Keys, c.Bytes, nil
 }

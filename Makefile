@@ -3,7 +3,7 @@ GO ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_BINARIES = redis-server redis-cli nutcracker memcached gcc
 
-.PHONY: all build run test unit lint fmt bench bench-proxy deps clean proto plugins custom-build
+.PHONY: all build run test unit lint fmt bench bench-proxy deps clean proto plugins custom-build custom-protocol
 
 all: build
 
@@ -18,6 +18,12 @@ plugins:
 # walnut with an extra compiled-in distribution (examples/custom-build).
 custom-build:
 	$(GO) build -o bin/walnut-custom ./examples/custom-build
+
+# walnut with a third, compiled-in protocol and its backend
+# (examples/custom-protocol).
+custom-protocol:
+	$(GO) build -o bin/walnut-kvline ./examples/custom-protocol
+	$(GO) build -o bin/kvline-backend ./examples/custom-protocol/backend
 
 run:
 	bash scripts/run.sh

@@ -328,8 +328,8 @@ func (l *loop) queueHash(c *client, n int) bool {
 	}
 	count := 0
 	for _, s := range c.slots[:n] {
-		if s.req.Kind == protocols.Local {
-			continue
+		if s.req.Kind == protocols.Local || fansOut(s.req.Kind) {
+			continue // as hashed skips them: no key to route by
 		}
 		for _, k := range s.req.Keys {
 			if st.hasTag {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/walnutproxy/walnut/protocols"
+	"github.com/walnutproxy/walnut/protocols/codectest"
 )
 
 // The seed corpora live in testdata/fuzz, so that plain `go test` runs
@@ -19,56 +20,23 @@ import (
 
 var updateSeeds = flag.Bool("update-seeds", false, "write the test tables' cases to testdata/fuzz")
 
-// maxPrefixCheck bounds the quadratic every-prefix checks, so that a large
-// input found by the fuzzer does not stall it.
-const maxPrefixCheck = 4096
+// The kit checks what every codec promises; the hooks here what
+// memcached's does.
 
 func FuzzParseRequest(f *testing.F) {
-	codecs := []*Codec{
+	codectest.FuzzRequests(f, []protocols.Codec{
 		newCodec(f, protocols.Options{}),
 		newCodec(f, protocols.Options{MaxRequestSize: 64, MaxValueSize: 16}),
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, c := range codecs {
-			checkRequest(t, c, data)
-		}
-	})
+	}, checkRequest)
 }
 
-func checkRequest(t *testing.T, c *Codec, data []byte) {
-	var req protocols.Request
-	n, err := c.ParseRequest(data, &req)
-	if n < 0 || n > len(data) || (err != nil && n != 0) {
-		t.Fatalf("n=%d err=%v for %d bytes", n, err, len(data))
-	}
-	if err != nil && !protocols.IsProtocolError(err) {
-		t.Fatalf("not a protocol error: %v", err)
-	}
-	if len(data) <= maxPrefixCheck {
-		// Fed byte by byte, every shorter buffer must be "need more" or
-		// the same verdict.
-		var p protocols.Request
-		for i := 0; i < len(data); i++ {
-			p.Reset()
-			pn, perr := c.ParseRequest(data[:i], &p)
-			if s := c.RequestSize(data[:i]); s != 0 && n > 0 && err == nil && s > n {
-				// The announced size is never more than the whole
-				// request: no buffer is made bigger than needed.
-				t.Fatalf("prefix %d: RequestSize %d, request %d bytes", i, s, n)
-			}
-			if (pn != 0 || perr != nil) && (pn != n || perr != err) {
-				t.Fatalf("prefix %d: n=%d err=%v; whole: n=%d err=%v", i, pn, perr, n, err)
-			}
-		}
-	}
-	if n == 0 {
-		return
-	}
-	if string(req.Raw) != string(data[:n]) {
-		t.Fatalf("raw %q, want %q", req.Raw, data[:n])
-	}
+// checkRequest checks a request parsed whole: its keys and arguments are
+// slices of it, a local reply is one line, a routed request has valid
+// keys, and what goes to the servers parses back to the same request.
+func checkRequest(t *testing.T, pc protocols.Codec, msg []byte, req *protocols.Request) {
+	c := pc.(*Codec)
 	for _, a := range append(append([][]byte(nil), req.Args...), req.Keys...) {
-		if len(a) > 0 && !within(data[:n], a) {
+		if len(a) > 0 && !within(msg, a) {
 			t.Fatalf("%q is not a slice of the request", a)
 		}
 	}
@@ -92,10 +60,10 @@ func checkRequest(t *testing.T, c *Codec, data []byte) {
 		}
 		// What goes to the server parses back to the same request,
 		// without noreply or q.
-		checkResend(t, c.AppendRequest(nil, &req, nil), &req, strs(req.Keys))
+		checkResend(t, c.AppendRequest(nil, req, nil), req, strs(req.Keys))
 		if req.Kind == protocols.Split {
 			for k := range req.Keys {
-				checkResend(t, c.AppendRequest(nil, &req, []int32{int32(k)}), &req, []string{string(req.Keys[k])})
+				checkResend(t, c.AppendRequest(nil, req, []int32{int32(k)}), req, []string{string(req.Keys[k])})
 			}
 		}
 	}
@@ -124,7 +92,8 @@ func within(buf, a []byte) bool {
 }
 
 // respCmds are the commands whose responses the fuzzer frames, chosen by
-// the first byte of its input.
+// the first byte of its input; the seeds in testdata/fuzz pick them by
+// their place here.
 var respCmds = []uint16{cmdGet, cmdGets, cmdGat, cmdSet, cmdCas, cmdIncr, cmdDelete, cmdTouch, cmdMg, cmdMs, cmdMd, cmdMa, cmdVersion}
 
 func respSeed(cmd uint16, resp string) []byte {
@@ -137,48 +106,22 @@ func respSeed(cmd uint16, resp string) []byte {
 }
 
 func FuzzParseResponse(f *testing.F) {
-	codecs := []*Codec{
+	requests := make([]string, len(respCmds))
+	for i, cmd := range respCmds {
+		requests[i] = cmdRequests[cmd]
+	}
+	codectest.FuzzResponses(f, []protocols.Codec{
 		newCodec(f, protocols.Options{}),
 		newCodec(f, protocols.Options{MaxValueSize: 8}),
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) == 0 {
-			return
-		}
-		req := &protocols.Request{Cmd: respCmds[int(data[0])%len(respCmds)]}
-		data = data[1:]
-		for _, c := range codecs {
-			n, err := c.ParseResponse(data, req)
-			if n < 0 || n > len(data) || (err != nil && n != 0) {
-				t.Fatalf("n=%d err=%v for %d bytes", n, err, len(data))
-			}
-			if len(data) <= maxPrefixCheck {
-				for i := 0; i < len(data); i++ {
-					pn, perr := c.ParseResponse(data[:i], req)
-					if s := c.ResponseSize(data[:i]); s != 0 && n > 0 && err == nil && s > n {
-						t.Fatalf("prefix %d: ResponseSize %d, reply %d bytes", i, s, n)
-					}
-					if (pn != 0 || perr != nil) && (pn != n || perr != err) {
-						t.Fatalf("prefix %d: n=%d err=%v; whole: n=%d err=%v", i, pn, perr, n, err)
-					}
-				}
-			}
-			if n == 0 {
-				continue
-			}
-			if n2, err := c.ParseResponse(data[:n], req); n2 != n || err != nil {
-				t.Fatalf("the response alone: n=%d err=%v, want %d", n2, err, n)
-			}
-			checkMergeAny(t, c, req.Cmd, data[:n])
-		}
-	})
+	}, requests, checkMergeAny)
 }
 
 // checkMergeAny merges a framed retrieval response as one part of a
 // three-key get: whatever it holds, the reply is a well-formed answer or
 // one error line.
-func checkMergeAny(t *testing.T, c *Codec, cmd uint16, resp []byte) {
-	if cmd != cmdGet && cmd != cmdGets && cmd != cmdGat {
+func checkMergeAny(t *testing.T, pc protocols.Codec, resp []byte, to *protocols.Request) {
+	c := pc.(*Codec)
+	if cmd := to.Cmd; cmd != cmdGet && cmd != cmdGets && cmd != cmdGat {
 		return
 	}
 	var req protocols.Request
@@ -197,6 +140,10 @@ func checkMergeAny(t *testing.T, c *Codec, cmd uint16, resp []byte) {
 	}
 }
 
+// maxSeed bounds the cases that become seeds: the fuzz bodies check
+// every prefix of inputs up to 4 KiB, and only those are worth a file.
+const maxSeed = 4096
+
 // TestSeedCorpus checks that every case of the test tables is a seed.
 func TestSeedCorpus(t *testing.T) {
 	var reqs, resps [][]byte
@@ -204,15 +151,20 @@ func TestSeedCorpus(t *testing.T) {
 		reqs = append(reqs, []byte(tc.in))
 	}
 	for _, tc := range badRequests {
-		if len(tc.in) <= maxPrefixCheck {
+		if len(tc.in) <= maxSeed {
 			reqs = append(reqs, []byte(tc.in))
 		}
 	}
-	for i := range scenarios {
-		reqs = append(reqs, []byte(scenarios[i].request))
-		for _, r := range scenarios[i].responses {
-			if cmd := newTrip(&scenarios[i]).cmd(t); cmd != cmdNone {
-				resps = append(resps, respSeed(cmd, r))
+	c := newCodec(t, protocols.Options{})
+	for _, tr := range trips {
+		reqs = append(reqs, []byte(tr.Request))
+		var req protocols.Request
+		if _, err := c.ParseRequest([]byte(tr.Request), &req); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range tr.Responses {
+			if req.Cmd != cmdNone {
+				resps = append(resps, respSeed(req.Cmd, r))
 			}
 		}
 	}
@@ -224,15 +176,6 @@ func TestSeedCorpus(t *testing.T) {
 	}
 	checkSeeds(t, "FuzzParseRequest", reqs)
 	checkSeeds(t, "FuzzParseResponse", resps)
-}
-
-// cmd is the command of the trip's request.
-func (tr *trip) cmd(t *testing.T) uint16 {
-	var req protocols.Request
-	if _, err := newCodec(t, protocols.Options{}).ParseRequest(tr.reqBytes, &req); err != nil {
-		t.Fatal(err)
-	}
-	return req.Cmd
 }
 
 func checkSeeds(t *testing.T, target string, seeds [][]byte) {

@@ -5,20 +5,13 @@ import (
 	"testing"
 
 	"github.com/walnutproxy/walnut/protocols"
+	"github.com/walnutproxy/walnut/protocols/codectest"
 )
 
+// docs/performance.md quotes these benchmarks by name.
+
 func benchParse(b *testing.B, in string) {
-	c := newCodec(b, protocols.Options{})
-	buf := []byte(in)
-	var req protocols.Request
-	b.SetBytes(int64(len(buf)))
-	b.ReportAllocs()
-	for b.Loop() {
-		req.Reset()
-		if n, err := c.ParseRequest(buf, &req); n != len(buf) || err != nil {
-			b.Fatal(n, err)
-		}
-	}
+	codectest.BenchmarkParseRequest(b, newCodec(b, protocols.Options{}), in)
 }
 
 func BenchmarkParseGET(b *testing.B) { benchParse(b, mb("GET", "key:000001")) }
@@ -27,9 +20,7 @@ func BenchmarkParseSET(b *testing.B) {
 	benchParse(b, mb("SET", "key:000001", strings.Repeat("v", 100)))
 }
 
-func BenchmarkParseMGET10(b *testing.B) {
-	benchParse(b, mgetScenario(10, 3).request)
-}
+func BenchmarkParseMGET10(b *testing.B) { benchParse(b, mgetTrip(10, 3).Request) }
 
 func BenchmarkParseInlineGET(b *testing.B) { benchParse(b, "GET key:000001\r\n") }
 
@@ -38,51 +29,18 @@ func BenchmarkParseEVAL(b *testing.B) {
 }
 
 func BenchmarkMergeMGET10(b *testing.B) {
-	c := newCodec(b, protocols.Options{})
-	s := mgetScenario(10, 3)
-	tr := newTrip(&s)
-	tr.run(b, c)
-	var out []byte
-	b.ReportAllocs()
-	for b.Loop() {
-		out = c.AppendReply(out[:0], &tr.req, tr.parts)
-	}
+	codectest.BenchmarkReply(b, newCodec(b, protocols.Options{}), mgetTrip(10, 3))
 }
 
 func BenchmarkParseResponseBulk(b *testing.B) {
-	c := newCodec(b, protocols.Options{})
-	buf := appendBulk(nil, []byte(strings.Repeat("v", 100)))
-	b.SetBytes(int64(len(buf)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if n, err := c.ParseResponse(buf, nil); n != len(buf) || err != nil {
-			b.Fatal(n, err)
-		}
-	}
+	codectest.BenchmarkParseResponse(b, newCodec(b, protocols.Options{}), "", string(appendBulk(nil, []byte(strings.Repeat("v", 100)))))
 }
 
 func BenchmarkParseResponseMGET10(b *testing.B) {
-	c := newCodec(b, protocols.Options{})
-	s := mgetScenario(10, 1)
-	buf := []byte(s.replies[0])
-	b.ReportAllocs()
-	for b.Loop() {
-		if n, err := c.ParseResponse(buf, nil); n != len(buf) || err != nil {
-			b.Fatal(n, err)
-		}
-	}
+	codectest.BenchmarkParseResponse(b, newCodec(b, protocols.Options{}), "", mgetTrip(10, 1).Responses[0])
 }
 
-// BenchmarkTrip runs each scenario's whole trip through the codec.
+// BenchmarkTrip runs each trip whole through the codec.
 func BenchmarkTrip(b *testing.B) {
-	c := newCodec(b, protocols.Options{})
-	for i := range scenarios {
-		tr := newTrip(&scenarios[i])
-		b.Run(tr.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				tr.run(b, c)
-			}
-		})
-	}
+	codectest.BenchmarkTrips(b, newCodec(b, protocols.Options{}), trips)
 }

@@ -5,72 +5,36 @@ import (
 	"testing"
 
 	"github.com/walnutproxy/walnut/protocols"
+	"github.com/walnutproxy/walnut/protocols/codectest"
 )
 
 // The seed corpora live in testdata/fuzz, so that plain `go test` runs
-// every seed; `go test -fuzz FuzzParseRequest` explores from them.
-
-// maxPrefixCheck bounds the quadratic every-prefix checks, so that a large
-// input found by the fuzzer does not stall it.
-const maxPrefixCheck = 4096
+// every seed; `go test -fuzz FuzzParseRequest` explores from them. The
+// kit checks what every codec promises; the hooks here what Redis' does.
 
 func FuzzParseRequest(f *testing.F) {
+	var seeds []string
 	for _, tc := range validRequests {
-		f.Add([]byte(tc.in))
+		seeds = append(seeds, tc.in)
 	}
-	codecs := []*Codec{
+	codectest.FuzzRequests(f, []protocols.Codec{
 		newCodec(f, protocols.Options{}),
 		newCodec(f, protocols.Options{MaxRequestSize: 64, MaxValueSize: 16}),
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, c := range codecs {
-			checkRequest(t, c, data)
-		}
-	})
+	}, checkRequest, seeds...)
 }
 
-func checkRequest(t *testing.T, c *Codec, data []byte) {
-	var req protocols.Request
-	n, err := c.ParseRequest(data, &req)
-	if n < 0 || n > len(data) || (err != nil && n != 0) {
-		t.Fatalf("n=%d err=%v for %d bytes", n, err, len(data))
-	}
-	if err != nil && !protocols.IsProtocolError(err) {
-		t.Fatalf("not a protocol error: %v", err)
-	}
-	if len(data) <= maxPrefixCheck {
-		// Fed byte by byte, every shorter buffer must be "need more" or
-		// the same verdict.
-		var p protocols.Request
-		for i := 0; i < len(data); i++ {
-			p.Reset()
-			pn, perr := c.ParseRequest(data[:i], &p)
-			if s := c.RequestSize(data[:i]); s != 0 && n > 0 && err == nil && s > n {
-				// The announced size is never more than the whole
-				// request: no buffer is made bigger than needed.
-				t.Fatalf("prefix %d: RequestSize %d, request %d bytes", i, s, n)
-			}
-			if pn == 0 && perr == nil {
-				continue
-			}
-			if pn != n || perr != err {
-				t.Fatalf("prefix %d: n=%d err=%v; whole: n=%d err=%v", i, pn, perr, n, err)
-			}
-		}
-	}
-	if n == 0 {
-		return
-	}
-	if string(req.Raw) != string(data[:n]) {
-		t.Fatalf("raw %q, want %q", req.Raw, data[:n])
-	}
+// checkRequest checks a request parsed whole, with a new client's
+// session: its arguments are slices of it, a local reply is one RESP
+// value, and what goes to the servers parses back to the same command.
+func checkRequest(t *testing.T, pc protocols.Codec, msg []byte, req *protocols.Request) {
+	c := pc.(*Codec)
 	for _, a := range append(append([][]byte(nil), req.Args...), req.Keys...) {
-		if len(a) > 0 && !within(data[:n], a) && &a[0] != &placeholderKey[0] {
+		if len(a) > 0 && !within(msg, a) && &a[0] != &placeholderKey[0] {
 			t.Fatalf("%q is not a slice of the request", a)
 		}
 	}
-	switch req.Kind {
-	case protocols.Local:
+	switch {
+	case req.Kind == protocols.Local:
 		if len(req.Reply) > 0 {
 			if rn, err := replyLen(req.Reply, defaultMaxBulk); err != nil || rn != len(req.Reply) {
 				t.Fatalf("local reply %q is not one RESP value: %d %v", req.Reply, rn, err)
@@ -79,14 +43,16 @@ func checkRequest(t *testing.T, c *Codec, data []byte) {
 		if len(req.Keys) != 0 {
 			t.Fatalf("local request with keys %q", req.Keys)
 		}
-	case protocols.Broadcast, protocols.Targeted:
-		checkFanOut(t, c, &req)
-	case protocols.Forward, protocols.Split:
+	case req.Conn >= protocols.Pinned:
+		checkSendsWhole(t, c, req)
+	case req.Kind == protocols.Broadcast || req.Kind == protocols.Targeted:
+		checkFanOut(t, c, req)
+	default:
 		if len(req.Keys) == 0 {
 			t.Fatal("routed request without keys")
 		}
 		// What goes to the server parses back to the same arguments.
-		checkResend(t, c, c.AppendRequest(nil, &req, nil), strs(req.Args))
+		checkResend(t, c, c.AppendRequest(nil, req, nil), strs(req.Args))
 		if req.Kind == protocols.Split {
 			step := policies[req.Cmd].step
 			for k := range req.Keys {
@@ -94,7 +60,7 @@ func checkRequest(t *testing.T, c *Codec, data []byte) {
 				if step == 2 {
 					want = append(want, string(req.Args[2+2*k]))
 				}
-				checkResend(t, c, c.AppendRequest(nil, &req, []int32{int32(k)}), want)
+				checkResend(t, c, c.AppendRequest(nil, req, []int32{int32(k)}), want)
 			}
 		}
 	}
@@ -128,35 +94,8 @@ func checkResend(t *testing.T, c *Codec, out []byte, want []string) {
 }
 
 func FuzzParseResponse(f *testing.F) {
-	for _, r := range validReplies {
-		f.Add([]byte(r))
-	}
-	codecs := []*Codec{
+	codectest.FuzzResponses(f, []protocols.Codec{
 		newCodec(f, protocols.Options{}),
 		newCodec(f, protocols.Options{MaxValueSize: 8}),
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, c := range codecs {
-			n, err := c.ParseResponse(data, nil)
-			if n < 0 || n > len(data) || (err != nil && n != 0) {
-				t.Fatalf("n=%d err=%v for %d bytes", n, err, len(data))
-			}
-			if len(data) <= maxPrefixCheck {
-				for i := 0; i < len(data); i++ {
-					pn, perr := c.ParseResponse(data[:i], nil)
-					if s := c.ResponseSize(data[:i]); s != 0 && n > 0 && err == nil && s > n {
-						t.Fatalf("prefix %d: ResponseSize %d, reply %d bytes", i, s, n)
-					}
-					if (pn != 0 || perr != nil) && (pn != n || perr != err) {
-						t.Fatalf("prefix %d: n=%d err=%v; whole: n=%d err=%v", i, pn, perr, n, err)
-					}
-				}
-			}
-			if n > 0 {
-				if n2, err := c.ParseResponse(data[:n], nil); n2 != n || err != nil {
-					t.Fatalf("the reply alone: n=%d err=%v, want %d", n2, err, n)
-				}
-			}
-		}
-	})
+	}, nil, nil, validReplies...)
 }

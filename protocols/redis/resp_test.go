@@ -7,6 +7,8 @@ import (
 	"github.com/walnutproxy/walnut/protocols"
 )
 
+// validReplies are whole replies, which TestContract frames whole, alone,
+// followed by more, and cut short.
 var validReplies = []string{
 	"+OK\r\n",
 	"+\r\n",
@@ -35,28 +37,6 @@ var validReplies = []string{
 	"|1\r\n+ttl\r\n:3\r\n$1\r\nv\r\n",
 }
 
-func TestParseResponse(t *testing.T) {
-	c := newCodec(t, protocols.Options{})
-	var req protocols.Request
-	for _, r := range validReplies {
-		n, err := c.ParseResponse([]byte(r), &req)
-		if err != nil || n != len(r) {
-			t.Errorf("%q: n=%d err=%v", r, n, err)
-		}
-		// Followed by more replies, it still ends where it should.
-		n, err = c.ParseResponse([]byte(r+r+"+OK\r\n"), &req)
-		if err != nil || n != len(r) {
-			t.Errorf("%q pipelined: n=%d err=%v", r, n, err)
-		}
-		for i := 0; i < len(r); i++ {
-			n, err := c.ParseResponse([]byte(r[:i]), &req)
-			if n != 0 || err != nil {
-				t.Errorf("%q prefix %d: n=%d err=%v", r, i, n, err)
-			}
-		}
-	}
-}
-
 func TestParseResponseDeep(t *testing.T) {
 	c := newCodec(t, protocols.Options{})
 	// Nesting that would overflow a recursive parser's stack budget in a
@@ -73,37 +53,42 @@ func TestParseResponseDeep(t *testing.T) {
 	}
 }
 
+// badReplies are replies refused with an error, by a codec whose
+// MaxValueSize is 100.
+var badReplies = []struct {
+	in  string
+	err error
+}{
+	{"x\r\n", errBadReply},
+	{"\r\n", errBadReply},
+	{"+OK\n", errBadReply},
+	{"+O\rK\r\n", errBadReply},
+	{"\n", errBadReply},
+	{":abc\r\n", errBadReply},
+	{":\r\n", errBadReply},
+	{"$x\r\n", errBadReply},
+	{"$-2\r\n", errBadReply},
+	{"$3\r\nabcd\r\n", errBadReply},
+	{"$3\r\nab\r\n\r\n", errBadReply},
+	{"$101\r\n", errReplyTooBig},
+	{"!-1\r\n", errBadReply},
+	{"*-2\r\n", errBadReply},
+	{"~-1\r\n", errBadReply},
+	{"*2147483648\r\n", errBadReply},
+	{"*1\r\n?\r\n", errBadReply},
+	{"*2\r\n:1\r\n$1\r\nab\r\n", errBadReply},
+	{"#x\r\n", errBadReply},
+	{"_x\r\n", errBadReply},
+	{"$?\r\n", errBadReply},
+	{"+" + strings.Repeat("x", inlineMax+2), errReplyTooBig},
+	{"+" + strings.Repeat("x", inlineMax+1) + "\r\n", errReplyTooBig},
+}
+
+// TestParseResponseErrors pins the error of each bad reply; TestContract
+// checks that every prefix that shows the fault gets it too.
 func TestParseResponseErrors(t *testing.T) {
 	c := newCodec(t, protocols.Options{MaxValueSize: 100})
-	cases := []struct {
-		in  string
-		err error
-	}{
-		{"x\r\n", errBadReply},
-		{"\r\n", errBadReply},
-		{"+OK\n", errBadReply},
-		{"+O\rK\r\n", errBadReply},
-		{"\n", errBadReply},
-		{":abc\r\n", errBadReply},
-		{":\r\n", errBadReply},
-		{"$x\r\n", errBadReply},
-		{"$-2\r\n", errBadReply},
-		{"$3\r\nabcd\r\n", errBadReply},
-		{"$3\r\nab\r\n\r\n", errBadReply},
-		{"$101\r\n", errReplyTooBig},
-		{"!-1\r\n", errBadReply},
-		{"*-2\r\n", errBadReply},
-		{"~-1\r\n", errBadReply},
-		{"*2147483648\r\n", errBadReply},
-		{"*1\r\n?\r\n", errBadReply},
-		{"*2\r\n:1\r\n$1\r\nab\r\n", errBadReply},
-		{"#x\r\n", errBadReply},
-		{"_x\r\n", errBadReply},
-		{"$?\r\n", errBadReply},
-		{"+" + strings.Repeat("x", inlineMax+2), errReplyTooBig},
-		{"+" + strings.Repeat("x", inlineMax+1) + "\r\n", errReplyTooBig},
-	}
-	for _, tc := range cases {
+	for _, tc := range badReplies {
 		n, err := c.ParseResponse([]byte(tc.in), nil)
 		if err != tc.err || n != 0 {
 			t.Errorf("%q: n=%d err=%v, want %v", tc.in, n, err, tc.err)

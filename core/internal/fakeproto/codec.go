@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/walnutproxy/walnut/protocols"
 )
@@ -48,12 +49,19 @@ const (
 	cmdGet
 	cmdSet
 	cmdEcho
+	cmdJoin
 	cmdMGet
 	cmdDel
 	cmdCount
 	cmdWho
 	cmdSleep
 	cmdCrash
+	cmdBlock
+	cmdPin
+	cmdUnpin
+	cmdSub
+	cmdUnsub
+	cmdPub
 	cmdPing
 	cmdQuit
 	cmdUse
@@ -61,8 +69,39 @@ const (
 	cmdUnknown
 )
 
-var families = []string{"switch", "get", "set", "echo", "mget", "del", "count", "who", "sleep", "crash",
-	"ping", "quit", "use", "info", "unknown"}
+var families = []string{"switch", "get", "set", "echo", "join", "mget", "del", "count", "who", "sleep", "crash",
+	"block", "pin", "unpin", "sub", "unsub", "pub", "ping", "quit", "use", "info", "unknown"}
+
+// command is how a command parses.
+type command struct {
+	cmd      uint16
+	kind     protocols.Kind
+	min, max int // arguments; max -1 for no bound
+	keys     int // how many of the first arguments are keys; -1: all
+}
+
+var commands = map[string]command{
+	"GET":   {cmdGet, protocols.Forward, 1, 1, 1},
+	"SET":   {cmdSet, protocols.Forward, 2, 2, 1},
+	"ECHO":  {cmdEcho, protocols.Forward, 2, 2, 1},
+	"JOIN":  {cmdJoin, protocols.Forward, 2, 2, 2},
+	"SLEEP": {cmdSleep, protocols.Forward, 2, 2, 1},
+	"CRASH": {cmdCrash, protocols.Forward, 1, 1, 1},
+	"BLOCK": {cmdBlock, protocols.Forward, 2, 2, 1},
+	"PUB":   {cmdPub, protocols.Forward, 2, 2, 1},
+	"UNPIN": {cmdUnpin, protocols.Forward, 0, 0, 0},
+	"UNSUB": {cmdUnsub, protocols.Forward, 0, 0, 0},
+	"MGET":  {cmdMGet, protocols.Split, 1, -1, -1},
+	"DEL":   {cmdDel, protocols.Split, 1, -1, -1},
+	"SUB":   {cmdSub, protocols.Split, 1, -1, -1},
+	"COUNT": {cmdCount, protocols.Broadcast, 0, 0, 0},
+	"WHO":   {cmdWho, protocols.Targeted, 1, 1, 0},
+	"PING":  {cmdPing, protocols.Local, 0, 0, 0},
+	"QUIT":  {cmdQuit, protocols.Local, 0, 0, 0},
+	"INFO":  {cmdInfo, protocols.Local, 0, 0, 0},
+	"USE":   {cmdUse, protocols.Local, 1, 1, 0},
+	"PIN":   {cmdPin, protocols.Local, 0, 0, 0},
+}
 
 // Codec is the protocol as the core sees it.
 type Codec struct {
@@ -78,6 +117,8 @@ var (
 	_ protocols.StateSwitcher = (*Codec)(nil)
 	_ protocols.HealthChecker = (*Codec)(nil)
 	_ protocols.Classifier    = (*Codec)(nil)
+	_ protocols.Pusher        = (*Codec)(nil)
+	_ protocols.ReadThrough   = (*Codec)(nil)
 )
 
 // Parse errors, made once so that a bad request costs no allocation.
@@ -93,17 +134,21 @@ var (
 
 // Replies of the codec's own.
 const (
-	ReplyPong     = "PONG\n"
-	ReplyBye      = "BYE\n"
-	ReplyOK       = "OK\n"
-	ReplyUnknown  = "ERR unknown command\n"
-	ReplyDone     = "DONE\n"
-	ReplyMismatch = "ERR reply does not match the keys\n"
+	ReplyPong      = "PONG\n"
+	ReplyBye       = "BYE\n"
+	ReplyOK        = "OK\n"
+	ReplyUnknown   = "ERR unknown command\n"
+	ReplyDone      = "DONE\n"
+	ReplyMismatch  = "ERR reply does not match the keys\n"
+	ReplyNotPinned = "ERR not pinned\n"
 )
 
-// session is a client's state between requests: the connection state
-// its requests need.
-type session struct{ state int }
+// session is a client's state between requests.
+type session struct {
+	state  int  // the connection state its requests need (USE)
+	pinned bool // PIN: its requests go on a connection of its own
+	leased bool // a pinned request with keys went out: a connection is held
+}
 
 // NewSession implements protocols.Sessions.
 func (c *Codec) NewSession() any { return &session{} }
@@ -192,99 +237,72 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 	if len(name) == 0 {
 		return 0, ErrEmptyToken
 	}
-	args := req.Args
-	arity := func(min, max int) bool { return len(args) >= min && (max < 0 || len(args) <= max) }
-	req.Kind = protocols.Forward
-	switch string(name) {
-	case "GET":
-		req.Cmd = cmdGet
-		if !arity(1, 1) {
-			return 0, ErrArity
-		}
-	case "SET":
-		req.Cmd = cmdSet
-		if !arity(2, 2) {
-			return 0, ErrArity
-		}
-	case "ECHO":
-		req.Cmd = cmdEcho
-		if !arity(2, 2) {
-			return 0, ErrArity
-		}
-	case "SLEEP":
-		req.Cmd = cmdSleep
-		if !arity(2, 2) {
-			return 0, ErrArity
-		}
-		if _, ok := atoi(args[1]); !ok {
-			return 0, ErrNotNumber
-		}
-	case "CRASH":
-		req.Cmd = cmdCrash
-		if !arity(1, 1) {
-			return 0, ErrArity
-		}
-	case "MGET", "DEL":
-		req.Cmd, req.Kind = cmdMGet, protocols.Split
-		if name[0] == 'D' {
-			req.Cmd = cmdDel
-		}
-		if !arity(1, -1) {
-			return 0, ErrArity
-		}
-		req.Keys = append(req.Keys, args...)
-	case "COUNT":
-		req.Cmd, req.Kind = cmdCount, protocols.Broadcast
-		if !arity(0, 0) {
-			return 0, ErrArity
-		}
-	case "WHO":
-		req.Cmd, req.Kind = cmdWho, protocols.Targeted
-		if !arity(1, 1) {
-			return 0, ErrArity
-		}
-		t, ok := atoi(args[0])
-		if !ok {
-			return 0, ErrNotNumber
-		}
-		req.Target = t
-	case "PING", "QUIT", "INFO":
-		if !arity(0, 0) {
-			return 0, ErrArity
-		}
-		req.Kind = protocols.Local
-		switch name[0] {
-		case 'P':
-			req.Cmd, req.Reply = cmdPing, append(req.Reply, ReplyPong...)
-		case 'Q':
-			req.Cmd, req.Reply, req.Close = cmdQuit, append(req.Reply, ReplyBye...), true
-		default:
-			req.Cmd, req.Reply = cmdInfo, c.appendInfo(req.Reply)
-		}
-		return n, nil
-	case "USE":
-		req.Cmd, req.Kind = cmdUse, protocols.Local
-		if !arity(1, 1) {
-			return 0, ErrArity
-		}
-		state, ok := atoi(args[0])
-		if !ok {
-			return 0, ErrNotNumber
-		}
-		if s, _ := req.Session.(*session); s != nil {
-			s.state = state
-		}
-		req.Reply = append(req.Reply, ReplyOK...)
-		return n, nil
-	default:
+	cmd, ok := commands[string(name)]
+	if !ok {
 		req.Cmd, req.Kind = cmdUnknown, protocols.Local
 		req.Reply = append(req.Reply, ReplyUnknown...)
 		return n, nil
 	}
-	if req.Kind == protocols.Forward {
-		req.Keys = append(req.Keys, args[0])
+	args := req.Args
+	if len(args) < cmd.min || cmd.max >= 0 && len(args) > cmd.max {
+		return 0, ErrArity
 	}
-	if s, _ := req.Session.(*session); s != nil {
+	var num int
+	switch cmd.cmd {
+	case cmdSleep, cmdBlock, cmdWho, cmdUse:
+		if num, ok = atoi(args[len(args)-1]); !ok {
+			return 0, ErrNotNumber
+		}
+	}
+	s, _ := req.Session.(*session)
+	if s == nil {
+		s = new(session)
+	}
+	req.Cmd, req.Kind = cmd.cmd, cmd.kind
+	if cmd.keys < 0 {
+		req.Keys = append(req.Keys, args...)
+	} else {
+		req.Keys = append(req.Keys, args[:cmd.keys]...)
+	}
+	switch cmd.cmd {
+	case cmdWho:
+		req.Target = num
+	case cmdBlock:
+		req.Conn, req.Block = protocols.Once, time.Duration(num)*time.Millisecond
+	case cmdPing:
+		req.Reply = append(req.Reply, ReplyPong...)
+	case cmdQuit:
+		req.Reply, req.Close = append(req.Reply, ReplyBye...), true
+	case cmdInfo:
+		req.Reply = c.appendInfo(req.Reply)
+	case cmdUse:
+		s.state = num
+		req.Reply = append(req.Reply, ReplyOK...)
+	case cmdPin:
+		// The lease starts here; its server is the first keys'.
+		s.pinned, s.leased = true, false
+		req.Conn, req.Reply = protocols.Pinned, append(req.Reply, ReplyOK...)
+	case cmdUnpin:
+		switch {
+		case !s.pinned:
+			req.Kind, req.Reply = protocols.Local, append(req.Reply, ReplyNotPinned...)
+		case !s.leased:
+			// Nothing went to a server: the lease ends here.
+			req.Kind, req.Conn, req.Release = protocols.Local, protocols.Pinned, true
+			req.Reply = append(req.Reply, ReplyOK...)
+		default:
+			req.Conn, req.Release = protocols.Pinned, true
+		}
+		s.pinned, s.leased = false, false
+	case cmdSub:
+		req.Conn = protocols.Subscribed
+	case cmdUnsub:
+		req.Conn, req.Held, req.Release = protocols.Subscribed, true, true
+	}
+	if s.pinned && req.Conn == protocols.Shared && len(req.Keys) > 0 {
+		req.Conn, s.leased = protocols.Pinned, true
+	}
+	if req.Kind != protocols.Local {
 		req.ConnState = s.state
 	}
 	return n, nil
@@ -300,7 +318,7 @@ func (c *Codec) appendInfo(dst []byte) []byte {
 		in.Pool, in.Clients, in.Requests, in.Servers, in.Ejected)
 }
 
-var cmdNames = [...]string{cmdMGet: "MGET", cmdDel: "DEL"}
+var cmdNames = [...]string{cmdMGet: "MGET", cmdDel: "DEL", cmdSub: "SUB"}
 
 // AppendRequest implements protocols.Codec: a Split part carries the
 // command with its keys only, a fan-out request a bare command.
@@ -334,16 +352,18 @@ func (c *Codec) ParseResponse(buf []byte, req *protocols.Request) (int, error) {
 	}
 	ok := false
 	switch req.Cmd {
-	case cmdSwitch, cmdSet, cmdSleep, cmdCrash:
+	case cmdSwitch, cmdSet, cmdSleep, cmdCrash, cmdBlock, cmdUnpin:
 		ok = string(word) == "OK"
 	case cmdGet:
 		ok = string(word) == "VAL" || string(word) == "NIL"
-	case cmdEcho:
+	case cmdEcho, cmdJoin:
 		ok = string(word) == "VAL"
 	case cmdMGet:
 		ok = string(word) == "VALS"
-	case cmdDel, cmdCount:
+	case cmdDel, cmdCount, cmdPub:
 		ok = string(word) == "INT"
+	case cmdSub, cmdUnsub:
+		ok = string(word) == "SUBD"
 	case cmdWho:
 		ok = string(word) == "ID"
 	}
@@ -355,6 +375,10 @@ func (c *Codec) ParseResponse(buf []byte, req *protocols.Request) (int, error) {
 
 // AppendReply implements protocols.Codec.
 func (c *Codec) AppendReply(dst []byte, req *protocols.Request, parts []protocols.Part) []byte {
+	if req.Cmd == cmdSub || req.Cmd == cmdUnsub {
+		// The subscriptions of every connection the request went on.
+		return appendSum(dst, parts, "SUBD")
+	}
 	switch req.Kind {
 	case protocols.Targeted:
 		if len(parts) == 0 {
@@ -371,13 +395,13 @@ func (c *Codec) AppendReply(dst []byte, req *protocols.Request, parts []protocol
 		dst = append(append(append(dst, ' '), name...), '\n')
 		return dst
 	case protocols.Broadcast:
-		return appendSum(dst, parts)
+		return appendSum(dst, parts, "INT")
 	case protocols.Split:
 		if req.Cmd == cmdMGet {
 			return appendMGet(dst, req, parts)
 		}
 		if len(parts) > 1 {
-			return appendSum(dst, parts)
+			return appendSum(dst, parts, "INT")
 		}
 	}
 	if len(parts) != 1 {
@@ -389,9 +413,10 @@ func (c *Codec) AppendReply(dst []byte, req *protocols.Request, parts []protocol
 	return append(dst, parts[0].Resp...)
 }
 
-// appendSum adds up the parts' INT replies. A failed part fails the
-// whole: a client cannot be told a count that misses a server.
-func appendSum(dst []byte, parts []protocols.Part) []byte {
+// appendSum adds up the parts' counts, replies that start with word. A
+// failed part fails the whole: a client cannot be told a count that
+// misses a server.
+func appendSum(dst []byte, parts []protocols.Part, word string) []byte {
 	sum := 0
 	for i := range parts {
 		p := &parts[i]
@@ -409,7 +434,7 @@ func appendSum(dst []byte, parts []protocols.Part) []byte {
 		}
 		sum += n
 	}
-	dst = append(dst, "INT "...)
+	dst = append(append(dst, word...), ' ')
 	dst = strconv.AppendInt(dst, int64(sum), 10)
 	return append(dst, '\n')
 }
@@ -567,3 +592,38 @@ func (c *Codec) Families() []string { return families }
 
 // Family implements protocols.Classifier.
 func (c *Codec) Family(req *protocols.Request) int { return int(req.Cmd) }
+
+// PushLen implements protocols.Pusher: a server sends MSG lines unasked
+// on a connection that subscribed.
+func (c *Codec) PushLen(buf []byte) (int, error) {
+	l, n := line(buf)
+	if n == 0 {
+		return 0, nil
+	}
+	if !bytes.HasPrefix(l, []byte("MSG ")) {
+		return 0, errUnexpected
+	}
+	return n, nil
+}
+
+// Through implements protocols.ReadThrough: reads of values read
+// through to the old servers of a reshard, deletes reach both.
+func (c *Codec) Through(req *protocols.Request) protocols.Through {
+	switch req.Cmd {
+	case cmdGet, cmdMGet:
+		return protocols.ThroughRead
+	case cmdDel:
+		return protocols.ThroughDelete
+	}
+	return protocols.ThroughNone
+}
+
+// Missed implements protocols.ReadThrough.
+func (c *Codec) Missed(req *protocols.Request, resp []byte) bool {
+	l, _ := line(resp)
+	switch string(l) {
+	case "NIL", "VALS -", "INT 0":
+		return true
+	}
+	return false
+}

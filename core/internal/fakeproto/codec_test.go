@@ -212,3 +212,36 @@ func TestServer(t *testing.T) {
 		t.Fatalf("after restart: %q, %v", got, err)
 	}
 }
+
+// Which connection each request asks for, as PIN and UNPIN change it.
+func TestConnKinds(t *testing.T) {
+	c := newCodec(t)
+	s := c.NewSession()
+	for i, tc := range []struct {
+		in      string
+		kind    protocols.Kind
+		conn    protocols.ConnKind
+		release bool
+	}{
+		{"BLOCK k 50\n", protocols.Forward, protocols.Once, false},
+		{"UNPIN\n", protocols.Local, protocols.Shared, false}, // not pinned: the codec's error
+		{"PIN\n", protocols.Local, protocols.Pinned, false},
+		{"UNPIN\n", protocols.Local, protocols.Pinned, true}, // nothing leased: ends here
+		{"PIN\n", protocols.Local, protocols.Pinned, false},
+		{"SET k v\n", protocols.Forward, protocols.Pinned, false},
+		{"COUNT\n", protocols.Broadcast, protocols.Shared, false},
+		{"UNPIN\n", protocols.Forward, protocols.Pinned, true},
+		{"GET k\n", protocols.Forward, protocols.Shared, false},
+		{"SUB a b\n", protocols.Split, protocols.Subscribed, false},
+		{"UNSUB\n", protocols.Forward, protocols.Subscribed, true},
+	} {
+		var req protocols.Request
+		req.Session = s
+		if _, err := c.ParseRequest([]byte(tc.in), &req); err != nil {
+			t.Fatal(err)
+		}
+		if req.Kind != tc.kind || req.Conn != tc.conn || req.Release != tc.release {
+			t.Errorf("%d %q: kind %d conn %d release %v", i, tc.in, req.Kind, req.Conn, req.Release)
+		}
+	}
+}

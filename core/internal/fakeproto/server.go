@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,7 +34,6 @@ type Server struct {
 
 	mu       sync.Mutex
 	ln       net.Listener
-	quit     chan struct{} // closed by Stop: ends sleeps and holds
 	conns    map[*conn]struct{}
 	nextConn int
 	data     map[int]map[string]string // by connection state
@@ -58,9 +58,10 @@ type Record struct {
 type conn struct {
 	id    int
 	nc    net.Conn
-	wmu   sync.Mutex // the answering goroutine and Push both write
+	wmu   sync.Mutex // the answering goroutine, Push and PUB all write
 	w     *bufio.Writer
 	state int
+	subs  map[string]bool // channels subscribed to, under Server.mu
 }
 
 // NewServer starts a server that calls itself name (WHO's answer).
@@ -82,8 +83,7 @@ func (s *Server) Name() string { return s.name }
 
 func (s *Server) serve(ln net.Listener) {
 	s.mu.Lock()
-	s.ln, s.quit, s.conns = ln, make(chan struct{}), map[*conn]struct{}{}
-	quit := s.quit
+	s.ln, s.conns = ln, map[*conn]struct{}{}
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
@@ -111,9 +111,9 @@ func (s *Server) serve(ln net.Listener) {
 			s.mu.Unlock()
 			s.wg.Add(2)
 			lines := make(chan []byte, maxQueue)
-			done := make(chan struct{})
-			go s.read(c, lines, done)
-			go s.answer(c, lines, done, quit)
+			done, gone := make(chan struct{}), make(chan struct{})
+			go s.read(c, lines, done, gone)
+			go s.answer(c, lines, done, gone)
 		}
 	}()
 }
@@ -128,7 +128,6 @@ func (s *Server) Stop() {
 	}
 	ln, conns := s.ln, s.conns
 	s.ln, s.conns = nil, nil
-	close(s.quit)
 	s.mu.Unlock()
 	ln.Close()
 	for c := range conns {
@@ -239,12 +238,38 @@ func (s *Server) SetMaxState(n int) {
 	s.mu.Unlock()
 }
 
+// Set stores a value in state 0, as if a client had set it long ago.
+func (s *Server) Set(key, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.data[0] == nil {
+		s.data[0] = map[string]string{}
+	}
+	s.data[0][key] = value
+}
+
+// Has reports whether key holds a value in state 0.
+func (s *Server) Has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.data[0][key]
+	return ok
+}
+
 // Push writes line on every open connection, unasked.
 func (s *Server) Push(line string) {
+	s.push(line, func(*conn) bool { return true })
+}
+
+// push writes line on the open connections that want it and returns
+// their number.
+func (s *Server) push(line string, want func(*conn) bool) int {
 	s.mu.Lock()
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
-		conns = append(conns, c)
+		if want(c) {
+			conns = append(conns, c)
+		}
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
@@ -253,11 +278,15 @@ func (s *Server) Push(line string) {
 		c.w.Flush()
 		c.wmu.Unlock()
 	}
+	return len(conns)
 }
 
-// read reads requests and queues them for answer.
-func (s *Server) read(c *conn, lines chan<- []byte, done <-chan struct{}) {
+// read reads requests and queues them for answer. It closes gone when
+// the connection ends, closed by the peer or by Stop: nobody is left to
+// answer, and a sleep or a hold ends.
+func (s *Server) read(c *conn, lines chan<- []byte, done <-chan struct{}, gone chan<- struct{}) {
 	defer s.wg.Done()
+	defer close(gone)
 	defer close(lines)
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
@@ -318,7 +347,7 @@ func (s *Server) note(c *conn, l []byte) {
 }
 
 // answer answers the requests in order, flushing when none is waiting.
-func (s *Server) answer(c *conn, lines <-chan []byte, done chan<- struct{}, quit <-chan struct{}) {
+func (s *Server) answer(c *conn, lines <-chan []byte, done chan<- struct{}, gone <-chan struct{}) {
 	defer s.wg.Done()
 	defer close(done)
 	defer func() {
@@ -328,8 +357,12 @@ func (s *Server) answer(c *conn, lines <-chan []byte, done chan<- struct{}, quit
 		s.mu.Unlock()
 	}()
 	for l := range lines {
-		reply, ok := s.reply(c, l, quit)
+		reply, ok := s.reply(c, l, gone)
 		if !ok {
+			// What was answered before goes out first.
+			c.wmu.Lock()
+			c.w.Flush()
+			c.wmu.Unlock()
 			return
 		}
 		c.wmu.Lock()
@@ -346,9 +379,9 @@ func (s *Server) answer(c *conn, lines <-chan []byte, done chan<- struct{}, quit
 	}
 }
 
-// wait waits d, or less if the server stops; it reports whether the
+// wait waits d, or less if the connection ends; it reports whether the
 // whole of d passed.
-func wait(d time.Duration, quit <-chan struct{}) bool {
+func wait(d time.Duration, gone <-chan struct{}) bool {
 	if d <= 0 {
 		return true
 	}
@@ -357,14 +390,14 @@ func wait(d time.Duration, quit <-chan struct{}) bool {
 	select {
 	case <-t.C:
 		return true
-	case <-quit:
+	case <-gone:
 		return false
 	}
 }
 
 // reply computes the answer to l, after the hold and delay; false means
 // close the connection instead.
-func (s *Server) reply(c *conn, l []byte, quit <-chan struct{}) (string, bool) {
+func (s *Server) reply(c *conn, l []byte, gone <-chan struct{}) (string, bool) {
 	name, rest, _ := cut(l)
 	var args []string
 	if len(rest) > 0 {
@@ -401,11 +434,11 @@ func (s *Server) reply(c *conn, l []byte, quit <-chan struct{}) (string, bool) {
 	if gate != nil {
 		select {
 		case <-gate:
-		case <-quit:
+		case <-gone:
 			return "", false
 		}
 	}
-	if !wait(delay, quit) {
+	if !wait(delay, gone) {
 		return "", false
 	}
 	s.mu.Lock()
@@ -444,6 +477,26 @@ func (s *Server) reply(c *conn, l []byte, quit <-chan struct{}) (string, bool) {
 		if len(args) == 2 {
 			return "VAL " + args[1], true
 		}
+	case "JOIN":
+		return "VAL " + strings.Join(args, "+"), true
+	case "UNPIN":
+		return "OK", true
+	case "SUB", "UNSUB":
+		s.mu.Lock()
+		if name[0] == 'U' || c.subs == nil {
+			c.subs = map[string]bool{}
+		}
+		for _, ch := range args {
+			c.subs[ch] = true
+		}
+		n := len(c.subs)
+		s.mu.Unlock()
+		return "SUBD " + strconv.Itoa(n), true
+	case "PUB":
+		if len(args) == 2 {
+			n := s.push("MSG "+args[0]+" "+args[1], func(c *conn) bool { return c.subs[args[0]] })
+			return "INT " + strconv.Itoa(n), true
+		}
 	case "MGET":
 		out := []byte("VALS")
 		s.mu.Lock()
@@ -474,13 +527,13 @@ func (s *Server) reply(c *conn, l []byte, quit <-chan struct{}) (string, bool) {
 		return "INT " + strconv.Itoa(n), true
 	case "WHO":
 		return "ID " + s.name, true
-	case "SLEEP":
+	case "SLEEP", "BLOCK":
 		if len(args) == 2 {
 			ms, err := strconv.Atoi(args[1])
 			if err != nil || ms < 0 || ms > maxSleepMS {
 				return "ERR bad sleep", true
 			}
-			if !wait(time.Duration(ms)*time.Millisecond, quit) {
+			if !wait(time.Duration(ms)*time.Millisecond, gone) {
 				return "", false
 			}
 			return "OK", true

@@ -144,21 +144,35 @@ func newServers(t *testing.T, n int) []*fakeproto.Server {
 	return srv
 }
 
-// poolConf renders pool name over servers, with extra pool keys.
+// poolConf renders pool name over servers, with extra pool keys. It
+// listens on a free port, and places keys with testkey and testmod,
+// unless extra says otherwise.
 func poolConf(name string, servers []*fakeproto.Server, extra string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[pools.%s]\nprotocol = \"fake\"\n", name)
+	for _, def := range []string{`listen = "127.0.0.1:0"`, `hash = "testkey"`, `distribution = "testmod"`} {
+		if key, _, _ := strings.Cut(def, " "); !strings.Contains(extra, key+" =") {
+			b.WriteString(def + "\n")
+		}
+	}
 	list := make([]string, len(servers))
 	for i, s := range servers {
 		list[i] = fmt.Sprintf("%q", s.Addr()+":1 "+s.Name())
 	}
-	return fmt.Sprintf("[pools.%s]\nlisten = \"127.0.0.1:0\"\nprotocol = \"fake\"\nhash = \"testkey\"\ndistribution = \"testmod\"\n%s\nservers = [%s]\n",
-		name, extra, strings.Join(list, ", "))
+	fmt.Fprintf(&b, "%s\nservers = [%s]\n", extra, strings.Join(list, ", "))
+	return b.String()
 }
 
 // parseConf parses a configuration with two loops, so that a pool's
 // connections and clients are spread over more than one.
 func parseConf(t *testing.T, pools ...string) *config.Config {
 	t.Helper()
-	text := "[proxy]\nworkers = 2\nshutdown_timeout = \"5s\"\n" + strings.Join(pools, "\n")
+	return parseConfWorkers(t, 2, pools...)
+}
+
+func parseConfWorkers(t *testing.T, workers int, pools ...string) *config.Config {
+	t.Helper()
+	text := fmt.Sprintf("[proxy]\nworkers = %d\nshutdown_timeout = \"5s\"\n", workers) + strings.Join(pools, "\n")
 	cfg, err := config.Parse("test.toml", []byte(text))
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, text)
@@ -173,9 +187,9 @@ func newRig(t *testing.T, n int, extra string) *rig {
 	return startRig(t, srv, parseConf(t, poolConf("p", srv, extra)))
 }
 
-func startRig(t *testing.T, srv []*fakeproto.Server, cfg *config.Config) *rig {
+func startRig(t *testing.T, srv []*fakeproto.Server, cfg *config.Config, opts ...Option) *rig {
 	t.Helper()
-	px, err := New(cfg, testLogger(t))
+	px, err := New(cfg, testLogger(t), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +247,11 @@ func (r *rig) dial() *tclient { return dialPool(r.t, r.addr) }
 
 func dialPool(t testing.TB, addr string) *tclient {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, wait)
+	network := "tcp"
+	if strings.HasPrefix(addr, "/") {
+		network = "unix"
+	}
+	nc, err := net.DialTimeout(network, addr, wait)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -255,4 +257,33 @@ func TestCloseWhileRemovedPoolDrains(t *testing.T) {
 		defer b.mu.Unlock()
 		return b.retired
 	})
+}
+
+// A pool may listen on a unix socket with the permissions it asks for,
+// removed when the proxy closes; with preconnect, every loop connects
+// to every server at start rather than at the first request.
+func TestUnixListenerAndPreconnect(t *testing.T) {
+	srv := newServers(t, 2)
+	sock := filepath.Join(t.TempDir(), "p.sock")
+	r := startRig(t, srv, parseConf(t, poolConf("p", srv, fmt.Sprintf("listen = %q\npreconnect = true", sock+" 0600"))))
+	for i, s := range srv {
+		waitFor(t, fmt.Sprintf("s%d's connections from both loops", i), func() bool { return s.Conns() == 2 })
+	}
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket permissions %v", fi.Mode().Perm())
+	}
+	c := r.dial()
+	c.send("ECHO 0:a A", "WHO 1")
+	c.expect("VAL A", "AT 1 s1")
+	r.px.Rebuild("testmod")
+	c.send("ECHO 1:b B")
+	c.expect("VAL B")
+	r.px.Close()
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("the socket is still there after Close: %v", err)
+	}
 }

@@ -355,3 +355,17 @@ func TestClientLimits(t *testing.T) {
 		t.Errorf("a client after the others left: %q", got)
 	}
 }
+
+// A Forward request whose keys live on different servers is refused
+// with the core's error, quoting the keys (long ones cut); on one
+// server it goes as it came.
+func TestCrossServer(t *testing.T) {
+	r := newRig(t, 2, "")
+	c := r.dial()
+	long := "1:" + strings.Repeat("k", 100)
+	c.send("JOIN 0:a 0:b", "JOIN 0:a 1:b", "JOIN 0:a "+long)
+	c.expect("VAL 0:a+0:b",
+		`ERR keys of this request belong to different servers: "1:b" is not with "0:a" (a hash tag keeps related keys together)`,
+		`ERR keys of this request belong to different servers: "`+long[:64]+`..." is not with "0:a" (a hash tag keeps related keys together)`)
+	r.settled()
+}

@@ -221,3 +221,32 @@ func TestPipelinedOnceReusesConnection(t *testing.T) {
 		})
 	}
 }
+
+// A reload that removes a server closes its dedicated connections: idle
+// ones at once, and a pinned one with its client, whose transaction is
+// gone with it.
+func TestReloadRetiresDedicated(t *testing.T) {
+	srv := newServers(t, 2)
+	r := startRig(t, srv, parseConfWorkers(t, 1, poolConf("p", srv, "")))
+	a, b := r.dial(), r.dial()
+	b.send("PIN", "SET 1:b 1")
+	b.expect("OK", "OK")
+	a.send("BLOCK 1:a 1")
+	a.expect("OK")
+	if n := r.snap().DedicatedConnections; n != 2 {
+		t.Fatalf("%d dedicated connections, want an idle one and a pinned one", n)
+	}
+	if err := r.px.Reload(parseConfWorkers(t, 1, poolConf("p", srv[:1], ""))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the removed server's connections to close", func() bool { return srv[1].Conns() == 0 })
+	if !b.closed() {
+		t.Error("a client pinned to a removed server was left open")
+	}
+	a.send("BLOCK 1:a 1")
+	a.expect("OK")
+	if n := srv[0].Count("BLOCK"); n != 1 {
+		t.Errorf("s0 read %d blocks after the reload", n)
+	}
+	r.settled()
+}

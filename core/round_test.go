@@ -214,6 +214,13 @@ func TestStateSwitch(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("server read\n%q\nwant\n%q", got, want)
 	}
+	// States past the first 256 are kept another way.
+	r.srv[0].SetMaxState(1000)
+	c.send("USE 300", "SET 0:k high", "GET 0:k", "USE 0", "GET 0:k", "USE 300", "GET 0:k")
+	c.expect("OK", "OK", "VAL high", "OK", "VAL zero", "OK", "VAL high")
+	if n := r.srv[0].Count("SWITCH"); n != 6 {
+		t.Errorf("%d switches, want 6", n)
+	}
 	r.settled()
 }
 

@@ -516,6 +516,10 @@ func (px *Proxy) retirePools(pools []*Pool) {
 			for p.clients.Load() > 0 && time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
 			}
+			// px.loops is Close's to clear, under px.mu: read it, and
+			// let retire read it, under the lock too.
+			px.mu.Lock()
+			defer px.mu.Unlock()
 			for _, l := range px.loops {
 				l.post(func() {
 					for c := range l.clients {

@@ -8,17 +8,23 @@ import (
 
 	"github.com/walnutproxy/walnut/config"
 	"github.com/walnutproxy/walnut/distributions"
-	_ "github.com/walnutproxy/walnut/distributions/modula"
-	_ "github.com/walnutproxy/walnut/protocols/redis"
 )
 
 // TestRouterRoutesLikeThePool checks that a Router, which walnut reshard
-// places keys with, answers what a running pool's table does.
+// places keys with, answers what a running pool's table does. The ring
+// distribution places by the servers' names and weights, which the
+// Router must hand it as the pool does.
 func TestRouterRoutesLikeThePool(t *testing.T) {
-	for _, extra := range []string{"", `hash_tag = "{}"`, `distribution = "modula"` + "\nhash = \"murmur\""} {
+	for _, extra := range []string{
+		`distribution = "testring"`,
+		`distribution = "testring"` + "\n" + `hash_tag = "{}"`,
+		`distribution = "testmod"` + "\n" + `hash_tag = "[]"`,
+	} {
 		cfg, err := config.Parse("r.toml", []byte(`
 [pools.a]
 listen = "127.0.0.1:0"
+protocol = "fake"
+hash = "testkey"
 `+extra+`
 servers = ["10.0.0.1:6379:1", "10.0.0.2:6379:2", "10.0.0.3:6379:1 third", "10.0.0.10:6379:1"]
 `))
@@ -36,7 +42,7 @@ servers = ["10.0.0.1:6379:1", "10.0.0.2:6379:2", "10.0.0.3:6379:1 third", "10.0.
 		tb := px.pools[0].table.Load()
 		keys := make([][]byte, 2000)
 		for i := range keys {
-			keys[i] = fmt.Appendf(nil, "user:{%d}:%d", i%37, i)
+			keys[i] = fmt.Appendf(nil, "user:{%d}:[%d]%d", i%37, i%5, i)
 		}
 		out := make([]int, len(keys))
 		if err := r.RouteBatch(keys, out); err != nil {
@@ -85,12 +91,15 @@ func TestRouterEdgeRules(t *testing.T) {
 path = "/bin/true"
 [pools.one]
 listen = "127.0.0.1:0"
+protocol = "fake"
+hash = "testkey"
 distribution = "probe"
 servers = ["10.0.0.1:6379:1"]
 [pools.ext]
 listen = "127.0.0.1:0"
+protocol = "fake"
 hash = "probe"
-distribution = "modula"
+distribution = "testmod"
 servers = ["10.0.0.1:6379:1", "10.0.0.2:6379:1", "10.0.0.3:6379:1"]
 `))
 	if err != nil {

@@ -342,13 +342,26 @@ func (sc *serverConn) parseResponses() error {
 		resp := sc.rbuf[sc.rstart : sc.rstart+m : sc.rstart+m]
 		sc.rstart += m
 		answered = true
-		if m >= handOverSize && m > len(sc.rbuf)/2 {
+		owned := m >= handOverSize && m > len(sc.rbuf)/2
+		if owned {
 			// A large response that had a buffer grown for it: hand the
 			// buffer to the fragment instead of copying the response out
 			// of it, and read on into a new one.
 			rest := sc.rbuf[sc.rstart:sc.rend]
 			sc.rbuf = make([]byte, max(minReadBuffer, len(rest)))
 			sc.rstart, sc.rend = 0, copy(sc.rbuf, rest)
+		}
+		if sc.ded != nil && sc.q.len() == 0 && sc.rstart == sc.rend {
+			// A dedicated connection whose lease this answer ends goes
+			// back to the idle set before the completion below starts
+			// its client's next round, which may want one: else it
+			// dials another, or at max_dedicated is refused, while
+			// this one is about to be idle. Not with more bytes read:
+			// they must not be taken for the next request's answer.
+			sc.b.succeeded()
+			sc.dedDrained()
+		}
+		if owned {
 			f.completeOwned(resp)
 		} else {
 			f.complete(resp)

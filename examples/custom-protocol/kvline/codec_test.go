@@ -181,10 +181,20 @@ var (
 		Responses: []codectest.Response{
 			{Name: "8-byte value", To: "GET a\r\n", In: "VALUE 12345678\r\n"},
 			{Name: "mget 8-byte value", To: "MGET a b\r\n", In: "VALUES 2\r\nNONE\r\nVALUE 12345678\r\n"},
+			{Name: "8-byte value ending in a CR", To: "GET a\r\n", In: "VALUE 1234567\r\r\n"},
+			// A limit on values is none on the other lines.
+			{Name: "error longer than a value", To: "GET a\r\n", In: "ERROR say HELLO first\r\n"},
+			{Name: "mget error longer than a value", To: "MGET a b\r\n", In: "ERROR say HELLO first\r\n"},
+			{Name: "count longer than a value", To: "SIZE\r\n", In: "COUNT 123456789012345678\r\n"},
+			{Name: "256-byte error", To: "GET a\r\n", In: "ERROR " + strings.Repeat("e", 250) + "\r\n"},
 		},
 		BadResponses: []codectest.Response{
-			{Name: "endless line", To: "GET a\r\n", In: "VALUE " + strings.Repeat("v", 10)},
+			{Name: "endless value", To: "GET a\r\n", In: "VALUE " + strings.Repeat("v", 10)},
+			{Name: "endless line", To: "SIZE\r\n", In: "COUNT " + strings.Repeat("1", 252)},
+			{Name: "257-byte error", To: "GET a\r\n", In: "ERROR " + strings.Repeat("e", 251) + "\r\n"},
 			{Name: "9-byte value", To: "GET a\r\n", In: "VALUE 123456789\r\n"},
+			{Name: "9-byte value ending in a CR", To: "GET a\r\n", In: "VALUE 12345678\r\r\n"},
+			{Name: "9-byte value, LF without CR", To: "GET a\r\n", In: "VALUE 123456789\n"},
 			{Name: "mget 9-byte value", To: "MGET a b\r\n", In: "VALUES 2\r\nNONE\r\nVALUE 123456789\r\n"},
 		},
 	}
@@ -272,6 +282,20 @@ func TestLimits(t *testing.T) {
 	if c.ParseRequest([]byte("SET a 12345678\r\n"), &req); req.Kind != protocols.Forward {
 		t.Errorf("8-byte value: %q", req.Reply)
 	}
+	req.Reset()
+	c.ParseRequest([]byte("GET a\r\n"), &req)
+	if _, err := c.ParseResponse([]byte("VALUE 123456789\r\n"), &req); err != errValueTooLarge {
+		t.Errorf("9-byte value from a backend: %v, want value too large", err)
+	}
+	// A backend's other lines are not values: a small value limit does
+	// not refuse them, nor the greeting's answer.
+	if _, err := c.GreetingReply(0, []byte("ERROR wrong hello\r\n")); fmt.Sprint(err) != "backend refused HELLO walnut: wrong hello" {
+		t.Errorf("greeting refused: %v", err)
+	}
+	pong := "PONG a-greeting-longer-than-a-value\r\n"
+	if n, ok, err := c.HealthReply([]byte(pong)); n != len(pong) || !ok || err != nil {
+		t.Errorf("PONG: %d %v %v", n, ok, err)
+	}
 	if _, err := New(protocols.Options{MaxRequestSize: -1}); err == nil {
 		t.Error("a negative limit is accepted")
 	}
@@ -294,6 +318,10 @@ func TestDefaultLimits(t *testing.T) {
 	var req protocols.Request
 	c.ParseRequest([]byte("GET a\r\n"), &req)
 	endless := "VALUE " + strings.Repeat("v", defaultMaxLine+2)
+	if n, err := c.ParseResponse([]byte(endless), &req); n != 0 || err != errValueTooLarge {
+		t.Errorf("endless value: n=%d err=%v, want value too large", n, err)
+	}
+	endless = "ERROR " + strings.Repeat("e", defaultMaxLine+2)
 	if n, err := c.ParseResponse([]byte(endless), &req); n != 0 || err != errRespLineTooLong {
 		t.Errorf("endless response line: n=%d err=%v, want line too long", n, err)
 	}

@@ -59,14 +59,19 @@ const (
 	// maxStackParts is how many parts a split MGET merges without
 	// allocating; past it, one cursor slice per reply.
 	maxStackParts = 16
+	// maxStatusLine bounds a backend's reply lines other than VALUE's
+	// (ERROR and its text, COUNT, VALUES, PONG and a greeting), unless
+	// a VALUE line may be longer: a pool's small max_value_size bounds
+	// its values, not the backend's error texts or counts.
+	maxStatusLine = 256
 )
 
 // Codec is the kvline codec. It keeps only the pool's limits and the
 // replies its options decide, never anything of one connection, so one
 // value serves every connection of a pool concurrently.
 type Codec struct {
-	// maxLine bounds a request line, maxValue a SET's value and
-	// maxRespLine a backend's reply line (a value and its VALUE prefix).
+	// maxLine bounds a request line, maxValue a SET's value and a
+	// backend's, and maxRespLine any line of a backend's reply.
 	maxLine, maxValue, maxRespLine int
 	// pong answers PING; hello is the greeting sent to backends.
 	pong, hello []byte
@@ -94,7 +99,7 @@ func New(o protocols.Options) (*Codec, error) {
 	if o.MaxValueSize > 0 {
 		c.maxValue = min(c.maxValue, o.MaxValueSize)
 	}
-	c.maxRespLine = c.maxValue + len("VALUE ")
+	c.maxRespLine = max(c.maxValue+len(valuePrefix), maxStatusLine)
 	c.pong = []byte("PONG " + own.Greeting + "\r\n")
 	c.hello = []byte("HELLO " + own.Greeting + "\r\n")
 	return c, nil

@@ -50,6 +50,10 @@
 // the connection reads on. A line longer than the pool's
 // max_request_size, or one holding a NUL byte, means the client does not
 // speak kvline: walnut answers ERROR and closes the connection.
+// Backends are held to limits too: a value to max_value_size, any other
+// reply line to 256 bytes (or to the longest VALUE line, if more). A
+// backend past them is out of step: walnut closes its connection, and
+// the requests waiting on it get FAIL.
 //
 // The codec allocates nothing per request once its buffers are warm,
 // split MGETs over up to 16 backends included.

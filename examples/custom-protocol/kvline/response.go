@@ -14,6 +14,7 @@ import (
 var (
 	errBadResponse     = errors.New("kvline: malformed reply from backend")
 	errRespLineTooLong = errors.New("kvline: reply line from backend too long")
+	errValueTooLarge   = errors.New("kvline: value from backend larger than max_value_size")
 	errUnexpected      = errors.New("kvline: reply to a request walnut does not forward")
 )
 
@@ -73,10 +74,21 @@ func (c *Codec) valuesLen(buf []byte, end, keys int) (int, error) {
 
 // respLine returns the end of the CRLF-ended line at buf[pos:], 0 if it
 // has not all arrived, or an error. Lines are bounded, lest a backend
-// that never sends LF make walnut buffer without end.
+// that never sends LF make walnut buffer without end: a VALUE line by
+// the pool's max_value_size, any line by maxRespLine.
 func (c *Codec) respLine(buf []byte, pos int) (int, error) {
 	window := buf[pos:min(len(buf), pos+c.maxRespLine+2)]
 	nl := bytes.IndexByte(window, '\n')
+	// A value is refused as soon as it is too long, whether its line has
+	// all arrived or not, so that every prefix of a reply gets the same
+	// verdict. A CR at the end may be the line's own.
+	line := window
+	if nl >= 0 {
+		line = window[:nl]
+	}
+	if bytes.HasPrefix(line, valuePrefix) && len(bytes.TrimSuffix(line, []byte("\r")))-len(valuePrefix) > c.maxValue {
+		return 0, errValueTooLarge
+	}
 	if nl < 0 {
 		if len(window) == c.maxRespLine+2 {
 			return 0, errRespLineTooLong
@@ -92,8 +104,10 @@ func (c *Codec) respLine(buf []byte, pos int) (int, error) {
 // isValue reports whether l (without CRLF) answers one key: "VALUE v",
 // v possibly empty, or "NONE".
 func isValue(l []byte) bool {
-	return bytes.HasPrefix(l, []byte("VALUE ")) || string(l) == "NONE"
+	return bytes.HasPrefix(l, valuePrefix) || string(l) == "NONE"
 }
+
+var valuePrefix = []byte("VALUE ")
 
 // isError reports whether l is an ERROR line, which may answer any
 // request.

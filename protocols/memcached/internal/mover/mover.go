@@ -63,14 +63,14 @@ func (m *mover) MoveServer(ctx context.Context, job move.Job) error {
 	if err != nil {
 		return err
 	}
-	defer ops.close()
+	defer ops.Close()
 	if n, err := ops.statInt("curr_items"); err == nil {
 		job.Total(n)
 	}
 	targets := map[int]*mcConn{}
 	defer func() {
 		for _, c := range targets {
-			c.close()
+			c.Close()
 		}
 	}()
 	const maxPasses = 10
@@ -146,10 +146,10 @@ func (s *server) metadump(ctx context.Context, count bool) ([]item, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.close()
+	defer c.Close()
 	for attempt := 0; ; attempt++ {
-		fmt.Fprintf(c.w, "lru_crawler metadump all\r\n")
-		if err := c.flush(); err != nil {
+		fmt.Fprintf(c.W, "lru_crawler metadump all\r\n")
+		if err := c.Flush(); err != nil {
 			return nil, err
 		}
 		l, err := c.line()
@@ -254,9 +254,9 @@ func (s *server) batch(ctx context.Context, src, dst *mcConn, to int, items []it
 	b64 := make([]string, len(items))
 	for i, it := range items {
 		b64[i] = base64.StdEncoding.EncodeToString(it.key)
-		fmt.Fprintf(src.w, "mg %s b v f t c\r\n", b64[i])
+		fmt.Fprintf(src.W, "mg %s b v f t c\r\n", b64[i])
 	}
-	if err := src.flush(); err != nil {
+	if err := src.Flush(); err != nil {
 		return 0, 0, err
 	}
 	type got struct {
@@ -319,13 +319,13 @@ func (s *server) batch(ctx context.Context, src, dst *mcConn, to int, items []it
 		case ttl > maxRelativeTTL:
 			ttl += now
 		}
-		fmt.Fprintf(dst.w, "ms %s %d b F%s T%d M%s\r\n", b64[i], len(g.value), g.flags, ttl, mode)
-		dst.w.Write(g.value)
-		dst.w.WriteString("\r\n")
+		fmt.Fprintf(dst.W, "ms %s %d b F%s T%d M%s\r\n", b64[i], len(g.value), g.flags, ttl, mode)
+		dst.W.Write(g.value)
+		dst.W.WriteString("\r\n")
 		sent = append(sent, i)
 	}
 	if len(sent) > 0 {
-		if err := dst.flush(); err != nil {
+		if err := dst.Flush(); err != nil {
 			return 0, 0, fmt.Errorf("new server: %w", err)
 		}
 	}
@@ -340,7 +340,7 @@ func (s *server) batch(ctx context.Context, src, dst *mcConn, to int, items []it
 		case l == "NS":
 			status[i] = stKept
 		default:
-			s.job.Failed(1, fmt.Errorf("ms %q on %s: %s", items[i].key, dst.addr, l))
+			s.job.Failed(1, fmt.Errorf("ms %q on %s: %s", items[i].key, dst.Addr, l))
 		}
 	}
 	var dels []int
@@ -349,12 +349,12 @@ func (s *server) batch(ctx context.Context, src, dst *mcConn, to int, items []it
 			// Only if unchanged since read: a write to the old server
 			// meanwhile (not through walnut, which serves the new
 			// placement) is not silently lost.
-			fmt.Fprintf(src.w, "md %s b C%s\r\n", b64[i], vals[i].cas)
+			fmt.Fprintf(src.W, "md %s b C%s\r\n", b64[i], vals[i].cas)
 			dels = append(dels, i)
 		}
 	}
 	if len(dels) > 0 {
-		if err := src.flush(); err != nil {
+		if err := src.Flush(); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -366,7 +366,7 @@ func (s *server) batch(ctx context.Context, src, dst *mcConn, to int, items []it
 		switch {
 		case l == "HD", l == "NF":
 		case l == "EX":
-			s.job.Failed(1, fmt.Errorf("%q changed on %s while it was moved; that version stays there", items[i].key, src.addr))
+			s.job.Failed(1, fmt.Errorf("%q changed on %s while it was moved; that version stays there", items[i].key, src.Addr))
 			status[i] = stFailed
 		default:
 			return 0, 0, fmt.Errorf("md: %s", l)

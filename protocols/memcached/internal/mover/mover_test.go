@@ -67,8 +67,8 @@ func (j *fakeJob) Advance(_ move.Namespace, s move.Step) error {
 // line.
 func send(t *testing.T, c *mcConn, cmd string) string {
 	t.Helper()
-	c.w.WriteString(cmd)
-	if err := c.flush(); err != nil {
+	c.W.WriteString(cmd)
+	if err := c.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	l, err := c.line()
@@ -88,12 +88,12 @@ func TestMoveServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer oldC.close()
+	defer oldC.Close()
 	newC, err := dial(ctx, newSrv.Addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer newC.close()
+	defer newC.Close()
 	for i := range 40 {
 		for _, k := range []string{"go", "stay"} {
 			if l := send(t, oldC, fmt.Sprintf("set %s:%d %d 3600 3\r\nold\r\n", k, i, i)); l != "STORED" {

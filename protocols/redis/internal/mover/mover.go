@@ -77,7 +77,7 @@ func (m *mover) MoveServer(ctx context.Context, job move.Job) error {
 	if err != nil {
 		return err
 	}
-	defer conn.close()
+	defer conn.Close()
 	others, err := s.otherDatabases(conn)
 	if err != nil {
 		return err
@@ -111,7 +111,7 @@ func (s *server) otherDatabases(conn *redisConn) ([]move.Namespace, error) {
 		if v.isErr() {
 			// The server has fewer databases than the pool says: walnut
 			// cannot have put keys in the others either.
-			s.job.Notef("%s: SELECT %d: %s; databases %d and up are not moved", conn.addr, db, v.s, db)
+			s.job.Notef("%s: SELECT %d: %s; databases %d and up are not moved", conn.Addr, db, v.s, db)
 			break
 		}
 		v, err = conn.do("DBSIZE")
@@ -127,7 +127,7 @@ func (s *server) otherDatabases(conn *redisConn) ([]move.Namespace, error) {
 		}
 		if db >= np.Databases {
 			s.job.Notef("%s: database %d holds keys; they move to database %d of the new servers, which walnut's databases = %d after the reshard does not reach",
-				conn.addr, db, db, np.Databases)
+				conn.Addr, db, db, np.Databases)
 		}
 		out = append(out, move.Namespace{Old: db, New: db})
 	}
@@ -158,7 +158,7 @@ func (s *server) database(ctx context.Context, conn *redisConn, db move.Namespac
 	targets := map[int]*redisConn{}
 	defer func() {
 		for _, c := range targets {
-			c.close()
+			c.Close()
 		}
 	}()
 	for {
@@ -327,7 +327,7 @@ func (s *server) batch(ctx context.Context, src *redisConn, targets map[int]*red
 		if v, err := src.do(del...); err != nil {
 			return 0, 0, err
 		} else if v.isErr() {
-			s.job.Failed(int64(len(del)-1), fmt.Errorf("UNLINK on %s: %s (copies made, old keys left)", src.addr, v.s))
+			s.job.Failed(int64(len(del)-1), fmt.Errorf("UNLINK on %s: %s (copies made, old keys left)", src.Addr, v.s))
 			return 0, 0, nil
 		}
 	}
@@ -426,7 +426,7 @@ func (s *server) copyKeys(src, dst *redisConn, to, db int, keys [][]byte) ([]uin
 		s.mu.Unlock()
 		if first {
 			s.job.Notef("MIGRATE from %s to %s failed (%s); copying through walnut reshard with DUMP and RESTORE instead",
-				src.addr, s.pool.NewServers[to], em.msg)
+				src.Addr, s.pool.NewServers[to], em.msg)
 		}
 	}
 	return s.dumpRestore(src, dst, keys)
@@ -495,7 +495,7 @@ func (s *server) migrate(src *redisConn, to, db int, keys [][]byte) ([]uint8, er
 			st[i] = stKept
 		default:
 			st[i] = stFailed
-			s.job.Failed(1, fmt.Errorf("MIGRATE %q from %s to %s: %s", keys[i], src.addr, addr, v.s))
+			s.job.Failed(1, fmt.Errorf("MIGRATE %q from %s to %s: %s", keys[i], src.Addr, addr, v.s))
 		}
 	}
 	return st, nil
@@ -519,7 +519,7 @@ func (s *server) dumpRestore(src, dst *redisConn, keys [][]byte) ([]uint8, error
 		ttl, dump := vs[2*i], vs[2*i+1]
 		switch {
 		case dump.isErr():
-			s.job.Failed(1, fmt.Errorf("DUMP %q on %s: %s", k, src.addr, dump.s))
+			s.job.Failed(1, fmt.Errorf("DUMP %q on %s: %s", k, src.Addr, dump.s))
 			continue
 		case dump.null || ttl.n == -2:
 			st[i] = stVanished
@@ -548,7 +548,7 @@ func (s *server) dumpRestore(src, dst *redisConn, keys [][]byte) ([]uint8, error
 		case strings.Contains(string(v.s), "BUSYKEY"):
 			st[i] = stKept
 		default:
-			s.job.Failed(1, fmt.Errorf("RESTORE %q on %s: %s", keys[i], dst.addr, v.s))
+			s.job.Failed(1, fmt.Errorf("RESTORE %q on %s: %s", keys[i], dst.Addr, v.s))
 		}
 	}
 	return st, nil

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/walnutproxy/walnut/internal/bufconn"
 )
 
 // value is a RESP2 reply: t is '+', '-', ':', '$' or '*'.
@@ -25,69 +25,34 @@ func (v value) isErr() bool { return v.t == '-' }
 
 func (v value) Error() string { return string(v.s) }
 
-// redisConn is a minimal pipelining Redis client: commands are written
-// to a buffer by send and go out with flush; replies are read in order.
-type redisConn struct{ *bufConn }
-
-// bufConn is a buffered connection to one server whose every read and
-// write has a deadline. The memcached mover has the same one: each
-// protocol's mover stands alone, as its codec does.
-type bufConn struct {
-	addr    string
-	c       net.Conn
-	r       *bufio.Reader
-	w       *bufio.Writer
-	timeout time.Duration
-}
-
-// dial connects to addr, a unix socket path or host:port.
-func dial(ctx context.Context, addr string, timeout time.Duration) (*bufConn, error) {
-	network := "tcp"
-	if strings.HasPrefix(addr, "/") {
-		network = "unix"
-	}
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &bufConn{addr: addr, c: c, r: bufio.NewReaderSize(c, 64<<10), w: bufio.NewWriterSize(c, 64<<10), timeout: timeout}, nil
-}
-
-func (bc *bufConn) close() { bc.c.Close() }
-
-// flush writes what was buffered.
-func (bc *bufConn) flush() error {
-	bc.c.SetDeadline(time.Now().Add(bc.timeout))
-	if err := bc.w.Flush(); err != nil {
-		return fmt.Errorf("%s: %w", bc.addr, err)
-	}
-	return nil
-}
+// redisConn is a minimal pipelining Redis client on the movers'
+// buffered connection: commands are written to its buffer by send and go
+// out with Flush; replies are read in order.
+type redisConn struct{ *bufconn.Conn }
 
 // dialRedis connects to addr, authenticates with password if it is set
 // and selects db.
 func dialRedis(ctx context.Context, addr, password string, db int, timeout time.Duration) (*redisConn, error) {
-	bc, err := dial(ctx, addr, timeout)
+	bc, err := bufconn.Dial(ctx, addr, timeout)
 	if err != nil {
 		return nil, err
 	}
 	rc := &redisConn{bc}
 	if password != "" {
 		if v, err := rc.do("AUTH", password); err != nil {
-			rc.close()
+			rc.Close()
 			return nil, err
 		} else if v.isErr() {
-			rc.close()
+			rc.Close()
 			return nil, fmt.Errorf("%s: AUTH: %s", addr, v.s)
 		}
 	}
 	if db != 0 {
 		if v, err := rc.do("SELECT", strconv.Itoa(db)); err != nil {
-			rc.close()
+			rc.Close()
 			return nil, err
 		} else if v.isErr() {
-			rc.close()
+			rc.Close()
 			return nil, fmt.Errorf("%s: SELECT %d: %s", addr, db, v.s)
 		}
 	}
@@ -96,7 +61,7 @@ func dialRedis(ctx context.Context, addr, password string, db int, timeout time.
 
 // send buffers one command; its arguments are strings, []byte or ints.
 func (rc *redisConn) send(args ...any) {
-	w := rc.w
+	w := rc.W
 	w.WriteByte('*')
 	w.WriteString(strconv.Itoa(len(args)))
 	w.WriteString("\r\n")
@@ -125,10 +90,9 @@ func (rc *redisConn) send(args ...any) {
 // read reads the next reply. An error reply is a value, not an error:
 // the error is for a connection that cannot be used any more.
 func (rc *redisConn) read() (value, error) {
-	rc.c.SetReadDeadline(time.Now().Add(rc.timeout))
-	v, err := readValue(rc.r)
+	v, err := readValue(rc.Reader())
 	if err != nil {
-		return v, fmt.Errorf("%s: %w", rc.addr, err)
+		return v, fmt.Errorf("%s: %w", rc.Addr, err)
 	}
 	return v, nil
 }
@@ -136,7 +100,7 @@ func (rc *redisConn) read() (value, error) {
 // do sends one command and reads its reply.
 func (rc *redisConn) do(args ...any) (value, error) {
 	rc.send(args...)
-	if err := rc.flush(); err != nil {
+	if err := rc.Flush(); err != nil {
 		return value{}, err
 	}
 	return rc.read()
@@ -148,7 +112,7 @@ func (rc *redisConn) pipeline(cmds [][]any) ([]value, error) {
 	for _, c := range cmds {
 		rc.send(c...)
 	}
-	if err := rc.flush(); err != nil {
+	if err := rc.Flush(); err != nil {
 		return nil, err
 	}
 	out := make([]value, len(cmds))

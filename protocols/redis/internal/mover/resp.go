@@ -165,7 +165,8 @@ func readValue(r *bufio.Reader) (value, error) {
 		v.s = append([]byte(nil), line[1:]...)
 	case ':':
 		v.n, err = strconv.ParseInt(string(line[1:]), 10, 64)
-	case '$':
+	case '$', '*':
+		// A bulk string or an array: its length, or -1 for nil.
 		n, err := strconv.Atoi(string(line[1:]))
 		if err != nil {
 			return v, errProtocol
@@ -174,43 +175,49 @@ func readValue(r *bufio.Reader) (value, error) {
 			v.null = true
 			return v, nil
 		}
-		if n > maxBulk {
-			return v, errProtocol
+		if v.t == '$' {
+			return readBulk(r, v, n)
 		}
-		// Read as the bytes come rather than allocating what the header
-		// claims: a broken server must not make the mover allocate it.
-		v.s, err = io.ReadAll(io.LimitReader(r, int64(n)+2))
-		if err != nil {
-			return v, err
-		}
-		if len(v.s) < n+2 {
-			return v, io.ErrUnexpectedEOF
-		}
-		if v.s[n] != '\r' || v.s[n+1] != '\n' {
-			return v, errProtocol
-		}
-		v.s = v.s[:n]
-	case '*':
-		n, err := strconv.Atoi(string(line[1:]))
-		if err != nil {
-			return v, errProtocol
-		}
-		if n < 0 {
-			v.null = true
-			return v, nil
-		}
-		v.n = int64(n)
-		// Grown as elements arrive, for the same reason.
-		v.a = make([]value, 0, min(n, 1024))
-		for range n {
-			e, err := readValue(r)
-			if err != nil {
-				return v, err
-			}
-			v.a = append(v.a, e)
-		}
+		return readArray(r, v, n)
 	default:
 		return v, errProtocol
 	}
 	return v, err
+}
+
+// readBulk reads the n bytes of the bulk string v and their CRLF.
+func readBulk(r *bufio.Reader, v value, n int) (value, error) {
+	if n > maxBulk {
+		return v, errProtocol
+	}
+	// Read as the bytes come rather than allocating what the header
+	// claims: a broken server must not make the mover allocate it.
+	var err error
+	v.s, err = io.ReadAll(io.LimitReader(r, int64(n)+2))
+	if err != nil {
+		return v, err
+	}
+	if len(v.s) < n+2 {
+		return v, io.ErrUnexpectedEOF
+	}
+	if v.s[n] != '\r' || v.s[n+1] != '\n' {
+		return v, errProtocol
+	}
+	v.s = v.s[:n]
+	return v, nil
+}
+
+// readArray reads the n elements of the array v.
+func readArray(r *bufio.Reader, v value, n int) (value, error) {
+	v.n = int64(n)
+	// Grown as elements arrive, for the same reason as a bulk string.
+	v.a = make([]value, 0, min(n, 1024))
+	for range n {
+		e, err := readValue(r)
+		if err != nil {
+			return v, err
+		}
+		v.a = append(v.a, e)
+	}
+	return v, nil
 }

@@ -62,6 +62,31 @@ type OptionsEncoder interface {
 	EncodeOptions(own any, w OptionWriter)
 }
 
+// OptionsDriver is what a driver whose pools take keys of their own
+// implements: it builds their codec, reads the keys and writes them
+// back. A protocol checks its driver against it at compile time:
+//
+//	var _ protocols.OptionsDriver = driver{}
+type OptionsDriver interface {
+	Driver
+	OptionsDecoder
+	OptionsEncoder
+}
+
+// NewCodecFrom turns what a protocol's constructor returns, its own
+// codec type or an error, into NewCodec's result: on an error the Codec
+// is nil, rather than a nil *C that a Codec holding it would hide.
+//
+//	func (driver) NewCodec(o protocols.Options) (protocols.Codec, error) {
+//		return protocols.NewCodecFrom(New(o))
+//	}
+func NewCodecFrom[C Codec](c C, err error) (Codec, error) {
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // OptionTable is one table of a configuration file, as a protocol reads
 // its keys from it. Each getter marks its key as known and returns def
 // when the key is absent; a value of the wrong type is reported, naming

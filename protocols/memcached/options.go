@@ -22,18 +22,11 @@ func OptionsOf(own any) *Options {
 // driver is the protocol as registered: the codec and its options.
 type driver struct{}
 
-var (
-	_ protocols.Driver         = driver{}
-	_ protocols.OptionsDecoder = driver{}
-	_ protocols.OptionsEncoder = driver{}
-)
+var _ protocols.OptionsDriver = driver{}
 
+// NewCodec implements protocols.Driver.
 func (driver) NewCodec(o protocols.Options) (protocols.Codec, error) {
-	c, err := New(o)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return protocols.NewCodecFrom(New(o))
 }
 
 // DecodeOptions implements protocols.OptionsDecoder.

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/walnutproxy/walnut/protocols"
@@ -75,7 +76,7 @@ func checkResend(t *testing.T, out []byte, orig *protocols.Request, keys []strin
 	c2 := newCodec(t, protocols.Options{})
 	var req protocols.Request
 	n, err := c2.ParseRequest(out, &req)
-	if err != nil || n != len(out) || req.Kind != orig.Kind || req.Cmd != orig.Cmd || req.Flags != 0 || !eqStrs(strs(req.Keys), keys) {
+	if err != nil || n != len(out) || req.Kind != orig.Kind || req.Cmd != orig.Cmd || req.Flags != 0 || !slices.Equal(strs(req.Keys), keys) {
 		t.Fatalf("request to server %q parses as kind %d cmd %d flags %b keys %q (n=%d err=%v), want kind %d cmd %d keys %q",
 			out, req.Kind, req.Cmd, req.Flags, req.Keys, n, err, orig.Kind, orig.Cmd, keys)
 	}

@@ -1,6 +1,7 @@
 package memcached
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -297,7 +298,7 @@ func TestParseLongGet(t *testing.T) {
 		in := cmd + strings.Join(keys, " ") + "\r\n"
 		var req protocols.Request
 		n, err := c.ParseRequest([]byte(in), &req)
-		if err != nil || n != len(in) || req.Kind != protocols.Split || !eqStrs(strs(req.Keys), keys) {
+		if err != nil || n != len(in) || req.Kind != protocols.Split || !slices.Equal(strs(req.Keys), keys) {
 			t.Fatalf("%s: n=%d err=%v kind %d, %d keys", cmd, n, err, req.Kind, len(req.Keys))
 		}
 		// Half of it is still need more, not too long.
@@ -319,7 +320,7 @@ func TestParseReusesRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if cap(req.Keys) < 5 || req.Kind != protocols.Split || req.Flags != 0 || !eqStrs(strs(req.Keys), []string{"x"}) {
+	if cap(req.Keys) < 5 || req.Kind != protocols.Split || req.Flags != 0 || !slices.Equal(strs(req.Keys), []string{"x"}) {
 		t.Fatalf("after reuse: %+v", req)
 	}
 	// A need-more parse leaves the request empty.
@@ -351,18 +352,6 @@ func strs(bs [][]byte) []string {
 		out[i] = string(b)
 	}
 	return out
-}
-
-func eqStrs(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // By default keys hold what memcached accepts, control bytes included

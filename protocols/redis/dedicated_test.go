@@ -2,6 +2,7 @@ package redis
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func TestDedicatedRoute(t *testing.T) {
 		if n, err := c.ParseRequest([]byte(in), &req); err != nil || n != len(in) {
 			t.Fatalf("%s: n=%d err=%v", tc.in, n, err)
 		}
-		if req.Kind != tc.kind || req.Conn != tc.conn || req.Block != tc.block || !eqStrs(strs(req.Keys), tc.keys) || string(req.Reply) != tc.reply {
+		if req.Kind != tc.kind || req.Conn != tc.conn || req.Block != tc.block || !slices.Equal(strs(req.Keys), tc.keys) || string(req.Reply) != tc.reply {
 			t.Errorf("%s: kind %d conn %d block %v keys %q reply %q; want %d %d %v %q %q", tc.in,
 				req.Kind, req.Conn, req.Block, strs(req.Keys), req.Reply, tc.kind, tc.conn, tc.block, tc.keys, tc.reply)
 		}

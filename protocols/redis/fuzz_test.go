@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,7 +89,7 @@ func checkResend(t *testing.T, c *Codec, out []byte, want []string) {
 	c2 := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk}
 	var req protocols.Request
 	n, err := c2.ParseRequest(out, &req)
-	if err != nil || n != len(out) || !eqStrs(strs(req.Args), want) {
+	if err != nil || n != len(out) || !slices.Equal(strs(req.Args), want) {
 		t.Fatalf("request to server %q parses as %q (n=%d err=%v), want %q", out, strs(req.Args), n, err, want)
 	}
 }

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func TestKeysMatchCommandGetKeys(t *testing.T) {
 		for _, k := range list {
 			want = append(want, k.(string))
 		}
-		if got := strs(req.Keys); !eqStrs(got, want) {
+		if got := strs(req.Keys); !slices.Equal(got, want) {
 			t.Errorf("%s: keys %q, COMMAND GETKEYS %q", cmd, got, want)
 		}
 	}

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -32,18 +33,6 @@ func strs(bs [][]byte) []string {
 		out[i] = string(b)
 	}
 	return out
-}
-
-func eqStrs(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // validRequests are complete requests with the arguments they parse to.
@@ -91,7 +80,7 @@ func TestParseRequestValid(t *testing.T) {
 			t.Errorf("%q: n=%d err=%v, want %d, nil", tc.in, n, err, len(tc.in))
 			continue
 		}
-		if got := strs(req.Args); !eqStrs(got, tc.args) {
+		if got := strs(req.Args); !slices.Equal(got, tc.args) {
 			t.Errorf("%q: args %q, want %q", tc.in, got, tc.args)
 		}
 		inline := tc.in[0] != '*'

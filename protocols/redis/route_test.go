@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -225,7 +226,7 @@ func TestRoute(t *testing.T) {
 			t.Errorf("%s: n=%d err=%v", tc.in, n, err)
 			continue
 		}
-		if req.Kind != tc.kind || !eqStrs(strs(req.Keys), tc.keys) || string(req.Reply) != tc.reply {
+		if req.Kind != tc.kind || !slices.Equal(strs(req.Keys), tc.keys) || string(req.Reply) != tc.reply {
 			t.Errorf("%s: kind %d keys %q reply %q; want kind %d keys %q reply %q",
 				tc.in, req.Kind, strs(req.Keys), req.Reply, tc.kind, tc.keys, tc.reply)
 		}

@@ -4,64 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/walnutproxy/walnut/internal/movetest"
 	"github.com/walnutproxy/walnut/internal/testbed"
 	"github.com/walnutproxy/walnut/protocols/move"
 )
-
-// fakeJob stands in for walnut reshard's engine: route decides where
-// each key goes, and what the mover reports is kept to be checked.
-type fakeJob struct {
-	addr  string
-	set   move.Settings
-	route func(key []byte) int
-
-	mu     sync.Mutex
-	counts move.Counts
-	done   bool
-	failed []error
-}
-
-func (j *fakeJob) Server() string                        { return j.addr }
-func (j *fakeJob) Settings() move.Settings               { return j.set }
-func (j *fakeJob) Resume(move.Namespace) (string, bool)  { return "", false }
-func (j *fakeJob) Total(int64)                           {}
-func (j *fakeJob) Scanned(int64, int64)                  {}
-func (j *fakeJob) Wait(ctx context.Context, _ int) error { return ctx.Err() }
-func (j *fakeJob) BatchDone()                            {}
-func (j *fakeJob) Notef(string, ...any)                  {}
-
-func (j *fakeJob) Route(_ move.Namespace, keys [][]byte, dest []int) (int, error) {
-	for i, k := range keys {
-		dest[i] = j.route(k)
-	}
-	return 0, nil
-}
-
-func (j *fakeJob) Moved(_ move.Namespace, _ int, c move.Counts) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.counts.Keys += c.Keys
-	j.counts.Bytes += c.Bytes
-	j.counts.Kept += c.Kept
-	j.counts.Vanished += c.Vanished
-}
-
-func (j *fakeJob) Failed(_ int64, err error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.failed = append(j.failed, err)
-}
-
-func (j *fakeJob) Advance(_ move.Namespace, s move.Step) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.done = j.done || s.Done
-	return nil
-}
 
 // send writes a command line to memcached and returns its first reply
 // line.
@@ -106,18 +55,19 @@ func TestMoveServer(t *testing.T) {
 	}
 
 	m := New(move.Pool{NewServers: []string{newSrv.Addr}})
-	job := &fakeJob{addr: oldSrv.Addr, set: move.Settings{Batch: 7, ScanCount: 10, BytesSample: 1, Timeout: 5 * time.Second},
-		route: func(k []byte) int {
+	job := movetest.New(oldSrv.Addr, move.Settings{Batch: 7, ScanCount: 10, BytesSample: 1, Timeout: 5 * time.Second},
+		func(k []byte) int {
 			if strings.HasPrefix(string(k), "go:") {
 				return 0
 			}
 			return -1
-		}}
+		})
 	if err := m.MoveServer(ctx, job); err != nil {
 		t.Fatal(err)
 	}
-	if c := job.counts; c.Keys != 39 || c.Kept != 1 || c.Bytes <= 0 || !job.done || len(job.failed) > 0 {
-		t.Fatalf("counts %+v, done %v, failed %v", c, job.done, job.failed)
+	r := job.Report()
+	if c := r.Counts[move.Namespace{}]; c.Keys != 39 || c.Kept != 1 || c.Bytes <= 0 || len(r.Done) == 0 || len(r.Failed) > 0 {
+		t.Fatalf("counts %+v, done %v, failed %v", r.Counts, r.Done, r.Failed)
 	}
 	if l := send(t, oldC, "mg go:5 v\r\n"); l != "EN" {
 		t.Fatalf("go:5 is still on the old server: %s", l)

@@ -4,79 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/walnutproxy/walnut/internal/movetest"
 	"github.com/walnutproxy/walnut/protocols/move"
 	"github.com/walnutproxy/walnut/protocols/redis/internal/redisserver"
 )
-
-// fakeJob stands in for walnut reshard's engine: route decides where
-// each key goes, and what the mover reports is kept to be checked.
-type fakeJob struct {
-	addr  string
-	set   move.Settings
-	route func(key []byte) int
-
-	mu      sync.Mutex
-	counts  map[move.Namespace]move.Counts
-	steps   []move.Namespace // the namespaces of the Advances that say done
-	scanned int64
-	notes   []string
-	failed  []error
-}
-
-func (j *fakeJob) Server() string                        { return j.addr }
-func (j *fakeJob) Settings() move.Settings               { return j.set }
-func (j *fakeJob) Resume(move.Namespace) (string, bool)  { return "", false }
-func (j *fakeJob) Total(int64)                           {}
-func (j *fakeJob) Wait(ctx context.Context, _ int) error { return ctx.Err() }
-func (j *fakeJob) BatchDone()                            {}
-func (j *fakeJob) Route(_ move.Namespace, keys [][]byte, dest []int) (int, error) {
-	for i, k := range keys {
-		dest[i] = j.route(k)
-	}
-	return 0, nil
-}
-
-func (j *fakeJob) Scanned(keys, _ int64) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.scanned += keys
-}
-
-func (j *fakeJob) Moved(ns move.Namespace, _ int, c move.Counts) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	sum := j.counts[ns]
-	sum.Keys += c.Keys
-	sum.Bytes += c.Bytes
-	sum.Kept += c.Kept
-	sum.Vanished += c.Vanished
-	j.counts[ns] = sum
-}
-
-func (j *fakeJob) Failed(_ int64, err error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.failed = append(j.failed, err)
-}
-
-func (j *fakeJob) Advance(ns move.Namespace, s move.Step) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if s.Done {
-		j.steps = append(j.steps, ns)
-	}
-	return nil
-}
-
-func (j *fakeJob) Notef(format string, args ...any) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.notes = append(j.notes, fmt.Sprintf(format, args...))
-}
 
 func startRedis(t *testing.T) string {
 	t.Helper()
@@ -135,29 +69,29 @@ func TestMoveServer(t *testing.T) {
 	if h := m.Home(); h != (move.Namespace{}) {
 		t.Fatalf("home %+v", h)
 	}
-	job := &fakeJob{addr: oldAddr, counts: map[move.Namespace]move.Counts{},
-		set: move.Settings{Batch: 7, ScanCount: 10, BytesSample: 1, Timeout: 5 * time.Second},
-		route: func(k []byte) int {
+	job := movetest.New(oldAddr, move.Settings{Batch: 7, ScanCount: 10, BytesSample: 1, Timeout: 5 * time.Second},
+		func(k []byte) int {
 			if strings.HasPrefix(string(k), "go:") {
 				return 0
 			}
 			return -1
-		}}
+		})
 	if err := m.MoveServer(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
-	if len(job.failed) > 0 || len(job.notes) > 0 {
-		t.Fatalf("failed %v, notes %v", job.failed, job.notes)
+	r := job.Report()
+	if len(r.Failed) > 0 || len(r.Notes) > 0 {
+		t.Fatalf("failed %v, notes %v", r.Failed, r.Notes)
 	}
 	home, other := move.Namespace{}, move.Namespace{Old: 4, New: 4}
-	if c := job.counts[home]; c.Keys != 49 || c.Kept != 1 || c.Bytes <= 0 {
+	if c := r.Counts[home]; c.Keys != 49 || c.Kept != 1 || c.Bytes <= 0 {
 		t.Fatalf("redis_db: %+v", c)
 	}
-	if c := job.counts[other]; c.Keys != 20 {
+	if c := r.Counts[other]; c.Keys != 20 {
 		t.Fatalf("database 4: %+v", c)
 	}
-	if len(job.steps) != 2 || job.steps[0] != other || job.steps[1] != home || job.scanned != 120 {
-		t.Fatalf("namespaces done in order %v, %d keys scanned", job.steps, job.scanned)
+	if len(r.Done) != 2 || r.Done[0] != other || r.Done[1] != home || r.Scanned != 120 {
+		t.Fatalf("namespaces done in order %v, %d keys scanned", r.Done, r.Scanned)
 	}
 	if n := do(t, old0, "DBSIZE"); n != int64(50) {
 		t.Fatalf("old redis_db keeps %v keys", n)

@@ -66,9 +66,8 @@ func TestRedisAuthAndDB(t *testing.T) {
 // Without redis_auth, AUTH gets Redis' own answer for a server with no
 // password, and the connection goes on.
 func TestAuthWithoutPassword(t *testing.T) {
-	servers := testbed.Redises(t, 1)
-	_, addrs := startWalnut(t, redisPool("p", servers, ""))
-	c := dialRaw(t, addrs["p"])
+	_, addr := redisWalnut(t, 1, "p", "")
+	c := dialRaw(t, addr)
 	c.send(t, "AUTH x\r\nPING\r\n")
 	if got := c.line(t); got != "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n" {
 		t.Fatalf("AUTH without a password: %q", got)

@@ -7,16 +7,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/walnutproxy/walnut/internal/testbed"
 )
 
 // Malformed requests get a protocol error and only the offending client
 // is closed; a well-behaved client keeps working the whole time.
 func TestRedisBadInputClosesOnlyThatClient(t *testing.T) {
-	servers := testbed.Redises(t, 2)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, `max_request_size = 4096`))
-	addr := addrs["alpha"]
+	_, addr := redisWalnut(t, 2, "alpha", `max_request_size = 4096`)
 
 	// A bystander runs requests throughout.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -75,9 +71,8 @@ func TestRedisBadInputClosesOnlyThatClient(t *testing.T) {
 // A request that is larger than the limit only in total (many small
 // bulks) is refused as too large.
 func TestRedisRequestTooLarge(t *testing.T) {
-	servers := testbed.Redises(t, 1)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, `max_request_size = 4096`))
-	c := dialRaw(t, addrs["alpha"])
+	_, addr := redisWalnut(t, 1, "alpha", `max_request_size = 4096`)
+	c := dialRaw(t, addr)
 	var b strings.Builder
 	b.WriteString("*1001\r\n$4\r\nMGET\r\n")
 	for range 1000 {
@@ -94,9 +89,8 @@ func TestRedisRequestTooLarge(t *testing.T) {
 
 // Every byte in its own write: parsing is incremental.
 func TestRedisByteAtATime(t *testing.T) {
-	servers := testbed.Redises(t, 2)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, ""))
-	c := dialRaw(t, addrs["alpha"])
+	_, addr := redisWalnut(t, 2, "alpha", "")
+	c := dialRaw(t, addr)
 	input := "*3\r\n$3\r\nSET\r\n$5\r\nslowk\r\n$6\r\nslow-v\r\n" +
 		"GET slowk\r\n" +
 		"*4\r\n$4\r\nMGET\r\n$5\r\nslowk\r\n$4\r\nnone\r\n$5\r\nslowk\r\n"

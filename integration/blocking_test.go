@@ -18,11 +18,10 @@ import (
 // says, however short the pool's timeout, and wake when another client
 // feeds them.
 func TestBlockingCommands(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, "hash = \"md5\"\nhash_tag = \"{}\"\ntimeout = \"100ms\""))
+	servers, addr := redisWalnut(t, 3, "alpha", "hash = \"md5\"\nhash_tag = \"{}\"\ntimeout = \"100ms\"")
 	ctx := context.Background()
-	c := newClient(t, addrs["alpha"])
-	other := newClient(t, addrs["alpha"])
+	c := newClient(t, addr)
+	other := newClient(t, addr)
 
 	// Times out by its own timeout (0.5s), not the pool's (100ms).
 	start := time.Now()

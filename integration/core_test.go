@@ -17,10 +17,9 @@ import (
 )
 
 func TestQuitAndHalfClose(t *testing.T) {
-	servers := testbed.Redises(t, 2)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, ""))
+	_, addr := redisWalnut(t, 2, "alpha", "")
 
-	c := dialRaw(t, addrs["alpha"])
+	c := dialRaw(t, addr)
 	c.send(t, "SET q 1\r\nQUIT\r\nGET q\r\n")
 	if got := c.line(t); got != "+OK\r\n" {
 		t.Fatalf("SET before QUIT: %q", got)
@@ -33,7 +32,7 @@ func TestQuitAndHalfClose(t *testing.T) {
 	}
 
 	// A client that shuts down its sending side still gets its replies.
-	h := dialRaw(t, addrs["alpha"])
+	h := dialRaw(t, addr)
 	h.send(t, "PING\r\nGET q\r\n")
 	h.Conn.(*net.TCPConn).CloseWrite()
 	for _, want := range []string{"+PONG\r\n", "$1\r\n", "1\r\n"} {
@@ -49,9 +48,8 @@ func TestQuitAndHalfClose(t *testing.T) {
 // More requests in one burst than max_pipeline: served in rounds, in
 // order.
 func TestPipelineLongerThanBound(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, "hash = \"md5\"\nmax_pipeline = 7"))
-	c := dialRaw(t, addrs["alpha"])
+	_, addr := redisWalnut(t, 3, "alpha", "hash = \"md5\"\nmax_pipeline = 7")
+	c := dialRaw(t, addr)
 	var b strings.Builder
 	for i := range 500 {
 		fmt.Fprintf(&b, "SET k%d v%d\r\nGET k%d\r\n", i, i, i)
@@ -70,10 +68,9 @@ func TestPipelineLongerThanBound(t *testing.T) {
 }
 
 func TestLargeValues(t *testing.T) {
-	servers := testbed.Redises(t, 2)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, ""))
+	_, addr := redisWalnut(t, 2, "alpha", "")
 	ctx := context.Background()
-	cl := newClient(t, addrs["alpha"])
+	cl := newClient(t, addr)
 	for _, size := range []int{100 << 10, 1 << 20, 16 << 20} {
 		val := strings.Repeat("x", size-7) + fmt.Sprintf("%07d", size%9999999)
 		if err := cl.Set(ctx, fmt.Sprintf("big%d", size), val, 0).Err(); err != nil {
@@ -144,15 +141,14 @@ func TestServerSendingGarbage(t *testing.T) {
 // Clients that vanish with requests in flight, on a server that hangs,
 // leave walnut serving others.
 func TestClientGoneMidRequest(t *testing.T) {
-	servers := testbed.Redises(t, 2)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, "hash = \"md5\"\ntimeout = \"500ms\""))
+	servers, addr := redisWalnut(t, 2, "alpha", "hash = \"md5\"\ntimeout = \"500ms\"")
 	ctx := context.Background()
-	cl := newClient(t, addrs["alpha"])
+	cl := newClient(t, addr)
 	ds := direct(t, servers)
 	hung := keyPerServer(t, ctx, cl, ds)[0]
 	servers[0].Stop()
 	for range 20 {
-		c := dialRaw(t, addrs["alpha"])
+		c := dialRaw(t, addr)
 		c.send(t, "GET "+hung+"\r\nGET "+hung+"\r\n")
 		c.Close()
 	}

@@ -40,15 +40,14 @@ func serverClients(t testing.TB, ctx context.Context, d *redis.Client) []string 
 // SELECT 3, a transaction, a blocking command and a subscription run in
 // database 3 of the server, as on one redis-server.
 func TestDedicatedInClientDatabase(t *testing.T) {
-	servers := testbed.Redises(t, 2)
-	_, addrs := startWalnut(t, redisPool("p", servers, "hash = \"md5\"\nhash_tag = \"{}\""))
+	servers, addr := redisWalnut(t, 2, "p", "hash = \"md5\"\nhash_tag = \"{}\"")
 	ctx := context.Background()
 	ds := direct(t, servers)
-	c := dialRaw(t, addrs["p"])
+	c := dialRaw(t, addr)
 	if got := c.do(t, "SELECT 3"); got != "+OK\r\n" {
 		t.Fatalf("SELECT 3: %q", got)
 	}
-	srv := servers[keyOwner(t, ctx, addrs["p"], ds, "{t}probe")]
+	srv := servers[keyOwner(t, ctx, addr, ds, "{t}probe")]
 	d0, d3 := dbClient(t, srv.Addr, 0), dbClient(t, srv.Addr, 3)
 
 	// A transaction, with a WATCH first.
@@ -94,7 +93,7 @@ func TestDedicatedInClientDatabase(t *testing.T) {
 
 	// A subscription: its connections are in database 3 (pub/sub itself
 	// ignores databases, as in Redis).
-	sub := dialRaw(t, addrs["p"])
+	sub := dialRaw(t, addr)
 	sub.do(t, "SELECT 3")
 	sub.send(t, cmd("SUBSCRIBE {t}ch")+cmd("PSUBSCRIBE {t}*"))
 	for _, want := range []string{"*3\r\n$9\r\nsubscribe\r\n$5\r\n{t}ch\r\n:1\r\n", "*3\r\n$10\r\npsubscribe\r\n$4\r\n{t}*\r\n:2\r\n"} {
@@ -116,7 +115,7 @@ func TestDedicatedInClientDatabase(t *testing.T) {
 			t.Errorf("server %d: no subscribed connection: %q", i, serverClients(t, ctx, d))
 		}
 	}
-	pub := newClient(t, addrs["p"])
+	pub := newClient(t, addr)
 	if n, err := pub.Publish(ctx, "{t}ch", "hello").Result(); err != nil || n != 2 {
 		t.Fatalf("PUBLISH: %d receivers, %v", n, err)
 	}
@@ -220,10 +219,9 @@ func TestDedicatedIdleAcrossDatabases(t *testing.T) {
 // the transaction connection's database behind its back. The client
 // stays in its database.
 func TestSelectInsideMulti(t *testing.T) {
-	servers := testbed.Redises(t, 1)
-	_, addrs := startWalnut(t, redisPool("p", servers, ""))
+	servers, addr := redisWalnut(t, 1, "p", "")
 	ctx := context.Background()
-	c := dialRaw(t, addrs["p"])
+	c := dialRaw(t, addr)
 	c.do(t, "SELECT 2")
 	for _, step := range [][2]string{
 		{"MULTI", "+OK\r\n"},
@@ -288,9 +286,8 @@ func TestDedicatedSelectRefused(t *testing.T) {
 // and the transaction aborts as for any command refused while queuing;
 // the connection commands walnut answers itself are queued.
 func TestKeyspaceInsideMulti(t *testing.T) {
-	servers := testbed.Redises(t, 2)
-	_, addrs := startWalnut(t, redisPool("p", servers, "allow_flush = true"))
-	c := dialRaw(t, addrs["p"])
+	_, addr := redisWalnut(t, 2, "p", "allow_flush = true")
+	c := dialRaw(t, addr)
 	why := " inside a transaction: a transaction runs on the server of its keys, and it has none\r\n"
 	for _, step := range [][2]string{
 		{"MULTI", "+OK\r\n"},

@@ -303,9 +303,8 @@ func TestFaultHealthCheck(t *testing.T) {
 // connection is replaced; the other servers' requests carry on; after
 // SIGCONT it serves again.
 func TestFaultStoppedServer(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("p", servers, "hash = \"md5\"\ntimeout = \"300ms\""))
-	ld := startLoad(8, redisOp(addrs["p"]))
+	servers, addr := redisWalnut(t, 3, "p", "hash = \"md5\"\ntimeout = \"300ms\"")
+	ld := startLoad(8, redisOp(addr))
 	time.Sleep(300 * time.Millisecond)
 	stopped := time.Now()
 	servers[2].Stop()

@@ -81,6 +81,16 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// redisWalnut starts n redis-servers and walnut with one Redis pool,
+// name, over them; extra are the pool's further keys. It returns the
+// servers and the pool's address.
+func redisWalnut(t testing.TB, n int, name, extra string) ([]*testbed.Process, string) {
+	t.Helper()
+	servers := testbed.Redises(t, n)
+	_, addrs := startWalnut(t, redisPool(name, servers, extra))
+	return servers, addrs[name]
+}
+
 // redisPool renders a Redis pool section over servers.
 func redisPool(name string, servers []*testbed.Process, extra string) string {
 	return pool(name, "redis", servers, extra)

@@ -110,12 +110,11 @@ func scanAll(t testing.TB, ctx context.Context, c *redis.Client, match string, c
 // The seed workflow, verbatim: delete every user* key with redis-cli's
 // --scan piped into DEL, then list what KEYS finds.
 func TestKeyspaceRedisCliScanDel(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("p", servers, `hash = "md5"`))
+	servers, addr := redisWalnut(t, 3, "p", `hash = "md5"`)
 	cli := testbed.Need(t, "redis-cli")
-	_, port := splitAddr(addrs["p"])
+	_, port := splitAddr(addr)
 	ctx := context.Background()
-	c := newClient(t, addrs["p"])
+	c := newClient(t, addr)
 	fill(t, ctx, c, 500)
 	ds := direct(t, servers)
 	for i, d := range ds {
@@ -161,10 +160,9 @@ func TestKeyspaceRedisCliScanDel(t *testing.T) {
 // with MATCH, COUNT and TYPE, and finds what one redis-server holding the
 // same keys finds.
 func TestKeyspaceScanIterator(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("p", servers, `hash = "md5"`))
+	_, addr := redisWalnut(t, 3, "p", `hash = "md5"`)
 	ctx := context.Background()
-	c := newClient(t, addrs["p"])
+	c := newClient(t, addr)
 	ref := newClient(t, testbed.Redis(t).Addr)
 	fill(t, ctx, c, 1500)
 	fill(t, ctx, ref, 1500)
@@ -191,7 +189,7 @@ func TestKeyspaceScanIterator(t *testing.T) {
 	}
 	// The cursor names the server in its top bits: the first page of the
 	// second server starts at 1<<47.
-	rc := dialRaw(t, addrs["p"])
+	rc := dialRaw(t, addr)
 	got := rc.do(t, fmt.Sprintf("SCAN %d COUNT 5000", uint64(1)<<47))
 	if !strings.HasPrefix(got, fmt.Sprintf("*2\r\n$%d\r\n%d\r\n", len(strconv.FormatUint(2<<47, 10)), uint64(2)<<47)) {
 		t.Fatalf("SCAN of the whole second server: cursor does not move to the third: %.80q", got)
@@ -261,10 +259,9 @@ func TestKeyspaceScanSkipsEjectedServer(t *testing.T) {
 // KEYS, DBSIZE, RANDOMKEY, TIME and LASTSAVE through walnut answer what
 // one redis-server holding the same keys answers.
 func TestKeyspaceCommandsMatchOneServer(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("p", servers, `hash = "md5"`))
+	_, addr := redisWalnut(t, 3, "p", `hash = "md5"`)
 	ctx := context.Background()
-	c := newClient(t, addrs["p"])
+	c := newClient(t, addr)
 	ref := newClient(t, testbed.Redis(t).Addr)
 	if k, err := c.RandomKey(ctx).Result(); err != redis.Nil {
 		t.Fatalf("RANDOMKEY of an empty pool = %q, %v; want nil", k, err)
@@ -349,10 +346,9 @@ func TestKeyspaceFlush(t *testing.T) {
 // SCRIPT LOAD puts a script on every server, so EVALSHA works whichever
 // server its keys are on; SCRIPT EXISTS and FLUSH see every server.
 func TestKeyspaceScripts(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("p", servers, `hash = "md5"`))
+	servers, addr := redisWalnut(t, 3, "p", `hash = "md5"`)
 	ctx := context.Background()
-	c := newClient(t, addrs["p"])
+	c := newClient(t, addr)
 	ds := direct(t, servers)
 	keyOn := keyPerServer(t, ctx, c, ds)
 	sha, err := c.ScriptLoad(ctx, "return redis.call('get', KEYS[1])").Result()
@@ -420,16 +416,15 @@ func TestKeyspaceErrorNamesServer(t *testing.T) {
 // INFO reports walnut's own figures in Redis' format; INFO servers puts
 // every server's INFO one after another.
 func TestKeyspaceInfo(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("p", servers, ""))
+	servers, addr := redisWalnut(t, 3, "p", "")
 	ctx := context.Background()
-	c := newClient(t, addrs["p"])
+	c := newClient(t, addr)
 	c.Set(ctx, "a", "b", 0)
 	info, err := c.Info(ctx).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, port := splitAddr(addrs["p"])
+	_, port := splitAddr(addr)
 	for _, want := range []string{"# Server\r\n", "redis_version:7.0.15\r\n", "walnut_version:test\r\n", "walnut_pool:p\r\n",
 		"tcp_port:" + port + "\r\n", "# Clients\r\n", "connected_clients:", "# Stats\r\n", "total_commands_processed:",
 		"walnut_servers:3\r\n"} {

@@ -15,18 +15,17 @@ import (
 // client_connections: one client too many is told so and closed; once a
 // client leaves, a new one gets in.
 func TestLimitClientConnections(t *testing.T) {
-	servers := testbed.Redises(t, 1)
-	_, addrs := startWalnut(t, redisPool("p", servers, "client_connections = 3"))
+	_, addr := redisWalnut(t, 1, "p", "client_connections = 3")
 	var held []*rawConn
 	for range 3 {
-		c := dialRaw(t, addrs["p"])
+		c := dialRaw(t, addr)
 		c.send(t, "PING\r\n")
 		if got := c.line(t); got != "+PONG\r\n" {
 			t.Fatalf("client within the limit: %q", got)
 		}
 		held = append(held, c)
 	}
-	extra := dialRaw(t, addrs["p"])
+	extra := dialRaw(t, addr)
 	if got := extra.line(t); got != "-ERR max number of clients reached\r\n" {
 		t.Fatalf("client over the limit got %q", got)
 	}
@@ -35,7 +34,7 @@ func TestLimitClientConnections(t *testing.T) {
 	}
 	held[0].Close()
 	time.Sleep(50 * time.Millisecond)
-	again := dialRaw(t, addrs["p"])
+	again := dialRaw(t, addr)
 	again.send(t, "PING\r\n")
 	if got := again.line(t); got != "+PONG\r\n" {
 		t.Fatalf("client after one left: %q", got)

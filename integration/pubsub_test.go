@@ -16,19 +16,18 @@ import (
 // redis-server, in lockstep: every reply and every message is the same,
 // byte for byte, counts included.
 func TestPubSubLikeRedis(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, "hash = \"md5\""))
+	servers, addr := redisWalnut(t, 3, "alpha", "hash = \"md5\"")
 	single := testbed.Redis(t)
 	ctx := context.Background()
 	// Channels that live on different servers of the pool.
-	ch := keysApart(t, ctx, newClient(t, addrs["alpha"]), direct(t, servers), 3)
+	ch := keysApart(t, ctx, newClient(t, addr), direct(t, servers), 3)
 
 	type target struct {
 		name     string
 		sub, pub *rawConn
 	}
 	targets := []target{
-		{"walnut", dialRaw(t, addrs["alpha"]), dialRaw(t, addrs["alpha"])},
+		{"walnut", dialRaw(t, addr), dialRaw(t, addr)},
 		{"redis-server", dialRaw(t, single.Addr), dialRaw(t, single.Addr)},
 	}
 	// Each step is a subscriber command (its replies are compared), or a
@@ -222,13 +221,12 @@ func TestPubSubGoRedis(t *testing.T) {
 // walnut's memory growing: walnut stops reading its connections past
 // max_client_output, and every message arrives, in order, once it reads.
 func TestPubSubSlowSubscriber(t *testing.T) {
-	servers := testbed.Redises(t, 1)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, "max_client_output = \"64KiB\"\nclient_timeout = \"300ms\""))
+	servers, addr := redisWalnut(t, 1, "alpha", "max_client_output = \"64KiB\"\nclient_timeout = \"300ms\"")
 	ctx := context.Background()
-	sub := dialRaw(t, addrs["alpha"])
+	sub := dialRaw(t, addr)
 	sub.SetDeadline(time.Now().Add(60 * time.Second))
 	exchangeMarked(t, sub, []string{"SUBSCRIBE feed"})
-	pub := newClient(t, addrs["alpha"])
+	pub := newClient(t, addr)
 	payload := strings.Repeat("x", 2000)
 	const n = 8000 // 16MB, more than the sockets between hold
 	for i := range n {

@@ -16,10 +16,9 @@ import (
 )
 
 func TestRedisCommandsAcrossShards(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, `hash = "md5"`))
+	servers, addr := redisWalnut(t, 3, "alpha", `hash = "md5"`)
 	ctx := context.Background()
-	c := newClient(t, addrs["alpha"])
+	c := newClient(t, addr)
 	ds := direct(t, servers)
 
 	// Single-key commands of several types land on exactly one server
@@ -121,10 +120,9 @@ func TestRedisCommandsAcrossShards(t *testing.T) {
 }
 
 func TestRedisEvalNeedsKeysOnOneServer(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, "hash = \"md5\"\nhash_tag = \"{}\""))
+	_, addr := redisWalnut(t, 3, "alpha", "hash = \"md5\"\nhash_tag = \"{}\"")
 	ctx := context.Background()
-	c := newClient(t, addrs["alpha"])
+	c := newClient(t, addr)
 	script := "redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[2])"
 	if err := c.Set(ctx, "{u1}:b", "bee", 0).Err(); err != nil {
 		t.Fatal(err)
@@ -159,8 +157,7 @@ func TestRedisEvalNeedsKeysOnOneServer(t *testing.T) {
 // Many clients pipeline random commands over the shared server
 // connections; every reply must be the one for its own request.
 func TestRedisPipelinesNeverMixReplies(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, ""))
+	_, addr := redisWalnut(t, 3, "alpha", "")
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
@@ -168,7 +165,7 @@ func TestRedisPipelinesNeverMixReplies(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := redis.NewClient(&redis.Options{Addr: addrs["alpha"], Protocol: 2, DisableIdentity: true, PoolSize: 1})
+			c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, PoolSize: 1})
 			defer c.Close()
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			for round := range 40 {
@@ -211,10 +208,9 @@ func TestRedisPipelinesNeverMixReplies(t *testing.T) {
 }
 
 func TestRedisUnreachableServer(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, "hash = \"md5\"\ntimeout = \"1s\""))
+	servers, addr := redisWalnut(t, 3, "alpha", "hash = \"md5\"\ntimeout = \"1s\"")
 	ctx := context.Background()
-	c := newClient(t, addrs["alpha"], func(o *redis.Options) { o.PoolSize = 1 })
+	c := newClient(t, addr, func(o *redis.Options) { o.PoolSize = 1 })
 	ds := direct(t, servers)
 	keyOn := keyPerServer(t, ctx, c, ds)
 	servers[1].Kill()
@@ -249,10 +245,9 @@ func TestRedisUnreachableServer(t *testing.T) {
 }
 
 func TestRedisTimeoutOnHungServer(t *testing.T) {
-	servers := testbed.Redises(t, 2)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, "hash = \"md5\"\ntimeout = \"300ms\""))
+	servers, addr := redisWalnut(t, 2, "alpha", "hash = \"md5\"\ntimeout = \"300ms\"")
 	ctx := context.Background()
-	c := newClient(t, addrs["alpha"], func(o *redis.Options) { o.PoolSize = 1 })
+	c := newClient(t, addr, func(o *redis.Options) { o.PoolSize = 1 })
 	ds := direct(t, servers)
 	keyOn := keyPerServer(t, ctx, c, ds)
 	servers[0].Stop()
@@ -284,10 +279,9 @@ func TestRedisTimeoutOnHungServer(t *testing.T) {
 }
 
 func TestRedisCLI(t *testing.T) {
-	servers := testbed.Redises(t, 2)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, ""))
+	_, addr := redisWalnut(t, 2, "alpha", "")
 	cli := testbed.Need(t, "redis-cli")
-	host, port := splitAddr(addrs["alpha"])
+	host, port := splitAddr(addr)
 	run := func(args ...string) string {
 		t.Helper()
 		out, err := runCmd(cli, append([]string{"-h", host, "-p", port}, args...)...)

@@ -23,12 +23,11 @@ import (
 // server, clients of other databases do not see them, and KEYS, SCAN,
 // DBSIZE and FLUSHDB act on the client's database only.
 func TestSelectWithGoRedis(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("p", servers, "hash = \"md5\"\nallow_flush = true"))
+	servers, addr := redisWalnut(t, 3, "p", "hash = \"md5\"\nallow_flush = true")
 	ctx := context.Background()
-	db0 := newClient(t, addrs["p"])
-	db3 := newClient(t, addrs["p"], func(o *redis.Options) { o.DB = 3 })
-	db5 := newClient(t, addrs["p"], func(o *redis.Options) { o.DB = 5 })
+	db0 := newClient(t, addr)
+	db3 := newClient(t, addr, func(o *redis.Options) { o.DB = 3 })
+	db5 := newClient(t, addr, func(o *redis.Options) { o.DB = 5 })
 	for i := range 100 {
 		k := fmt.Sprintf("k%d", i)
 		if err := db3.Set(ctx, k, "three", 0).Err(); err != nil {
@@ -84,8 +83,7 @@ func TestSelectWithGoRedis(t *testing.T) {
 // loops never see each other's keys; SELECT back to the pool's database
 // returns to the shared connections.
 func TestSelectIsolation(t *testing.T) {
-	servers := testbed.Redises(t, 2)
-	_, addrs := startWalnut(t, redisPool("p", servers, "hash = \"md5\"\nredis_db = 1\ndatabases = 8"))
+	servers, addr := redisWalnut(t, 2, "p", "hash = \"md5\"\nredis_db = 1\ndatabases = 8")
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -94,7 +92,7 @@ func TestSelectIsolation(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			// go-redis sends no SELECT for DB 0: ask for it.
-			c := redis.NewClient(&redis.Options{Addr: addrs["p"], Protocol: 2, PoolSize: 1,
+			c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, PoolSize: 1,
 				OnConnect: func(ctx context.Context, cn *redis.Conn) error { return cn.Select(ctx, db).Err() }})
 			defer c.Close()
 			for round := range 30 {
@@ -125,7 +123,7 @@ func TestSelectIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Database 1 is the pool's: its keys are in database 1 of the servers.
-	c := dialRaw(t, addrs["p"])
+	c := dialRaw(t, addr)
 	for _, st := range []struct{ send, want string }{
 		{"GET key0", "$1\r\n1\r\n"},
 		{"SELECT 0", "+OK\r\n"},
@@ -189,11 +187,10 @@ func TestSessionRepliesMatchRedis(t *testing.T) {
 // for RESP2 or RESP3 (walnut refuses RESP3, and go-redis carries on with
 // RESP2); HELLO 2 answers as Redis 7 does.
 func TestAuthAndHelloWithGoRedis(t *testing.T) {
-	servers := testbed.Redises(t, 2)
-	_, addrs := startWalnut(t, redisPool("p", servers, `password = "pw"`))
+	_, addr := redisWalnut(t, 2, "p", `password = "pw"`)
 	ctx := context.Background()
 	for _, proto := range []int{2, 3} {
-		c := redis.NewClient(&redis.Options{Addr: addrs["p"], Password: "pw", Protocol: proto, ClientName: "app" + strconv.Itoa(proto), DB: 2})
+		c := redis.NewClient(&redis.Options{Addr: addr, Password: "pw", Protocol: proto, ClientName: "app" + strconv.Itoa(proto), DB: 2})
 		defer c.Close()
 		if err := c.Set(ctx, "k", proto, 0).Err(); err != nil {
 			t.Fatalf("protocol %d: SET: %v", proto, err)
@@ -201,13 +198,13 @@ func TestAuthAndHelloWithGoRedis(t *testing.T) {
 		if name, err := c.ClientGetName(ctx).Result(); err != nil || name != "app"+strconv.Itoa(proto) {
 			t.Fatalf("protocol %d: CLIENT GETNAME = %q, %v", proto, name, err)
 		}
-		bad := redis.NewClient(&redis.Options{Addr: addrs["p"], Password: "nope", Protocol: proto})
+		bad := redis.NewClient(&redis.Options{Addr: addr, Password: "nope", Protocol: proto})
 		defer bad.Close()
 		if err := bad.Ping(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), "WRONGPASS") {
 			t.Fatalf("protocol %d, wrong password: %v", proto, err)
 		}
 	}
-	c := dialRaw(t, addrs["p"])
+	c := dialRaw(t, addr)
 	hello := c.do(t, "HELLO 2 AUTH default pw SETNAME raw")
 	want := regexp.MustCompile(`^\*14\r\n\$6\r\nserver\r\n\$5\r\nredis\r\n\$7\r\nversion\r\n\$6\r\n7\.0\.15\r\n\$5\r\nproto\r\n:2\r\n\$2\r\nid\r\n:(\d+)\r\n\$4\r\nmode\r\n\$10\r\nstandalone\r\n\$4\r\nrole\r\n\$6\r\nmaster\r\n\$7\r\nmodules\r\n\*0\r\n$`)
 	m := want.FindStringSubmatch(hello)
@@ -229,10 +226,9 @@ func TestAuthAndHelloWithGoRedis(t *testing.T) {
 // (GET's entry is byte for byte redis-server's), not what it refuses.
 func TestCommandTable(t *testing.T) {
 	ref := testbed.Redis(t)
-	servers := testbed.Redises(t, 1)
-	_, addrs := startWalnut(t, redisPool("p", servers, ""))
+	_, addr := redisWalnut(t, 1, "p", "")
 	ctx := context.Background()
-	c := newClient(t, addrs["p"])
+	c := newClient(t, addr)
 	n, err := c.Do(ctx, "COMMAND", "COUNT").Int64()
 	if err != nil || n < 150 || n > 230 {
 		t.Fatalf("COMMAND COUNT = %d, %v", n, err)
@@ -262,7 +258,7 @@ func TestCommandTable(t *testing.T) {
 			t.Errorf("COMMAND's %s:\nwalnut %s\nredis  %s", name, got, want)
 		}
 	}
-	w, r := dialRaw(t, addrs["p"]), dialRaw(t, ref.Addr)
+	w, r := dialRaw(t, addr), dialRaw(t, ref.Addr)
 	if got, want := w.do(t, "COMMAND INFO get"), r.do(t, "COMMAND INFO get"); got != want {
 		t.Errorf("COMMAND INFO get:\nwalnut %q\nredis  %q", got, want)
 	}
@@ -275,9 +271,8 @@ func TestCommandTable(t *testing.T) {
 // Commands walnut cannot route get a precise error and the connection
 // goes on.
 func TestUnroutableCommands(t *testing.T) {
-	servers := testbed.Redises(t, 2)
-	_, addrs := startWalnut(t, redisPool("p", servers, ""))
-	c := dialRaw(t, addrs["p"])
+	_, addr := redisWalnut(t, 2, "p", "")
+	c := dialRaw(t, addr)
 	for cmd, want := range map[string]string{
 		"CLUSTER INFO":      "-ERR unsupported command 'CLUSTER INFO'\r\n",
 		"MONITOR":           "-ERR unsupported command 'MONITOR'\r\n",
@@ -345,13 +340,12 @@ func TestSessionSurvivesUpgrade(t *testing.T) {
 // pipelined after it does not land in the database the connection was
 // in.
 func TestSelectBeyondServersDatabases(t *testing.T) {
-	servers := testbed.Redises(t, 1)
-	_, addrs := startWalnut(t, redisPool("p", servers, "databases = 32"))
-	other := dialRaw(t, addrs["p"])
+	servers, addr := redisWalnut(t, 1, "p", "databases = 32")
+	other := dialRaw(t, addr)
 	if got := other.do(t, "SET k v"); got != "+OK\r\n" {
 		t.Fatal(got)
 	}
-	c := dialRaw(t, addrs["p"])
+	c := dialRaw(t, addr)
 	if got := c.do(t, "SELECT 20"); got != "+OK\r\n" {
 		t.Fatalf("SELECT 20: %q", got)
 	}

@@ -17,8 +17,7 @@ import (
 // in one write (which cuts walnut's rounds where the connection
 // changes: shared, then the transaction's, then shared).
 func TestTransactionsLikeRedis(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, "hash = \"md5\"\nhash_tag = \"{}\""))
+	servers, addr := redisWalnut(t, 3, "alpha", "hash = \"md5\"\nhash_tag = \"{}\"")
 	single := testbed.Redis(t)
 	sequences := map[string][]string{
 		"basic":            {"MULTI", "SET {t}a 1", "INCR {t}a", "GET {t}a", "EXEC", "GET {t}a"},
@@ -63,7 +62,7 @@ func TestTransactionsLikeRedis(t *testing.T) {
 			for _, s := range append(servers, single) {
 				exchange(t, s.Addr, []string{"FLUSHALL"}, false)
 			}
-			got := exchange(t, addrs["alpha"], cmds, pipelined)
+			got := exchange(t, addr, cmds, pipelined)
 			want := exchange(t, single.Addr, cmds, pipelined)
 			compareReplies(t, fmt.Sprintf("%s (pipelined %v)", name, pipelined), cmds, got, want)
 		}
@@ -119,11 +118,10 @@ func TestTxPipelineHashTag(t *testing.T) {
 // WATCH: another client changing the key makes EXEC answer nil, which
 // go-redis reports as TxFailedErr; without a change, it commits.
 func TestTransactionWatchConflict(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("alpha", servers, "hash = \"md5\"\nhash_tag = \"{}\""))
+	_, addr := redisWalnut(t, 3, "alpha", "hash = \"md5\"\nhash_tag = \"{}\"")
 	ctx := context.Background()
-	c := newClient(t, addrs["alpha"])
-	other := newClient(t, addrs["alpha"])
+	c := newClient(t, addr)
+	other := newClient(t, addr)
 	const key = "{acct}:balance"
 	if err := c.Set(ctx, key, 100, 0).Err(); err != nil {
 		t.Fatal(err)
@@ -164,7 +162,7 @@ func TestTransactionWatchConflict(t *testing.T) {
 	}
 	// Raw: the change comes from a client of another server connection
 	// type (a plain SET, shared pipeline); EXEC answers a nil array.
-	raw := dialRaw(t, addrs["alpha"])
+	raw := dialRaw(t, addr)
 	for _, step := range []struct{ send, want string }{
 		{"WATCH {acct}:balance", "+OK\r\n"},
 		{"MULTI", "+OK\r\n"},

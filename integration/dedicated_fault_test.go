@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -246,16 +243,9 @@ func TestUpgradeWithDedicatedClients(t *testing.T) {
 	blocked.send(t, cmd("BLPOP l 0"))
 	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
-	w.Signal(syscall.SIGUSR2)
-	if code := w.WaitExit(20 * time.Second); code != 0 {
-		t.Fatalf("old walnut exited with %d\n%s", code, w.Log())
-	}
+	upgrade(t, w)
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("the upgrade took %v", took)
-	}
-	if m := regexp.MustCompile(`new process started" pid=(\d+)`).FindStringSubmatch(w.Log()); m != nil {
-		pid, _ := strconv.Atoi(m[1])
-		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
 	}
 	if !inMulti.closed() || !subscribed.closed() {
 		t.Fatalf("clients in a transaction or subscribed were handed over\n%s", w.Log())

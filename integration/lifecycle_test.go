@@ -106,6 +106,23 @@ func walnutAt(t *testing.T, conf string, extraArgs ...string) (*testbed.Process,
 	return testbed.WalnutArgs(t, conf, extraArgs, addr), addr
 }
 
+// upgrade sends w SIGUSR2 and waits for the old process to exit 0; it
+// returns the new process's pid, which the test's cleanup kills.
+func upgrade(t *testing.T, w *testbed.Process) int {
+	t.Helper()
+	w.Signal(syscall.SIGUSR2)
+	if code := w.WaitExit(20 * time.Second); code != 0 {
+		t.Fatalf("old walnut exited with %d\n%s", code, w.Log())
+	}
+	m := regexp.MustCompile(`new process started" pid=(\d+)`).FindStringSubmatch(w.Log())
+	if m == nil {
+		t.Fatalf("no new process in the log:\n%s", w.Log())
+	}
+	pid, _ := strconv.Atoi(m[1])
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	return pid
+}
+
 // SIGTERM under load: walnut stops reading, answers every request it had
 // read, and exits 0. Checked from the servers' side: each request that
 // was executed got its reply to the client.
@@ -217,17 +234,7 @@ func TestFaultUpgradeUnderLoad(t *testing.T) {
 	ld := startPairLoad(t, addr, 12)
 	time.Sleep(300 * time.Millisecond)
 	oldPid := w.Pid()
-	w.Signal(syscall.SIGUSR2)
-	code := w.WaitExit(20 * time.Second)
-	if code != 0 {
-		t.Fatalf("old walnut exited with %d\n%s", code, w.Log())
-	}
-	m := regexp.MustCompile(`new process started" pid=(\d+)`).FindStringSubmatch(w.Log())
-	if m == nil {
-		t.Fatalf("no new process in the log:\n%s", w.Log())
-	}
-	newPid, _ := strconv.Atoi(m[1])
-	t.Cleanup(func() { syscall.Kill(newPid, syscall.SIGKILL) })
+	newPid := upgrade(t, w)
 	if newPid == oldPid || syscall.Kill(newPid, 0) != nil {
 		t.Fatalf("new process %d is not running", newPid)
 	}

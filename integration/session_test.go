@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -306,17 +305,7 @@ func TestSessionSurvivesUpgrade(t *testing.T) {
 	}
 	id := c.do(t, "CLIENT ID")
 	oldPid := w.Pid()
-	w.Signal(syscall.SIGUSR2)
-	if code := w.WaitExit(20 * time.Second); code != 0 {
-		t.Fatalf("old walnut exited with %d\n%s", code, w.Log())
-	}
-	m := regexp.MustCompile(`new process started" pid=(\d+)`).FindStringSubmatch(w.Log())
-	if m == nil {
-		t.Fatalf("no new process in the log:\n%s", w.Log())
-	}
-	newPid, _ := strconv.Atoi(m[1])
-	t.Cleanup(func() { syscall.Kill(newPid, syscall.SIGKILL) })
-	if newPid == oldPid {
+	if upgrade(t, w) == oldPid {
 		t.Fatal("no new process")
 	}
 	for cmd, want := range map[string]string{

@@ -315,21 +315,7 @@ func TestKeyspaceInsideMulti(t *testing.T) {
 // the pool's timeout applies to the SELECT (a blocking command's own
 // timeout extends only its own wait), and the client is told.
 func TestDedicatedSelectTimesOut(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go io.Copy(io.Discard, c) // reads, never answers
-		}
-	}()
-	addr := ln.Addr().String()
+	addr := fakeServer(t, func(c net.Conn) { io.Copy(io.Discard, c) }) // reads, never answers
 	_, addrs := startWalnut(t, "[pools.p]\nlisten = \"127.0.0.1:0\"\ntimeout = \"200ms\"\nservers = [\""+addr+":1\"]\n")
 	c := dialRaw(t, addrs["p"])
 	c.do(t, "SELECT 3")

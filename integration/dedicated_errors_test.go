@@ -44,26 +44,9 @@ func TestDedicatedServerErrorTexts(t *testing.T) {
 	})
 
 	t.Run("all ejected", func(t *testing.T) {
-		dead := deadAddr(t)
-		_, addrs := startWalnut(t, fmt.Sprintf("[pools.e]\nlisten = \"127.0.0.1:0\"\nauto_eject_hosts = true\n"+
-			"server_failure_limit = 1\nserver_retry_timeout = \"60s\"\nservers = [%q]\n", dead+":1"))
-		r := dialRaw(t, addrs["e"])
-		r.send(t, cmd("BLPOP l 0"))
-		wantLine(t, r, "-ERR Connection refused (pool e, server "+dead+")\r\n")
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			r.send(t, cmd("BLPOP l 0"))
-			got := r.line(t)
-			if got == "-ERR Connection refused (pool e: every server is ejected)\r\n" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("never ejected; last answer %q", got)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		addr := ejectAll(t, cmd("BLPOP l 0"))
 		// Without keys, a subscription to every server finds none.
-		sub := dialRaw(t, addrs["e"])
+		sub := dialRaw(t, addr)
 		sub.send(t, cmd("PSUBSCRIBE n*"))
 		wantLine(t, sub, "-ERR Connection refused (pool e: every server is ejected)\r\n")
 	})

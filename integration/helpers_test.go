@@ -166,6 +166,28 @@ func keyPerServer(t testing.TB, ctx context.Context, c *redis.Client, ds []*redi
 	return keyOn
 }
 
+// fakeServer listens on a local port and hands each connection it
+// accepts to serve, in a goroutine of its own, until the test ends. It
+// returns the address.
+func fakeServer(t testing.TB, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serve(c)
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // rawConn is a plain socket with a line reader, for what clients libraries
 // would not send.
 type rawConn struct {

@@ -3,9 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -121,26 +119,7 @@ func TestPreconnect(t *testing.T) {
 // dial_timeout bounds a connection attempt to a server that never
 // completes the handshake (here: a listen queue that is full).
 func TestDialTimeout(t *testing.T) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(fd)
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := syscall.Getsockname(fd)
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
-	// Fill the queue: later SYNs are dropped and connects hang.
-	for range 4 {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			defer c.Close()
-		}
-	}
+	addr := fullListenQueue(t)
 	_, addrs := startWalnut(t, fmt.Sprintf("[pools.p]\nlisten = \"127.0.0.1:0\"\ndial_timeout = \"300ms\"\ntimeout = \"5s\"\nservers = [%q]\n", addr+":1"))
 	c := dialRaw(t, addrs["p"])
 	start := time.Now()

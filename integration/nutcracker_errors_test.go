@@ -139,54 +139,23 @@ func TestServerErrorTexts(t *testing.T) {
 	})
 
 	t.Run("all ejected", func(t *testing.T) {
-		dead := deadAddr(t)
-		_, addrs := startWalnut(t, fmt.Sprintf("[pools.e]\nlisten = \"127.0.0.1:0\"\nauto_eject_hosts = true\n"+
-			"server_failure_limit = 1\nserver_retry_timeout = \"60s\"\nservers = [%q]\n", dead+":1"))
-		r := dialRaw(t, addrs["e"])
-		r.send(t, resp("GET", "k"))
-		wantLine(t, r, "-ERR Connection refused (pool e, server "+dead+")\r\n")
 		// Once ejected, no server is left to refuse: nutcracker's text
 		// all the same.
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			r.send(t, resp("GET", "k"))
-			got := r.line(t)
-			if got == "-ERR Connection refused (pool e: every server is ejected)\r\n" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("never ejected; last answer %q", got)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		ejectAll(t, resp("GET", "k"))
 	})
 
 	t.Run("reset and closed by the server", func(t *testing.T) {
 		// A server that reads a request and then drops the connection:
 		// with a reset (SO_LINGER 0) or a plain close.
 		fake := func(reset bool) string {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { ln.Close() })
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						buf := make([]byte, 512)
-						c.Read(buf)
-						if reset {
-							c.(*net.TCPConn).SetLinger(0)
-						}
-						c.Close()
-					}()
+			return fakeServer(t, func(c net.Conn) {
+				buf := make([]byte, 512)
+				c.Read(buf)
+				if reset {
+					c.(*net.TCPConn).SetLinger(0)
 				}
-			}()
-			return ln.Addr().String()
+				c.Close()
+			})
 		}
 		rst, eof := fake(true), fake(false)
 		_, addrs := startWalnut(t, fmt.Sprintf("[pools.rst]\nlisten = \"127.0.0.1:0\"\nservers = [%q]\n"+
@@ -208,9 +177,36 @@ func TestServerErrorTexts(t *testing.T) {
 	})
 }
 
+// ejectAll starts walnut with a pool e over one dead server, which its
+// first failure ejects, and sends req until it is refused by the server
+// and then by the pool, every server being ejected. It returns the
+// pool's address.
+func ejectAll(t *testing.T, req string) string {
+	t.Helper()
+	dead := deadAddr(t)
+	_, addrs := startWalnut(t, fmt.Sprintf("[pools.e]\nlisten = \"127.0.0.1:0\"\nauto_eject_hosts = true\n"+
+		"server_failure_limit = 1\nserver_retry_timeout = \"60s\"\nservers = [%q]\n", dead+":1"))
+	r := dialRaw(t, addrs["e"])
+	r.send(t, req)
+	wantLine(t, r, "-ERR Connection refused (pool e, server "+dead+")\r\n")
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		r.send(t, req)
+		got := r.line(t)
+		if got == "-ERR Connection refused (pool e: every server is ejected)\r\n" {
+			return addrs["e"]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ejected; last answer %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // fullListenQueue returns the address of a socket whose listen queue is
 // full: connecting to it hangs until the dialer gives up.
 func fullListenQueue(t *testing.T) string {
+	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -240,6 +240,36 @@ func samePairs(t testing.TB, dry, real *reshard.PoolReport) {
 	}
 }
 
+// dryRun reports, and logs, what resharding from to to would move.
+func dryRun(t testing.TB, from, to *config.Config) *reshard.Report {
+	t.Helper()
+	dry, err := reshard.Run(context.Background(), reshard.Options{From: from, To: to, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logReport(t, "dry run", dry)
+	return dry
+}
+
+// logReport logs rep as walnut reshard prints it.
+func logReport(t testing.TB, what string, rep *reshard.Report) {
+	t.Helper()
+	var buf strings.Builder
+	rep.Print(&buf)
+	t.Logf("%s:\n%s", what, buf.String())
+}
+
+// loadState loads the reshard state file at path, a new state if there
+// is none yet.
+func loadState(t testing.TB, path string) *reshard.State {
+	t.Helper()
+	state, err := reshard.LoadState(path, "old", "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state
+}
+
 // redisReshard fills the servers of before through walnut, predicts with
 // a dry run, switches walnut to after with a migration, reshards while a
 // reader reads random keys through it, then checks every key through
@@ -258,13 +288,7 @@ func redisReshard(t *testing.T, before, after []*testbed.Process) {
 	keys := fillRedis(t, c, reshardKeys)
 	oldCfg, newCfg := parse(t, oldConf), parse(t, newConf)
 
-	dry, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, DryRun: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf strings.Builder
-	dry.Print(&buf)
-	t.Logf("dry run:\n%s", buf.String())
+	dry := dryRun(t, oldCfg, newCfg)
 	dp := dry.Pools[0]
 	dk, _ := dp.Moved()
 	if dp.Scanned != reshardKeys || dk == 0 {
@@ -284,19 +308,14 @@ func redisReshard(t *testing.T, before, after []*testbed.Process) {
 		}
 		return nil
 	}, names)
-	state, err := reshard.LoadState(filepath.Join(t.TempDir(), "state.json"), "old", "new")
-	if err != nil {
-		t.Fatal(err)
-	}
+	state := loadState(t, filepath.Join(t.TempDir(), "state.json"))
 	// Paced to last a second or two, for the reader to overlap.
 	rep, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, State: state, Rate: int(dk)})
 	rd.end(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf.Reset()
-	rep.Print(&buf)
-	t.Logf("run:\n%s", buf.String())
+	logReport(t, "run", rep)
 	rp := rep.Pools[0]
 	samePairs(t, dp, rp)
 	if rp.Kept() != 0 || rp.Errors != 0 || !rp.Done {
@@ -348,17 +367,10 @@ func TestReshardResume(t *testing.T) {
 	c := newClient(t, addrs["alpha"])
 	keys := fillRedis(t, c, reshardKeys)
 	oldCfg, newCfg := parse(t, oldConf), parse(t, newConf)
-	dry, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, DryRun: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, wantBytes := dry.Pools[0].Moved()
+	want, wantBytes := dryRun(t, oldCfg, newCfg).Pools[0].Moved()
 
 	statePath := filepath.Join(t.TempDir(), "state.json")
-	state, err := reshard.LoadState(statePath, "old", "new")
-	if err != nil {
-		t.Fatal(err)
-	}
+	state := loadState(t, statePath)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	first, err := reshard.Run(cctx, reshard.Options{From: oldCfg, To: newCfg, State: state, Batch: 10, ScanCount: 100, Parallel: 2,
@@ -375,18 +387,13 @@ func TestReshardResume(t *testing.T) {
 		t.Fatalf("first run moved %d of %d keys", m1, want)
 	}
 
-	state, err = reshard.LoadState(statePath, "old", "new")
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, State: state, Batch: 10, ScanCount: 100, Parallel: 2})
+	second, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, State: loadState(t, statePath), Batch: 10, ScanCount: 100, Parallel: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m2, b2 := second.Pools[0].Moved()
-	var buf strings.Builder
-	second.Print(&buf)
-	t.Logf("first run %d keys, second %d, dry run %d\n%s", m1, m2, want, buf.String())
+	t.Logf("first run %d keys, second %d, dry run %d", m1, m2, want)
+	logReport(t, "second run", second)
 	if len(second.Pools[0].Resumed) == 0 {
 		t.Fatal("the second run resumed nothing")
 	}
@@ -400,8 +407,7 @@ func TestReshardResume(t *testing.T) {
 	checkRedisAll(t, c, keys, newCfg.Pools[0], servers)
 
 	// A third run finds the state complete, scans again, moves nothing.
-	state, _ = reshard.LoadState(statePath, "old", "new")
-	third, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, State: state})
+	third, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, State: loadState(t, statePath)})
 	if n, _ := third.Pools[0].Moved(); err != nil || n != 0 || third.Pools[0].Scanned == 0 {
 		t.Fatalf("third run: %v, moved %d, scanned %d", err, n, third.Pools[0].Scanned)
 	}
@@ -490,13 +496,7 @@ func TestReshardMemcached(t *testing.T) {
 	move := func(from, to []*testbed.Process, withReader bool) {
 		t.Helper()
 		oldCfg, newCfg := parse(t, confOf(from)), parse(t, confOf(to))
-		dry, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, DryRun: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf strings.Builder
-		dry.Print(&buf)
-		t.Logf("dry run:\n%s", buf.String())
+		dry := dryRun(t, oldCfg, newCfg)
 		if err := px.Reload(parse(t, confOf(to)+migrationTable("cache", from))); err != nil {
 			t.Fatal(err)
 		}
@@ -519,9 +519,7 @@ func TestReshardMemcached(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		buf.Reset()
-		rep.Print(&buf)
-		t.Logf("run:\n%s", buf.String())
+		logReport(t, "run", rep)
 		samePairs(t, dry.Pools[0], rep.Pools[0])
 		if rep.Pools[0].Errors != 0 || rep.Pools[0].Kept() != 0 {
 			t.Fatalf("%d errors, %d kept", rep.Pools[0].Errors, rep.Pools[0].Kept())
@@ -743,11 +741,7 @@ func TestReshardRedisDatabases(t *testing.T) {
 	}
 	oldCfg, newCfg := parse(t, oldConf), parse(t, newConf)
 
-	dry, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, DryRun: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dp := dry.Pools[0]
+	dp := dryRun(t, oldCfg, newCfg).Pools[0]
 	if dp.Scanned != 1200 {
 		t.Fatalf("dry run scanned %d keys, want 1200", dp.Scanned)
 	}
@@ -766,19 +760,13 @@ func TestReshardRedisDatabases(t *testing.T) {
 		return nil
 	}, names)
 	statePath := filepath.Join(t.TempDir(), "state.json")
-	state, err := reshard.LoadState(statePath, "old", "new")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dk, _ := dp.Moved()
-	rep, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, State: state, Rate: int(dk)})
+	rep, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, State: loadState(t, statePath), Rate: int(dk)})
 	rd.end(t)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf strings.Builder
-	rep.Print(&buf)
-	t.Logf("run:\n%s", buf.String())
+	logReport(t, "run", rep)
 	rp := rep.Pools[0]
 	samePairs(t, dp, rp)
 	if rp.Kept() != 0 || rp.Errors != 0 || !rp.Done || rp.Scanned != 1200 {

@@ -31,6 +31,17 @@ func migrationTable(pool string, old []*testbed.Process) string {
 	return fmt.Sprintf("[pools.%s.migration]\nservers = %s\n", pool, serverList(old))
 }
 
+// startMigrating starts walnut with pool alpha on three servers,
+// migrating from the first two; extra are the pool's further keys. It
+// returns the three servers, the two old ones and the pool's address.
+func startMigrating(t *testing.T, extra string) (all, old []*testbed.Process, addr string) {
+	t.Helper()
+	all = testbed.Redises(t, 3)
+	old = all[:2]
+	_, addrs := startWalnut(t, redisPool("alpha", all, extra)+migrationTable("alpha", old))
+	return all, old, addrs["alpha"]
+}
+
 // TestReshardReadThroughRedis: walnut reloaded onto a bigger server list
 // with a migration finds every key on its old server, for single-key
 // reads, MGET and EXISTS split over servers, and deletes a key that has
@@ -227,9 +238,7 @@ func movedKeys(t testing.TB, old, all []*testbed.Process, prefix string, n int) 
 // by key, and a delete after them still reaches both servers.
 func TestReshardReadThroughLarge(t *testing.T) {
 	ctx := context.Background()
-	all := testbed.Redises(t, 3)
-	old := all[:2]
-	_, addrs := startWalnut(t, redisPool("alpha", all, "")+migrationTable("alpha", old))
+	all, old, addr := startMigrating(t, "")
 	ds := direct(t, all)
 	keys, from, to := movedKeys(t, old, all, "big", 4)
 	big := func(i int) string { return strings.Repeat(fmt.Sprintf("%c", 'a'+i), 600<<10+i) }
@@ -245,7 +254,7 @@ func TestReshardReadThroughLarge(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := newClient(t, addrs["alpha"])
+	c := newClient(t, addr)
 	for round := range 3 {
 		pipe := c.Pipeline()
 		gets := make([]*redis.StringCmd, 0, 2*len(keys))
@@ -289,9 +298,7 @@ func TestReshardReadThroughLarge(t *testing.T) {
 // wakes it.
 func TestReshardReadThroughDedicated(t *testing.T) {
 	ctx := context.Background()
-	all := testbed.Redises(t, 3)
-	old := all[:2]
-	_, addrs := startWalnut(t, redisPool("alpha", all, "")+migrationTable("alpha", old))
+	all, old, addr := startMigrating(t, "")
 	ds := direct(t, all)
 	keys, from, to := movedKeys(t, old, all, "ded", 2)
 	k, l := keys[0], keys[1]
@@ -302,7 +309,7 @@ func TestReshardReadThroughDedicated(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := dialRaw(t, addrs["alpha"])
+	r := dialRaw(t, addr)
 	replies := func(cmds ...string) []string {
 		t.Helper()
 		for _, c := range cmds {
@@ -396,9 +403,7 @@ func selectDB(db int) func(*redis.Options) {
 // request's SELECT as the new server's did.
 func TestReshardReadThroughSelect(t *testing.T) {
 	ctx := context.Background()
-	all := testbed.Redises(t, 3)
-	old := all[:2]
-	_, addrs := startWalnut(t, redisPool("alpha", all, "redis_db = 2")+migrationTable("alpha", old))
+	all, old, addr := startMigrating(t, "redis_db = 2")
 	keys, from, _ := movedKeys(t, old, all, "seldb", 4)
 	inDB := func(srv, db int) *redis.Client {
 		return newClient(t, all[srv].Addr, func(o *redis.Options) { o.DB = db })
@@ -413,7 +418,7 @@ func TestReshardReadThroughSelect(t *testing.T) {
 		}
 	}
 	client := func(db int) *redis.Client {
-		return newClient(t, addrs["alpha"], selectDB(db))
+		return newClient(t, addr, selectDB(db))
 	}
 	for _, db := range []int{0, 2, 3, 5} {
 		c := client(db)
@@ -445,7 +450,7 @@ func TestReshardReadThroughSelect(t *testing.T) {
 	}
 
 	// One connection, its database changing between pipelined requests.
-	r := dialRaw(t, addrs["alpha"])
+	r := dialRaw(t, addr)
 	k := keys[0]
 	got := exchangeMarked(t, r, []string{"GET " + k, "SELECT 3", "GET " + k, "EXISTS " + k + " " + keys[1], "SELECT 2", "GET " + k})
 	want := []string{

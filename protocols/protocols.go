@@ -357,6 +357,33 @@ func Errorf(format string, args ...any) *ProtocolError {
 // pool's max request size before it is complete.
 var ErrRequestTooLarge = &ProtocolError{Msg: "request too large"}
 
+// AsProtocolError returns the *ProtocolError that err is or wraps. It
+// costs no allocation when err is one itself, as the core hands them to
+// AppendError; only a wrapped one needs errors.As, which allocates.
+func AsProtocolError(err error) (*ProtocolError, bool) {
+	if pe, ok := err.(*ProtocolError); ok {
+		return pe, true
+	}
+	var pe *ProtocolError
+	ok := errors.As(err, &pe)
+	return pe, ok
+}
+
+// AppendOneLine appends s to dst with every CR and LF in it turned into
+// a space: text that goes inside a reply line (an error's message, which
+// may quote a server's address or reply) must not end the line early
+// and put the client out of step.
+func AppendOneLine(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
 // IsProtocolError reports whether err is (or wraps) a *ProtocolError.
 func IsProtocolError(err error) bool {
 	var pe *ProtocolError

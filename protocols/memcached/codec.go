@@ -142,12 +142,7 @@ func (c *Codec) AppendRequest(dst []byte, req *protocols.Request, keys []int32) 
 
 // AppendError implements protocols.Codec.
 func (c *Codec) AppendError(dst []byte, err error) []byte {
-	pe, ok := err.(*protocols.ProtocolError)
-	if !ok {
-		// Wrapped ones are rare: errors.As costs an allocation.
-		ok = errors.As(err, &pe)
-	}
-	if ok {
+	if pe, ok := protocols.AsProtocolError(err); ok {
 		return appendErrLine(dst, "CLIENT_ERROR ", pe.Msg)
 	}
 	return appendErrLine(dst, "SERVER_ERROR ", err.Error())
@@ -156,13 +151,5 @@ func (c *Codec) AppendError(dst []byte, err error) []byte {
 // appendErrLine appends prefix and msg as one line, with CR and LF in
 // msg, which would end the line early, turned into spaces.
 func appendErrLine(dst []byte, prefix, msg string) []byte {
-	dst = append(dst, prefix...)
-	for i := 0; i < len(msg); i++ {
-		b := msg[i]
-		if b == '\r' || b == '\n' {
-			b = ' '
-		}
-		dst = append(dst, b)
-	}
-	return append(dst, '\r', '\n')
+	return append(protocols.AppendOneLine(append(dst, prefix...), msg), '\r', '\n')
 }

@@ -412,27 +412,16 @@ func (c *Codec) AppendError(dst []byte, err error) []byte {
 		return appendCrossServer(dst, cs)
 	}
 	dst = append(dst, "-ERR "...)
-	pe, ok := err.(*protocols.ProtocolError)
-	if !ok {
-		// Wrapped ones are rare: errors.As costs an allocation.
-		ok = errors.As(err, &pe)
-	}
-	if ok {
+	if pe, ok := protocols.AsProtocolError(err); ok {
 		dst = append(dst, "Protocol error: "...)
 		return appendErrText(dst, pe.Msg)
 	}
 	return appendErrText(dst, err.Error())
 }
 
+// appendErrText appends s as the rest of an error line.
 func appendErrText(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\r' || c == '\n' {
-			c = ' '
-		}
-		dst = append(dst, c)
-	}
-	return append(dst, '\r', '\n')
+	return append(protocols.AppendOneLine(dst, s), '\r', '\n')
 }
 
 // appendCrossServer names the command and the keys that do not share a

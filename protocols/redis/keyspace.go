@@ -116,19 +116,8 @@ func appendServerError(dst, resp []byte, name string) []byte {
 	}
 	dst = appendSanitized(dst, line, 512)
 	dst = append(dst, " (server "...)
-	dst = appendSanitizedString(dst, name)
+	dst = protocols.AppendOneLine(dst, name)
 	return append(dst, ")\r\n"...)
-}
-
-func appendSanitizedString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '\r' || c == '\n' {
-			c = ' '
-		}
-		dst = append(dst, c)
-	}
-	return dst
 }
 
 // mergeFanOut is AppendReply for Broadcast and Targeted requests.
@@ -190,7 +179,7 @@ func (c *Codec) mergeFanOut(dst []byte, req *protocols.Request, parts []protocol
 // answers, after nutcracker's words for it (see replyUnexpected).
 func appendUnexpected(dst []byte, p *protocols.Part) []byte {
 	dst = append(dst, "-ERR Invalid argument (unexpected reply from server "...)
-	dst = appendSanitizedString(dst, p.Name)
+	dst = protocols.AppendOneLine(dst, p.Name)
 	return append(dst, ")\r\n"...)
 }
 
@@ -322,7 +311,7 @@ func mergeScan(dst []byte, req *protocols.Request, p *protocols.Part) []byte {
 	rest := r[next+int(l)+2:]
 	if cur > scanCursorMask || p.Server >= maxScanServers-1 {
 		dst = append(dst, "-ERR Invalid argument (server "...)
-		dst = appendSanitizedString(dst, p.Name)
+		dst = protocols.AppendOneLine(dst, p.Name)
 		return append(dst, " answered a SCAN cursor too large to combine with its index)\r\n"...)
 	}
 	switch {
@@ -351,7 +340,7 @@ func mergeInfo(dst []byte, parts []protocols.Part) []byte {
 			text = append(text, "\r\n"...)
 		}
 		text = append(text, "# walnut server "...)
-		text = appendSanitizedString(text, parts[i].Name)
+		text = protocols.AppendOneLine(text, parts[i].Name)
 		text = append(text, "\r\n"...)
 		text = append(text, r[next:next+int(l)]...)
 	}

@@ -2,7 +2,6 @@ package fakeproto
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -512,8 +511,7 @@ func appendErr(dst []byte, err error) []byte {
 
 // AppendError implements protocols.Codec.
 func (c *Codec) AppendError(dst []byte, err error) []byte {
-	var pe *protocols.ProtocolError
-	if errors.As(err, &pe) {
+	if pe, ok := protocols.AsProtocolError(err); ok {
 		return appendText(append(dst, "CLIENT_ERROR "...), pe.Msg)
 	}
 	return appendErr(dst, err)
@@ -522,14 +520,7 @@ func (c *Codec) AppendError(dst []byte, err error) []byte {
 // appendText appends s on one line: a line end inside would be read as
 // the end of the reply.
 func appendText(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if b == '\r' || b == '\n' {
-			b = ' '
-		}
-		dst = append(dst, b)
-	}
-	return append(dst, '\n')
+	return append(protocols.AppendOneLine(dst, s), '\n')
 }
 
 // Greeting implements protocols.Greeter.

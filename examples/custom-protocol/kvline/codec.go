@@ -122,13 +122,7 @@ func (c *Codec) AppendRequest(dst []byte, req *protocols.Request, keys []int32) 
 // AppendError implements protocols.Codec: ERROR for what the client did
 // wrong, FAIL for what walnut could not do.
 func (c *Codec) AppendError(dst []byte, err error) []byte {
-	pe, ok := err.(*protocols.ProtocolError)
-	if !ok {
-		// Only a wrapped protocol error needs errors.As, which allocates;
-		// the core hands them over unwrapped.
-		ok = errors.As(err, &pe)
-	}
-	if ok {
+	if pe, ok := protocols.AsProtocolError(err); ok {
 		return appendLine(dst, "ERROR ", pe.Msg)
 	}
 	return appendLine(dst, "FAIL ", err.Error())
@@ -138,13 +132,5 @@ func (c *Codec) AppendError(dst []byte, err error) []byte {
 // backend's address in an error, say) would end the line early and put
 // the client out of step, so they become spaces.
 func appendLine(dst []byte, prefix, msg string) []byte {
-	dst = append(dst, prefix...)
-	for i := 0; i < len(msg); i++ {
-		b := msg[i]
-		if b == '\r' || b == '\n' {
-			b = ' '
-		}
-		dst = append(dst, b)
-	}
-	return append(dst, '\r', '\n')
+	return append(protocols.AppendOneLine(append(dst, prefix...), msg), '\r', '\n')
 }

@@ -2,7 +2,6 @@ package ketama_test
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/walnutproxy/walnut/distributions"
@@ -62,28 +61,7 @@ func TestBadWeight(t *testing.T) {
 	}
 }
 
-func randomHashes(r *rand.Rand, n int) []uint32 {
-	h := make([]uint32, n)
-	for i := range h {
-		h[i] = r.Uint32()
-	}
-	return h
-}
-
-func BenchmarkPick(b *testing.B) {
-	for _, n := range []int{4, 1000} {
-		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
-			table := build(b, servers(n))
-			hashes := randomHashes(rand.New(rand.NewPCG(1, 2)), 1<<16)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				table.Pick(hashes[i&(1<<16-1)])
-				i++
-			}
-		})
-	}
-}
+func BenchmarkPick(b *testing.B) { disttest.BenchmarkPick(b, ketama.Ketama{}) }
 
 func BenchmarkBuild(b *testing.B) {
 	for _, n := range []int{4, 1000} {

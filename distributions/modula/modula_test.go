@@ -123,21 +123,4 @@ func hashes(r *rand.Rand, n int) []uint32 {
 	return h
 }
 
-func BenchmarkPick(b *testing.B) {
-	for _, n := range []int{4, 1000} {
-		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
-			specs := make([]srv, n)
-			for i := range specs {
-				specs[i] = srv{1, true}
-			}
-			table := build(b, servers(specs...))
-			hs := hashes(rand.New(rand.NewPCG(1, 2)), 1<<16)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				table.Pick(hs[i&(1<<16-1)])
-				i++
-			}
-		})
-	}
-}
+func BenchmarkPick(b *testing.B) { disttest.BenchmarkPick(b, modula.Modula{}) }

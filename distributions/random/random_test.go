@@ -17,15 +17,6 @@ func servers(weights []int, alive []bool) []distributions.Server {
 	return s
 }
 
-func build(t testing.TB, s []distributions.Server) distributions.Table {
-	t.Helper()
-	table, err := random.Random{}.Build(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return table
-}
-
 // TestContract runs the conformance kit. Like nutcracker's, random
 // ignores keys and weights: every live server gets an equal share.
 func TestContract(t *testing.T) {
@@ -42,18 +33,4 @@ func TestBadWeight(t *testing.T) {
 	}
 }
 
-func BenchmarkPick(b *testing.B) {
-	for _, n := range []int{4, 1000} {
-		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
-			w, a := make([]int, n), make([]bool, n)
-			for i := range w {
-				w[i], a[i] = 1, true
-			}
-			table := build(b, servers(w, a))
-			b.ReportAllocs()
-			for b.Loop() {
-				table.Pick(0)
-			}
-		})
-	}
-}
+func BenchmarkPick(b *testing.B) { disttest.BenchmarkPick(b, random.Random{}) }

@@ -134,6 +134,16 @@ omega:
 }
 
 // A YAML file converted to TOML reads back as the same configuration.
+// encodeTOML is config.EncodeTOML of a configuration that must encode.
+func encodeTOML(t *testing.T, cfg *config.Config) []byte {
+	t.Helper()
+	out, err := config.EncodeTOML(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func TestEncodeTOMLRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	for name, body := range convertCases {
@@ -148,10 +158,7 @@ func TestEncodeTOMLRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := config.EncodeTOML(want)
-			if err != nil {
-				t.Fatal(err)
-			}
+			out := encodeTOML(t, want)
 			toml := strings.TrimSuffix(yml, ".yml") + ".toml"
 			if err := os.WriteFile(toml, out, 0o644); err != nil {
 				t.Fatal(err)
@@ -185,10 +192,7 @@ func TestEncodeTOMLLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := config.EncodeTOML(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := encodeTOML(t, cfg)
 	text := string(out)
 	for _, want := range []string{
 		"[proxy]\nworkers = 0", "[stats]\nlisten = \"\"", "[log]\nlevel = \"info\"\nformat = \"text\"\n",

@@ -171,10 +171,7 @@ servers = ["127.0.0.1:7001:1"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := config.EncodeTOML(want)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := encodeTOML(t, want)
 	text := string(out)
 	oldPath := filepath.Join(dir, "old.toml")
 	// The pool keys main added are written too, before the migration

@@ -171,10 +171,7 @@ func TestProtocolOptionsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := config.EncodeTOML(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := encodeTOML(t, cfg)
 	back, err := config.Parse("w.toml", out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)

@@ -245,6 +245,17 @@ type tclient struct {
 
 func (r *rig) dial() *tclient { return dialPool(r.t, r.addr) }
 
+// clients dials n clients and runs f on each, client id, at once; it
+// returns when every f has.
+func (r *rig) clients(n int, f func(id int, c *tclient)) {
+	var wg sync.WaitGroup
+	for id := range n {
+		c := r.dial()
+		wg.Go(func() { f(id, c) })
+	}
+	wg.Wait()
+}
+
 func dialPool(t testing.TB, addr string) *tclient {
 	t.Helper()
 	network := "tcp"

@@ -5,7 +5,6 @@ package core
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,30 +46,23 @@ func TestRepliesInRequestOrder(t *testing.T) {
 func TestManyClientsGetTheirOwnReplies(t *testing.T) {
 	r := newRig(t, 3, "server_connections = 2")
 	const clients, reqs = 20, 200
-	var wg sync.WaitGroup
-	for id := range clients {
-		c := r.dial()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var b []string
-			for i := range reqs {
-				b = append(b, fmt.Sprintf("ECHO %d:c%d-%d c%d-%d", (i+id)%3, id, i, id, i))
-			}
-			if err := c.trySend(b...); err != nil {
-				t.Errorf("client %d: %v", id, err)
+	r.clients(clients, func(id int, c *tclient) {
+		var b []string
+		for i := range reqs {
+			b = append(b, fmt.Sprintf("ECHO %d:c%d-%d c%d-%d", (i+id)%3, id, i, id, i))
+		}
+		if err := c.trySend(b...); err != nil {
+			t.Errorf("client %d: %v", id, err)
+			return
+		}
+		for i := range reqs {
+			got, err := c.tryRead()
+			if want := fmt.Sprintf("VAL c%d-%d", id, i); got != want || err != nil {
+				t.Errorf("client %d, reply %d: %q, %v; want %q", id, i, got, err, want)
 				return
 			}
-			for i := range reqs {
-				got, err := c.tryRead()
-				if want := fmt.Sprintf("VAL c%d-%d", id, i); got != want || err != nil {
-					t.Errorf("client %d, reply %d: %q, %v; want %q", id, i, got, err, want)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	var total int64
 	for _, s := range r.srv {
 		total += s.Received()
@@ -248,33 +240,26 @@ func TestStateSwitchRefused(t *testing.T) {
 func TestStatesShareConnections(t *testing.T) {
 	r := newRig(t, 2, "")
 	const clients, reqs = 6, 50
-	var wg sync.WaitGroup
-	for id := range clients {
-		c := r.dial()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b := []string{fmt.Sprintf("USE %d", id)}
-			for i := range reqs {
-				b = append(b, fmt.Sprintf("SET %d:k%d s%d", i%2, i%5, id), fmt.Sprintf("GET %d:k%d", i%2, i%5))
+	r.clients(clients, func(id int, c *tclient) {
+		b := []string{fmt.Sprintf("USE %d", id)}
+		for i := range reqs {
+			b = append(b, fmt.Sprintf("SET %d:k%d s%d", i%2, i%5, id), fmt.Sprintf("GET %d:k%d", i%2, i%5))
+		}
+		if err := c.trySend(b...); err != nil {
+			t.Error(err)
+			return
+		}
+		for i := range 1 + 2*reqs {
+			want := "OK"
+			if i > 0 && i%2 == 0 {
+				want = fmt.Sprintf("VAL s%d", id)
 			}
-			if err := c.trySend(b...); err != nil {
-				t.Error(err)
+			if got, err := c.tryRead(); got != want {
+				t.Errorf("client %d, reply %d: %q, %v; want %q", id, i, got, err, want)
 				return
 			}
-			for i := range 1 + 2*reqs {
-				want := "OK"
-				if i > 0 && i%2 == 0 {
-					want = fmt.Sprintf("VAL s%d", id)
-				}
-				if got, err := c.tryRead(); got != want {
-					t.Errorf("client %d, reply %d: %q, %v; want %q", id, i, got, err, want)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	r.settled()
 }
 

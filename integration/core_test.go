@@ -172,33 +172,21 @@ func TestManyClients(t *testing.T) {
 	servers := testbed.Redises(t, 4)
 	_, addrs := startWalnut(t, "[proxy]\nworkers = 2\n"+redisPool("alpha", servers, ""))
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 500)
-	for w := range 500 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := redis.NewClient(&redis.Options{Addr: addrs["alpha"], Protocol: 2, DisableIdentity: true, PoolSize: 1,
-				DialTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second})
-			defer c.Close()
-			for i := range 10 {
-				k := fmt.Sprintf("c%d:%d", w, i)
-				if err := c.Set(ctx, k, k, 0).Err(); err != nil {
-					errs <- err
-					return
-				}
-				if got, err := c.Get(ctx, k).Result(); err != nil || got != k {
-					errs <- fmt.Errorf("GET %s = %q, %v", k, got, err)
-					return
-				}
+	concurrently(t, 500, func(w int) error {
+		c := redis.NewClient(&redis.Options{Addr: addrs["alpha"], Protocol: 2, DisableIdentity: true, PoolSize: 1,
+			DialTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second})
+		defer c.Close()
+		for i := range 10 {
+			k := fmt.Sprintf("c%d:%d", w, i)
+			if err := c.Set(ctx, k, k, 0).Err(); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+			if got, err := c.Get(ctx, k).Result(); err != nil || got != k {
+				return fmt.Errorf("GET %s = %q, %v", k, got, err)
+			}
+		}
+		return nil
+	})
 }
 
 // A pool can listen on a unix socket, with nutcracker's permission

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,6 +165,27 @@ func keyPerServer(t testing.TB, ctx context.Context, c *redis.Client, ds []*redi
 		t.Fatalf("found keys on servers %v only", keyOn)
 	}
 	return keyOn
+}
+
+// concurrently runs f(0) to f(n-1), each in a goroutine of its own, and
+// once all are done reports through t the errors they returned. It
+// returns whether there were none.
+func concurrently(t testing.TB, n int, f func(i int) error) bool {
+	t.Helper()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = f(i) })
+	}
+	wg.Wait()
+	ok := true
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+			ok = false
+		}
+	}
+	return ok
 }
 
 // fakeServer listens on a local port and hands each connection it

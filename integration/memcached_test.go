@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -409,48 +408,40 @@ func TestMixedPools(t *testing.T) {
 	ms := []*testbed.Process{testbed.Memcached(t), testbed.Memcached(t)}
 	_, addrs := startWalnut(t, "[proxy]\nworkers = 2\n"+redisPool("r", rs, "")+mcPool("m", ms, ""))
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	for w := range 8 {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			rc := redis.NewClient(&redis.Options{Addr: addrs["r"], Protocol: 2, DisableIdentity: true, PoolSize: 2})
-			defer rc.Close()
-			for i := range 300 {
-				k := fmt.Sprintf("r%d:%d", w, i)
-				if err := rc.Set(ctx, k, k, 0).Err(); err != nil {
-					errs <- err
-					return
-				}
-				if v, err := rc.Get(ctx, k).Result(); err != nil || v != k {
-					errs <- fmt.Errorf("redis %s = %q, %v", k, v, err)
-					return
-				}
+	redisClient := func(w int) error {
+		rc := redis.NewClient(&redis.Options{Addr: addrs["r"], Protocol: 2, DisableIdentity: true, PoolSize: 2})
+		defer rc.Close()
+		for i := range 300 {
+			k := fmt.Sprintf("r%d:%d", w, i)
+			if err := rc.Set(ctx, k, k, 0).Err(); err != nil {
+				return err
 			}
-		}()
-		go func() {
-			defer wg.Done()
-			mc := memcache.New(addrs["m"])
-			mc.Timeout = 5 * time.Second
-			defer mc.Close()
-			for i := range 300 {
-				k := fmt.Sprintf("m%d:%d", w, i)
-				if err := mc.Set(&memcache.Item{Key: k, Value: []byte(k)}); err != nil {
-					errs <- err
-					return
-				}
-				it, err := mc.Get(k)
-				if err != nil || string(it.Value) != k {
-					errs <- fmt.Errorf("memcached %s = %v, %v", k, it, err)
-					return
-				}
+			if v, err := rc.Get(ctx, k).Result(); err != nil || v != k {
+				return fmt.Errorf("redis %s = %q, %v", k, v, err)
 			}
-		}()
+		}
+		return nil
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
+	mcClient := func(w int) error {
+		mc := memcache.New(addrs["m"])
+		mc.Timeout = 5 * time.Second
+		defer mc.Close()
+		for i := range 300 {
+			k := fmt.Sprintf("m%d:%d", w, i)
+			if err := mc.Set(&memcache.Item{Key: k, Value: []byte(k)}); err != nil {
+				return err
+			}
+			it, err := mc.Get(k)
+			if err != nil || string(it.Value) != k {
+				return fmt.Errorf("memcached %s = %v, %v", k, it, err)
+			}
+		}
+		return nil
 	}
+	concurrently(t, 16, func(i int) error {
+		if i%2 == 0 {
+			return redisClient(i / 2)
+		}
+		return mcClient(i / 2)
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -159,52 +158,39 @@ func TestRedisEvalNeedsKeysOnOneServer(t *testing.T) {
 func TestRedisPipelinesNeverMixReplies(t *testing.T) {
 	_, addr := redisWalnut(t, 3, "alpha", "")
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	for w := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, PoolSize: 1})
-			defer c.Close()
-			rng := rand.New(rand.NewPCG(uint64(w), 7))
-			for round := range 40 {
-				pipe := c.Pipeline()
-				var gets []*redis.StringCmd
-				var keys []string
-				for i := range 1 + rng.IntN(30) {
-					k := fmt.Sprintf("w%d:r%d:k%d", w, round, i)
-					pipe.Set(ctx, k, "value-of-"+k, 0)
-					keys = append(keys, k)
-				}
-				for _, k := range keys {
-					gets = append(gets, pipe.Get(ctx, k))
-				}
-				mget := pipe.MGet(ctx, keys...)
-				if _, err := pipe.Exec(ctx); err != nil {
-					errs <- err
-					return
-				}
-				for i, g := range gets {
-					if g.Val() != "value-of-"+keys[i] {
-						errs <- fmt.Errorf("GET %s = %q", keys[i], g.Val())
-						return
-					}
-				}
-				for i, v := range mget.Val() {
-					if v != "value-of-"+keys[i] {
-						errs <- fmt.Errorf("MGET[%d] %s = %v", i, keys[i], v)
-						return
-					}
+	concurrently(t, 16, func(w int) error {
+		c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true, PoolSize: 1})
+		defer c.Close()
+		rng := rand.New(rand.NewPCG(uint64(w), 7))
+		for round := range 40 {
+			pipe := c.Pipeline()
+			var gets []*redis.StringCmd
+			var keys []string
+			for i := range 1 + rng.IntN(30) {
+				k := fmt.Sprintf("w%d:r%d:k%d", w, round, i)
+				pipe.Set(ctx, k, "value-of-"+k, 0)
+				keys = append(keys, k)
+			}
+			for _, k := range keys {
+				gets = append(gets, pipe.Get(ctx, k))
+			}
+			mget := pipe.MGet(ctx, keys...)
+			if _, err := pipe.Exec(ctx); err != nil {
+				return err
+			}
+			for i, g := range gets {
+				if g.Val() != "value-of-"+keys[i] {
+					return fmt.Errorf("GET %s = %q", keys[i], g.Val())
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+			for i, v := range mget.Val() {
+				if v != "value-of-"+keys[i] {
+					return fmt.Errorf("MGET[%d] %s = %v", i, keys[i], v)
+				}
+			}
+		}
+		return nil
+	})
 }
 
 func TestRedisUnreachableServer(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,42 +83,33 @@ func TestSelectWithGoRedis(t *testing.T) {
 func TestSelectIsolation(t *testing.T) {
 	servers, addr := redisWalnut(t, 2, "p", "hash = \"md5\"\nredis_db = 1\ndatabases = 8")
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for db := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// go-redis sends no SELECT for DB 0: ask for it.
-			c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, PoolSize: 1,
-				OnConnect: func(ctx context.Context, cn *redis.Conn) error { return cn.Select(ctx, db).Err() }})
-			defer c.Close()
-			for round := range 30 {
-				cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-					for i := range 10 {
-						k := fmt.Sprintf("key%d", (round*10+i)%40)
-						p.Set(ctx, k, db, 0)
-						p.Get(ctx, k)
-					}
-					return nil
-				})
-				if err != nil {
-					errs <- err
-					return
+	ok := concurrently(t, 8, func(db int) error {
+		// go-redis sends no SELECT for DB 0: ask for it.
+		c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, PoolSize: 1,
+			OnConnect: func(ctx context.Context, cn *redis.Conn) error { return cn.Select(ctx, db).Err() }})
+		defer c.Close()
+		for round := range 30 {
+			cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i := range 10 {
+					k := fmt.Sprintf("key%d", (round*10+i)%40)
+					p.Set(ctx, k, db, 0)
+					p.Get(ctx, k)
 				}
-				for i := 1; i < len(cmds); i += 2 {
-					if v := cmds[i].(*redis.StringCmd).Val(); v != strconv.Itoa(db) {
-						errs <- fmt.Errorf("db %d read %q", db, v)
-						return
-					}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for i := 1; i < len(cmds); i += 2 {
+				if v := cmds[i].(*redis.StringCmd).Val(); v != strconv.Itoa(db) {
+					return fmt.Errorf("db %d read %q", db, v)
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
+		}
+		return nil
+	})
+	if !ok {
+		t.FailNow()
 	}
 	// Database 1 is the pool's: its keys are in database 1 of the servers.
 	c := dialRaw(t, addr)

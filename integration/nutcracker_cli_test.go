@@ -58,6 +58,16 @@ func ncConf(listen int, servers ...*testbed.Process) string {
 	return b.String()
 }
 
+// ncDir writes nutcracker.yml into a new directory: ncConf on a free
+// port over a new redis-server. It returns the directory, the port and
+// the file's path.
+func ncDir(t *testing.T) (dir string, port int, conf string) {
+	t.Helper()
+	redis := testbed.Redis(t) // first, so that its port is taken
+	dir, port = t.TempDir(), testbed.FreePort(t)
+	return dir, port, writeFile(t, filepath.Join(dir, "nutcracker.yml"), ncConf(port, redis))
+}
+
 func writeFile(t *testing.T, path, body string) string {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
@@ -213,10 +223,8 @@ func TestNutcrackerCLITestConf(t *testing.T) {
 // removes the pid file.
 func TestNutcrackerCLIDaemon(t *testing.T) {
 	bin := testbed.WalnutBinary(t)
-	redis := testbed.Redis(t)
-	dir := t.TempDir()
-	port, stats := testbed.FreePort(t), testbed.FreePort(t)
-	writeFile(t, filepath.Join(dir, "nutcracker.yml"), ncConf(port, redis))
+	dir, port, _ := ncDir(t)
+	stats := testbed.FreePort(t)
 	start := time.Now()
 	out, errOut, code := runBin(t, dir, bin, "-d", "-c", "nutcracker.yml", "-o", "nutcracker.log", "-p", "nutcracker.pid",
 		"-s", itoa(stats), "-a", "127.0.0.1", "-v", "5", "-m", "512", "-i", "1")
@@ -332,10 +340,8 @@ func TestNutcrackerCLIDaemonFailures(t *testing.T) {
 // old one is gone. It does not daemonize again.
 func TestNutcrackerCLIDaemonUpgrade(t *testing.T) {
 	bin := testbed.WalnutBinary(t)
-	redis := testbed.Redis(t)
-	dir := t.TempDir()
-	port, stats := testbed.FreePort(t), testbed.FreePort(t)
-	writeFile(t, filepath.Join(dir, "nutcracker.yml"), ncConf(port, redis))
+	dir, port, _ := ncDir(t)
+	stats := testbed.FreePort(t)
 	pidFile := filepath.Join(dir, "walnut.pid")
 	if _, errOut, code := runBin(t, dir, bin, "-d", "-c", "nutcracker.yml", "-o", "walnut.log", "-p", pidFile,
 		"-s", itoa(stats), "-a", "127.0.0.1"); code != 0 {
@@ -392,10 +398,7 @@ func TestNutcrackerCLIDaemonUpgrade(t *testing.T) {
 // level one step and say so; every signal is logged by name.
 func TestNutcrackerCLILogSignals(t *testing.T) {
 	bin := testbed.WalnutBinary(t)
-	redis := testbed.Redis(t)
-	dir := t.TempDir()
-	port := testbed.FreePort(t)
-	conf := writeFile(t, filepath.Join(dir, "nutcracker.yml"), ncConf(port, redis))
+	dir, port, conf := ncDir(t)
 	logPath := filepath.Join(dir, "walnut.log")
 	w := testbed.Start(t, "walnut", port, bin, "-c", conf, "-o", logPath, "-s", itoa(testbed.FreePort(t)), "-a", "127.0.0.1", "-v", "5")
 	if err := os.Rename(logPath, logPath+".1"); err != nil {

@@ -305,65 +305,22 @@ func (t *table) markAll() {
 }
 
 func (t *table) subtable(k string) *table {
-	v, ok := t.get(k)
-	if !ok {
-		return nil
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		t.d.addf(t.key(k), "want a table ([%s]), got %s", t.key(k), tomlType(v))
+	m := value[map[string]any](t, k, nil, "a table (["+t.key(k)+"])")
+	if m == nil {
 		return nil
 	}
 	return t.d.table(t.key(k), m)
 }
 
-func (t *table) str(k, def string) string {
-	v, ok := t.get(k)
-	if !ok {
-		return def
-	}
-	s, ok := v.(string)
-	if !ok {
-		t.d.addf(t.key(k), "want a string, got %s", tomlType(v))
-		return def
-	}
-	return s
-}
+func (t *table) str(k, def string) string { return value(t, k, def, "a string") }
 
-func (t *table) boolean(k string, def bool) bool {
-	v, ok := t.get(k)
-	if !ok {
-		return def
-	}
-	b, ok := v.(bool)
-	if !ok {
-		t.d.addf(t.key(k), "want true or false, got %s", tomlType(v))
-		return def
-	}
-	return b
-}
+func (t *table) boolean(k string, def bool) bool { return value(t, k, def, "true or false") }
 
-func (t *table) integer(k string, def int) int {
-	v, ok := t.get(k)
-	if !ok {
-		return def
-	}
-	n, ok := v.(int64)
-	if !ok {
-		t.d.addf(t.key(k), "want an integer, got %s", tomlType(v))
-		return def
-	}
-	return int(n)
-}
+func (t *table) integer(k string, def int) int { return int(value(t, k, int64(def), "an integer")) }
 
 func (t *table) strings(k string) []string {
-	v, ok := t.get(k)
-	if !ok {
-		return nil
-	}
-	list, ok := v.([]any)
-	if !ok {
-		t.d.addf(t.key(k), "want an array of strings, got %s", tomlType(v))
+	list := value[[]any](t, k, nil, "an array of strings")
+	if list == nil {
 		return nil
 	}
 	out := make([]string, 0, len(list))
@@ -376,6 +333,21 @@ func (t *table) strings(k string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// value reads key k of t as a T: def when it is absent, and def with an
+// error saying that it should be want when it has another type.
+func value[T any](t *table, k string, def T, want string) T {
+	v, ok := t.get(k)
+	if !ok {
+		return def
+	}
+	x, ok := v.(T)
+	if !ok {
+		t.d.addf(t.key(k), "want %s, got %s", want, tomlType(v))
+		return def
+	}
+	return x
 }
 
 func tomlType(v any) string {

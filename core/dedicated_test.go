@@ -33,8 +33,7 @@ func connOf(t *testing.T, s *fakeproto.Server, lines ...string) []int {
 // reused once it is answered.
 func TestOnceConnection(t *testing.T) {
 	// One loop: both clients share its connection to the server.
-	srv := newServers(t, 1)
-	r := startRig(t, srv, parseConfWorkers(t, 1, poolConf("p", srv, `timeout = "100ms"`)))
+	r := newRigOneLoop(t, 1, `timeout = "100ms"`)
 	a, b := r.dial(), r.dial()
 	a.send("BLOCK 0:k 300", "ECHO 0:a after")
 	waitFor(t, "the block at the server", func() bool { return r.srv[0].Count("BLOCK") == 1 })
@@ -63,8 +62,7 @@ func TestOnceConnection(t *testing.T) {
 func TestMaxDedicated(t *testing.T) {
 	// One loop: an idle connection is reused, or evicted to make room,
 	// only by the loop that holds it.
-	srv := newServers(t, 2)
-	r := startRig(t, srv, parseConfWorkers(t, 1, poolConf("p", srv, "max_dedicated = 1")))
+	r := newRigOneLoop(t, 2, "max_dedicated = 1")
 	a, b := r.dial(), r.dial()
 	a.send("BLOCK 0:k 200")
 	waitFor(t, "the block at the server", func() bool { return r.srv[0].Count("BLOCK") == 1 })
@@ -205,12 +203,11 @@ func TestSubscriberGoes(t *testing.T) {
 func TestPipelinedOnceReusesConnection(t *testing.T) {
 	for _, extra := range []string{"", "max_dedicated = 1"} {
 		t.Run(extra, func(t *testing.T) {
-			srv := newServers(t, 1)
-			r := startRig(t, srv, parseConfWorkers(t, 1, poolConf("p", srv, extra)))
+			r := newRigOneLoop(t, 1, extra)
 			c := r.dial()
 			c.send("BLOCK 0:a 1", "BLOCK 0:b 1", "PIN", "SET 0:c 1", "UNPIN", "BLOCK 0:d 1")
 			c.expect("OK", "OK", "OK", "OK", "OK", "OK")
-			conns := connOf(t, srv[0], "BLOCK 0:a 1", "BLOCK 0:b 1", "SET 0:c 1", "BLOCK 0:d 1")
+			conns := connOf(t, r.srv[0], "BLOCK 0:a 1", "BLOCK 0:b 1", "SET 0:c 1", "BLOCK 0:d 1")
 			if conns[0] != conns[1] || conns[0] != conns[2] || conns[0] != conns[3] {
 				t.Errorf("connections: %v, want one", conns)
 			}
@@ -226,8 +223,7 @@ func TestPipelinedOnceReusesConnection(t *testing.T) {
 // ones at once, and a pinned one with its client, whose transaction is
 // gone with it.
 func TestReloadRetiresDedicated(t *testing.T) {
-	srv := newServers(t, 2)
-	r := startRig(t, srv, parseConfWorkers(t, 1, poolConf("p", srv, "")))
+	r := newRigOneLoop(t, 2, "")
 	a, b := r.dial(), r.dial()
 	b.send("PIN", "SET 1:b 1")
 	b.expect("OK", "OK")
@@ -236,16 +232,16 @@ func TestReloadRetiresDedicated(t *testing.T) {
 	if n := r.snap().DedicatedConnections; n != 2 {
 		t.Fatalf("%d dedicated connections, want an idle one and a pinned one", n)
 	}
-	if err := r.px.Reload(parseConfWorkers(t, 1, poolConf("p", srv[:1], ""))); err != nil {
+	if err := r.px.Reload(parseConfWorkers(t, 1, poolConf("p", r.srv[:1], ""))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the removed server's connections to close", func() bool { return srv[1].Conns() == 0 })
+	waitFor(t, "the removed server's connections to close", func() bool { return r.srv[1].Conns() == 0 })
 	if !b.closed() {
 		t.Error("a client pinned to a removed server was left open")
 	}
 	a.send("BLOCK 1:a 1")
 	a.expect("OK")
-	if n := srv[0].Count("BLOCK"); n != 1 {
+	if n := r.srv[0].Count("BLOCK"); n != 1 {
 		t.Errorf("s0 read %d blocks after the reload", n)
 	}
 	r.settled()

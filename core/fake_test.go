@@ -187,6 +187,14 @@ func newRig(t *testing.T, n int, extra string) *rig {
 	return startRig(t, srv, parseConf(t, poolConf("p", srv, extra)))
 }
 
+// newRigOneLoop is newRig on one event loop: only the loop that holds a
+// connection reuses or evicts it, so tests of that see every decision.
+func newRigOneLoop(t *testing.T, n int, extra string) *rig {
+	t.Helper()
+	srv := newServers(t, n)
+	return startRig(t, srv, parseConfWorkers(t, 1, poolConf("p", srv, extra)))
+}
+
 func startRig(t *testing.T, srv []*fakeproto.Server, cfg *config.Config, opts ...Option) *rig {
 	t.Helper()
 	px, err := New(cfg, testLogger(t), opts...)

@@ -240,6 +240,30 @@ func samePairs(t testing.TB, dry, real *reshard.PoolReport) {
 	}
 }
 
+// pacedRun reshards as o says, paced to move what the dry run dry
+// predicted in about a second, for the reader rd (if any) to overlap,
+// and then ends rd. It fails unless the run moved what dry said, found
+// no key already moved and had no error; it returns the pool's report.
+func pacedRun(t testing.TB, o reshard.Options, dry *reshard.PoolReport, rd *reader) *reshard.PoolReport {
+	t.Helper()
+	dk, _ := dry.Moved()
+	o.Rate = int(dk)
+	rep, err := reshard.Run(context.Background(), o)
+	if rd != nil {
+		rd.end(t)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	logReport(t, "run", rep)
+	rp := rep.Pools[0]
+	samePairs(t, dry, rp)
+	if rp.Kept() != 0 || rp.Errors != 0 {
+		t.Fatalf("run: %d kept, %d errors", rp.Kept(), rp.Errors)
+	}
+	return rp
+}
+
 // dryRun reports, and logs, what resharding from to to would move.
 func dryRun(t testing.TB, from, to *config.Config) *reshard.Report {
 	t.Helper()
@@ -309,17 +333,8 @@ func redisReshard(t *testing.T, before, after []*testbed.Process) {
 		return nil
 	}, names)
 	state := loadState(t, filepath.Join(t.TempDir(), "state.json"))
-	// Paced to last a second or two, for the reader to overlap.
-	rep, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, State: state, Rate: int(dk)})
-	rd.end(t)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logReport(t, "run", rep)
-	rp := rep.Pools[0]
-	samePairs(t, dp, rp)
-	if rp.Kept() != 0 || rp.Errors != 0 || !rp.Done {
-		t.Fatalf("run: %d kept, %d errors, done %v", rp.Kept(), rp.Errors, rp.Done)
+	if rp := pacedRun(t, reshard.Options{From: oldCfg, To: newCfg, State: state}, dp, rd); !rp.Done {
+		t.Fatal("run: not done")
 	}
 
 	if err := px.Reload(newCfg); err != nil {
@@ -331,7 +346,7 @@ func redisReshard(t *testing.T, before, after []*testbed.Process) {
 	if err := px.Reload(parse(t, oldConf+migrationTable("alpha", after))); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = reshard.Run(ctx, reshard.Options{From: newCfg, To: oldCfg})
+	rep, err := reshard.Run(ctx, reshard.Options{From: newCfg, To: oldCfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +457,6 @@ func mcMeta(t testing.TB, raw *rawConn, k string) (value string, flags, ttl int6
 // TestReshardMemcached: 4 servers to 5 and back to 3 of them, values,
 // flags and TTLs kept, with a reader during the first move.
 func TestReshardMemcached(t *testing.T) {
-	ctx := context.Background()
 	servers := make([]*testbed.Process, 5)
 	for i := range servers {
 		servers[i] = testbed.Memcached(t)
@@ -511,19 +525,7 @@ func TestReshardMemcached(t *testing.T) {
 				return err
 			}, keys)
 		}
-		dk, _ := dry.Pools[0].Moved()
-		rep, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, Rate: int(dk)})
-		if rd != nil {
-			rd.end(t)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		logReport(t, "run", rep)
-		samePairs(t, dry.Pools[0], rep.Pools[0])
-		if rep.Pools[0].Errors != 0 || rep.Pools[0].Kept() != 0 {
-			t.Fatalf("%d errors, %d kept", rep.Pools[0].Errors, rep.Pools[0].Kept())
-		}
+		pacedRun(t, reshard.Options{From: oldCfg, To: newCfg}, dry.Pools[0], rd)
 		check(to)
 	}
 	move(four, five, true)
@@ -760,17 +762,9 @@ func TestReshardRedisDatabases(t *testing.T) {
 		return nil
 	}, names)
 	statePath := filepath.Join(t.TempDir(), "state.json")
-	dk, _ := dp.Moved()
-	rep, err := reshard.Run(ctx, reshard.Options{From: oldCfg, To: newCfg, State: loadState(t, statePath), Rate: int(dk)})
-	rd.end(t)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logReport(t, "run", rep)
-	rp := rep.Pools[0]
-	samePairs(t, dp, rp)
-	if rp.Kept() != 0 || rp.Errors != 0 || !rp.Done || rp.Scanned != 1200 {
-		t.Fatalf("run: %d scanned, %d kept, %d errors, done %v", rp.Scanned, rp.Kept(), rp.Errors, rp.Done)
+	rp := pacedRun(t, reshard.Options{From: oldCfg, To: newCfg, State: loadState(t, statePath)}, dp, rd)
+	if !rp.Done || rp.Scanned != 1200 {
+		t.Fatalf("run: %d scanned, done %v", rp.Scanned, rp.Done)
 	}
 	pairDBs := map[string]bool{}
 	for _, p := range rp.Pairs {

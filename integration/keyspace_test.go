@@ -390,10 +390,9 @@ func TestKeyspaceScripts(t *testing.T) {
 // A server that fails makes a whole-keyspace command fail with an error
 // that names it, never a partial result.
 func TestKeyspaceErrorNamesServer(t *testing.T) {
-	servers := testbed.Redises(t, 3)
-	_, addrs := startWalnut(t, redisPool("p", servers, "hash = \"md5\"\ntimeout = \"300ms\""))
+	servers, addr := redisWalnut(t, 3, "p", "hash = \"md5\"\ntimeout = \"300ms\"")
 	ctx := context.Background()
-	c := newClient(t, addrs["p"])
+	c := newClient(t, addr)
 	fill(t, ctx, c, 50)
 	servers[2].Stop()
 	defer servers[2].Continue()
@@ -406,7 +405,7 @@ func TestKeyspaceErrorNamesServer(t *testing.T) {
 	servers[2].Continue()
 	// A server's own error reply is passed on with its name and code.
 	locked := testbed.Redis(t, "--requirepass", "x")
-	_, addrs = startWalnut(t, redisPool("p", []*testbed.Process{servers[0], locked}, ""))
+	_, addrs := startWalnut(t, redisPool("p", []*testbed.Process{servers[0], locked}, ""))
 	err := newClient(t, addrs["p"]).Do(ctx, "DBSIZE").Err()
 	if want := "NOAUTH Authentication required. (server " + locked.Addr + ")"; err == nil || err.Error() != want {
 		t.Fatalf("DBSIZE with a server refusing walnut: %v, want %s", err, want)

@@ -25,23 +25,18 @@ import (
 // readFD reads into b without entering the scheduler: the descriptor is
 // non-blocking, so the call cannot block, and skipping entersyscall saves
 // a good share of a short read's cost.
-func readFD(fd int, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
+func readFD(fd int, b []byte) (int, error) { return rawIO(unix.SYS_READ, fd, b) }
 
 // writeFD writes b, like readFD.
-func writeFD(fd int, b []byte) (int, error) {
+func writeFD(fd int, b []byte) (int, error) { return rawIO(unix.SYS_WRITE, fd, b) }
+
+// rawIO is readFD or writeFD: the system call trap, read or write, on fd
+// and b with RawSyscall.
+func rawIO(trap uintptr, fd int, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
 	}

@@ -183,7 +183,8 @@ func (c *Conn) Read() (any, error) {
 		return Error(body), nil
 	case ':':
 		return strconv.ParseInt(body, 10, 64)
-	case '$':
+	case '$', '*':
+		// A bulk string or an array: its length, or -1 for nil.
 		n, err := strconv.Atoi(body)
 		if err != nil {
 			return nil, err
@@ -191,18 +192,12 @@ func (c *Conn) Read() (any, error) {
 		if n < 0 {
 			return nil, nil
 		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(c.r, buf); err != nil {
-			return nil, err
-		}
-		return string(buf[:n]), nil
-	case '*':
-		n, err := strconv.Atoi(body)
-		if err != nil {
-			return nil, err
-		}
-		if n < 0 {
-			return nil, nil
+		if line[0] == '$' {
+			buf := make([]byte, n+2)
+			if _, err := io.ReadFull(c.r, buf); err != nil {
+				return nil, err
+			}
+			return string(buf[:n]), nil
 		}
 		a := make([]any, n)
 		for i := range a {

@@ -253,6 +253,7 @@ func (c *client) parse() (int, error) {
 		s := c.slots[n]
 		s.req.Reset()
 		s.req.Session = c.session
+		s.req.Servers = len(cfg.Servers)
 		s.err, s.hashes = nil, nil
 		m, err := c.st.codec.ParseRequest(c.rbuf[c.start:c.end], &s.req)
 		if err != nil {

@@ -59,8 +59,10 @@ type Request struct {
 	Session any
 	// Target is the server of a Targeted request, set by the codec.
 	Target int
-	// Servers is the number of servers of the pool, routable or not, set
-	// by the core for Broadcast and Targeted requests.
+	// Servers is the number of servers of the pool, routable or not,
+	// set by the core before ParseRequest (a codec may serve a pool of
+	// one server as if it were that server) and again, as the routing
+	// table has it, for Broadcast and Targeted requests.
 	Servers int
 	// ConnState is the state the server connection must be in for the
 	// request (a Redis database, say): 0 is the state Greeting sets up;

@@ -567,6 +567,7 @@ func (s *slot) addPart(srv int) int {
 // reply appends slot s's answer to dst.
 func (c *client) reply(dst []byte, s *slot) []byte {
 	codec := c.st.codec
+	keep := len(dst)
 	switch {
 	case s.err != nil:
 		c.stats.forwardError.Add(1)
@@ -586,6 +587,10 @@ func (c *client) reply(dst []byte, s *slot) []byte {
 		if cap(s.parts[i].Resp) > maxKeptClient {
 			s.parts[i].Resp = nil
 		}
+	}
+	if s.req.Mute {
+		// Made all the same: AppendReply may keep state (a transaction's).
+		dst = dst[:keep]
 	}
 	return dst
 }

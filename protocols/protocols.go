@@ -54,6 +54,10 @@ type Request struct {
 	Reply []byte
 	// Close asks the core to close the client once Reply is written.
 	Close bool
+	// Mute asks the core to send the client nothing for the request,
+	// errors included, however it is served (Redis' CLIENT REPLY OFF
+	// and SKIP).
+	Mute bool
 	// Session is the client's session (see Sessions), set by the core
 	// before ParseRequest; nil for codecs without sessions.
 	Session any

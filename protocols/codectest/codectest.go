@@ -60,8 +60,9 @@ type Trip struct {
 	// Responses are what each part's server answered, one per part (none
 	// for a Local request).
 	Responses []string
-	// Servers is the pool's server count, which the core gives Broadcast
-	// and Targeted requests; 0 means one per response.
+	// Servers is the pool's server count, which the core gives every
+	// request before ParseRequest (0 there: unknown), and Broadcast and
+	// Targeted requests again; 0 means one per response for these.
 	Servers int
 	// Reply is what the client gets; "" leaves it unchecked unless
 	// NoReply says the client gets nothing (memcached's noreply).

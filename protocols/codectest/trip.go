@@ -41,6 +41,7 @@ func (t *tripRun) run() ([]byte, error) {
 	req := &t.req
 	req.Reset()
 	req.Session = t.session
+	req.Servers = t.tr.Servers // as the core sets it, for a codec that serves one server as it is
 	if n, err := t.c.ParseRequest(t.request, req); err != nil || n != len(t.request) {
 		return nil, fmt.Errorf("trip %s: ParseRequest = (%d, %v), want the whole %d bytes", t.name, n, err, len(t.request))
 	}

@@ -30,6 +30,7 @@ type Codec struct {
 	allowFlush    bool
 	info          func() protocols.ProxyInfo
 	selects       [][]byte // SELECT db, for the first databases
+	blocks        *blockRegistry
 }
 
 // New returns a codec for a pool with the given limits and, in o.Own,
@@ -45,7 +46,7 @@ func New(o protocols.Options) (*Codec, error) {
 	}
 	c := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk, maxRequest: o.MaxRequestSize,
 		clientPassword: own.Password, db: own.DB, databases: own.Databases, allowFlush: own.AllowFlush,
-		info: o.Info}
+		info: o.Info, blocks: &blockRegistry{}}
 	c.greeting, c.greetingNames = buildGreeting(own)
 	for db := range min(own.Databases, 256) {
 		c.selects = append(c.selects, appendSelect(nil, db))
@@ -78,7 +79,9 @@ const (
 	// and the requests that end the lease; reqAbort: EXEC must abort for
 	// an error while queuing, reqAborted: it did (set at dispatch);
 	// reqPrefixed: MULTI went out just before the request; reqRefusal:
-	// the core refused the request and Reply holds the answer.
+	// the core refused the request and Reply holds the answer. reqPrefixed
+	// also marks a blocking command that CLIENT ID goes ahead of
+	// (clientcmds.go).
 	reqQueued
 	reqWatch
 	reqExec
@@ -134,6 +137,9 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 	if req.Flags&reqConn != 0 {
 		c.connCommand(req, s)
 	}
+	if s != nil && (s.replyOff || s.replySkip || s.replySkipNext) {
+		muteFor(req, s)
+	}
 	return n, nil
 }
 
@@ -152,21 +158,26 @@ func route(req *protocols.Request) {
 		idx = cont
 	}
 	if idx < 0 {
-		if cont >= 0 && len(args) == 1 && policies[cont].anySub {
+		if cont >= 0 && len(args) == 1 {
+			// Redis finds the container, whose arity wants a subcommand.
 			arityError(req, commandTable[cont].name)
 			return
 		}
-		unsupported(req, args, cont >= 0)
+		unknownCommand(req, args, cont)
 		return
 	}
 	ci, p := &commandTable[idx], &policies[idx]
 	req.Cmd = uint16(idx)
-	if p.act == actUnsupported {
-		unsupported(req, args, cont >= 0)
-		return
-	}
 	if a := int(ci.arity); (a > 0 && len(args) != a) || len(args) < -a {
 		arityError(req, ci.name)
+		return
+	}
+	if p.act == actUnsupported {
+		refuse(req, idx, cont >= 0)
+		return
+	}
+	if req.Servers == 1 && relayOnOne(p.act) {
+		relay(req)
 		return
 	}
 	switch p.act {
@@ -194,9 +205,9 @@ func route(req *protocols.Request) {
 		}
 		req.Keys = appendKeys(req.Keys[:0], ci, args)
 		if len(req.Keys) == 0 {
-			// Say, ZUNION 0 k or LMPOP x: the server would reject it with
-			// its own text, but with no key there is no server to ask.
-			localError(req, "walnut cannot route ", p.upper, " without keys")
+			// Say, ZUNION 0 k or LMPOP x: an argument error, which any
+			// server states in its own words.
+			relay(req)
 			return
 		}
 		req.Kind = protocols.Forward
@@ -226,8 +237,11 @@ func route(req *protocols.Request) {
 		req.Close = true
 	case actPlaceholder:
 		placeholder(req, idx)
-	case actKeys, actDBSize, actRandomKey, actScriptLoad, actScriptExists, actScriptFlush, actLastSave:
+	case actKeys, actDBSize, actRandomKey, actScriptLoad, actScriptExists, actScriptFlush, actLastSave,
+		actPubSubChannels, actPubSubNumSub, actPubSubNumPat:
 		req.Kind = protocols.Broadcast
+	case actRelay:
+		relay(req)
 	case actScan:
 		routeScan(req)
 	case actTime:
@@ -240,7 +254,7 @@ func route(req *protocols.Request) {
 	case actWatch, actBlock, actXRead:
 		req.Keys = appendKeys(req.Keys[:0], ci, args)
 		if len(req.Keys) == 0 {
-			localError(req, "walnut cannot route ", p.upper, " without keys")
+			relay(req) // BZMPOP 0 0 ...: the server refuses it at once
 			return
 		}
 		req.Kind = protocols.Forward
@@ -368,6 +382,9 @@ func (c *Codec) AppendRequest(dst []byte, req *protocols.Request, keys []int32) 
 	if req.Conn >= protocols.Pinned {
 		return c.appendDedicated(dst, req, keys)
 	}
+	if req.Conn == protocols.Once && req.Flags&reqPrefixed != 0 {
+		dst = append(dst, clientIDReq...) // for CLIENT UNBLOCK (clientcmds.go)
+	}
 	return c.appendCommand(dst, req, keys)
 }
 
@@ -400,7 +417,7 @@ func (c *Codec) appendCommand(dst []byte, req *protocols.Request, keys []int32) 
 
 // ParseResponse implements protocols.Codec.
 func (c *Codec) ParseResponse(buf []byte, req *protocols.Request) (int, error) {
-	if req != nil && req.Conn >= protocols.Pinned {
+	if req != nil && (req.Conn >= protocols.Pinned || req.Flags&reqPrefixed != 0) {
 		return c.dedicatedLen(buf, req)
 	}
 	return replyLen(buf, c.maxReplyBulk)

@@ -63,6 +63,36 @@ var trips = []codectest.Trip{
 		Responses: []string{"*2\r\n$2\r\n17\r\n*1\r\n$1\r\nk\r\n"}, Reply: "*2\r\n$15\r\n140737488355345\r\n*1\r\n$1\r\nk\r\n"},
 	{Name: "DBSIZE/3 servers", Request: mb("DBSIZE"), Responses: []string{":1\r\n", ":2\r\n", ":3\r\n"}, Reply: ":6\r\n"},
 	{Name: "arity", Request: mb("GET"), Reply: "-ERR wrong number of arguments for 'get' command\r\n"},
+	// Redis 7's words for what is not a command; *-10 is skipped.
+	{Name: "unknown", Request: mb("NOSUCH", "a", "b"), Reply: "-ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' \r\n"},
+	{Name: "unknown subcommand", Request: mb("OBJECT", "NOPE"), Reply: "-ERR unknown subcommand 'NOPE'. Try OBJECT HELP.\r\n"},
+	{Name: "negative multibulk", Request: "*-10\r\n", NoReply: true},
+	// An argument error, and a HELP, any server words: relayed as it is.
+	{Name: "ZUNION 0", Request: mb("ZUNION", "0", "a"), Servers: 3,
+		Responses: []string{"-ERR at least 1 input key is needed for 'zunion' command\r\n"},
+		Reply:     "-ERR at least 1 input key is needed for 'zunion' command\r\n"},
+	{Name: "OBJECT HELP", Request: mb("OBJECT", "HELP"), Servers: 3,
+		Responses: []string{"*2\r\n+OBJECT <subcommand>\r\n+HELP\r\n"}, Reply: "*2\r\n+OBJECT <subcommand>\r\n+HELP\r\n"},
+	// A pool of one server forwards what it refuses across servers, and
+	// passes its answers on as they are, errors included.
+	{Name: "one server: CONFIG GET", Request: mb("CONFIG", "GET", "maxmemory"), Servers: 1,
+		Responses: []string{"*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"}, Reply: "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"},
+	{Name: "one server: PING busy", Request: mb("PING"), Servers: 1,
+		Responses: []string{"-BUSY Redis is busy running a script.\r\n"}, Reply: "-BUSY Redis is busy running a script.\r\n"},
+	{Name: "one server: KEYS busy", Request: mb("KEYS", "*"), Servers: 1,
+		Responses: []string{"-BUSY Redis is busy running a script.\r\n"}, Reply: "-BUSY Redis is busy running a script.\r\n"},
+	{Name: "one server: module command", Request: mb("JSON.GET", "k"), Servers: 1,
+		Responses: []string{"$2\r\n{}\r\n"}, Reply: "$2\r\n{}\r\n"},
+	{Name: "one server: CONFIG SET", Request: mb("CONFIG", "SET", "maxmemory", "1"), Servers: 1,
+		Reply: "-ERR unsupported command 'CONFIG SET'\r\n"},
+	// PUBSUB's introspection merged over the servers.
+	{Name: "PUBSUB CHANNELS", Request: mb("PUBSUB", "CHANNELS"),
+		Responses: []string{"*2\r\n$1\r\na\r\n$1\r\nb\r\n", "*0\r\n", "*2\r\n$1\r\nc\r\n$1\r\na\r\n"},
+		Reply:     "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"},
+	{Name: "PUBSUB NUMSUB", Request: mb("PUBSUB", "NUMSUB", "x", "y"),
+		Responses: []string{"*4\r\n$1\r\nx\r\n:2\r\n$1\r\ny\r\n:0\r\n", "*4\r\n$1\r\nx\r\n:1\r\n$1\r\ny\r\n:5\r\n"},
+		Reply:     "*4\r\n$1\r\nx\r\n:3\r\n$1\r\ny\r\n:5\r\n"},
+	{Name: "PUBSUB NUMPAT", Request: mb("PUBSUB", "NUMPAT"), Responses: []string{":2\r\n", ":3\r\n", ":2\r\n"}, Reply: ":3\r\n"},
 }
 
 // TestContract runs the codec kit on the tables of the parse, response

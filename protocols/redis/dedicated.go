@@ -68,6 +68,7 @@ const (
 	replyExecNoMulti = "-ERR EXEC without MULTI\r\n"
 	replyDiscNoMulti = "-ERR DISCARD without MULTI\r\n"
 	replyWatchMulti  = "-ERR WATCH inside MULTI is not allowed\r\n"
+	replyNoMulti     = "-ERR Command not allowed inside a transaction\r\n"
 	replyNoReplicas  = ":0\r\n"
 	// An EXEC Redis refuses (wrong arguments) ends the transaction.
 	replyExecArity = "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n"
@@ -142,7 +143,12 @@ func (c *Codec) dedicate(req *protocols.Request) {
 	case actWait:
 		local(req, replyNoReplicas)
 	case actBlock, actXRead:
-		blocking(req, act)
+		if !relayed(req) {
+			blocking(req, act)
+		}
+		if req.Conn == protocols.Once {
+			c.register(req, s)
+		}
 	case actSubscribe, actUnsubscribe, actPSubscribe, actPUnsubscribe:
 		c.subscribe(req, s.subscriptions(), act)
 	}
@@ -167,8 +173,15 @@ func (c *Codec) queue(req *protocols.Request, s *session, act action) {
 		}
 		return
 	}
+	if req.Cmd != 0 && commandTable[req.Cmd].flags&flagNoMulti != 0 && req.Flags&reqArity == 0 {
+		// Redis refuses these while queuing, before anything else.
+		tx.parseErr = true
+		req.Keys = req.Keys[:0]
+		local(req, replyNoMulti)
+		return
+	}
 	if req.Flags&reqConn != 0 {
-		if act == actSelect || act == actClientSetName || (act == actHello && setsName(req.Args)) {
+		if act == actSelect || act == actClientSetName || act == actClientReply || (act == actHello && setsName(req.Args)) {
 			// They would change the session at EXEC. SELECT would also
 			// change the transaction connection's database behind the
 			// back of the core, which SELECTs for every request, and the
@@ -192,6 +205,14 @@ func (c *Codec) queue(req *protocols.Request, s *session, act action) {
 			tx.parseErr = true
 		}
 		return
+	}
+	if relayed(req) {
+		if req.Servers != 1 {
+			// Any server answers it the same: the transaction's.
+			c.queueKeyless(req, tx)
+			return
+		}
+		act = actUnsupported // queued on the only server, as a command with keys
 	}
 	switch act {
 	case actMulti:
@@ -549,6 +570,9 @@ func (c *Codec) dedicatedLen(buf []byte, req *protocols.Request) (int, error) {
 	if n == 0 || err != nil || req.Flags&reqPrefixed == 0 {
 		return n, err
 	}
+	if req.Conn == protocols.Once {
+		c.learnID(req, buf[:n]) // CLIENT ID's answer (clientcmds.go)
+	}
 	m, err := replyLen(buf[n:], c.maxReplyBulk)
 	if m == 0 || err != nil {
 		return 0, err
@@ -558,6 +582,9 @@ func (c *Codec) dedicatedLen(buf []byte, req *protocols.Request) (int, error) {
 
 // replyDedicated is AppendReply for requests on dedicated connections.
 func (c *Codec) replyDedicated(dst []byte, req *protocols.Request, parts []protocols.Part) []byte {
+	if req.Conn == protocols.Once && req.Flags&reqPrefixed != 0 {
+		c.answered(req)
+	}
 	if policies[req.Cmd].act == actReset {
 		// The transaction is gone whatever its server said: discarded,
 		// or its connection closed.

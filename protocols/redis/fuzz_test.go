@@ -53,7 +53,15 @@ func checkRequest(t *testing.T, pc protocols.Codec, msg []byte, req *protocols.R
 			t.Fatal("routed request without keys")
 		}
 		// What goes to the server parses back to the same arguments.
-		checkResend(t, c, c.AppendRequest(nil, req, nil), strs(req.Args))
+		out := c.AppendRequest(nil, req, nil)
+		if req.Conn == protocols.Once && req.Flags&reqPrefixed != 0 {
+			// CLIENT ID ahead of a blocking command (clientcmds.go).
+			if !strings.HasPrefix(string(out), string(clientIDReq)) {
+				t.Fatalf("blocking request to server %q lacks CLIENT ID", out)
+			}
+			out = out[len(clientIDReq):]
+		}
+		checkResend(t, c, out, strs(req.Args))
 		if req.Kind == protocols.Split {
 			step := policies[req.Cmd].step
 			for k := range req.Keys {

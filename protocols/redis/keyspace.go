@@ -103,6 +103,8 @@ func (c *Codec) appendRewritten(dst []byte, req *protocols.Request) []byte {
 			}
 		}
 		return dst
+	case actClientUnblock:
+		return appendArgs(dst, args)
 	}
 	return append(dst, req.Raw...)
 }
@@ -171,6 +173,12 @@ func (c *Codec) mergeFanOut(dst []byte, req *protocols.Request, parts []protocol
 		return append(dst, parts[0].Resp...)
 	case actInfo:
 		return mergeInfo(dst, parts)
+	case actPubSubChannels:
+		return mergeChannels(dst, parts)
+	case actPubSubNumSub:
+		return mergeNumSub(dst, parts)
+	case actPubSubNumPat:
+		return mergeMaxInt(dst, parts)
 	}
 	return append(dst, replyUnexpected...)
 }

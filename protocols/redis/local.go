@@ -73,12 +73,18 @@ func (c *Codec) connCommand(req *protocols.Request, s *session) {
 	case actClientInfo:
 		req.Kind = protocols.Local
 		req.Reply = appendBulk(req.Reply[:0], clientInfo(s))
+	case actClientReply, actClientUnblock, actClientLocal:
+		c.clientCommand(req, s)
 	case actInfo:
 		c.infoCommand(req)
 	case actFlush:
 		if !c.allowFlush {
 			localError(req, policies[req.Cmd].upper, " is refused: it would empty every server of the pool",
 				"; set allow_flush = true in the pool's configuration to allow it")
+			return
+		}
+		if req.Servers == 1 {
+			relay(req)
 			return
 		}
 		req.Kind = protocols.Broadcast

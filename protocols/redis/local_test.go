@@ -88,7 +88,10 @@ func TestAuthGate(t *testing.T) {
 		{in: "SELECT 1", reply: replyNoAuth},
 		{in: "CLIENT SETNAME x", reply: replyNoAuth},
 		{in: "KEYS *", reply: replyNoAuth},
-		{in: "NOSUCH", reply: replyNoAuth},
+		// Redis tells these before it asks for the password.
+		{in: "NOSUCH", reply: "-ERR unknown command 'NOSUCH', with args beginning with: \r\n"},
+		{in: "OBJECT NOPE", reply: "-ERR unknown subcommand 'NOPE'. Try OBJECT HELP.\r\n"},
+		{in: "GET", reply: "-ERR wrong number of arguments for 'get' command\r\n"},
 		{in: "HELLO", reply: replyHelloNoAuth},
 		{in: "HELLO 2", reply: replyHelloNoAuth},
 		{in: "HELLO 2 AUTH default nope", reply: replyWrongPass},

@@ -110,10 +110,10 @@ func (c *Codec) parseMultibulk(buf []byte, args [][]byte) ([][]byte, int, error)
 	switch {
 	case st == hdrMore:
 		return args, 0, nil
-	case st == hdrBad, count < -1, count > maxArgs:
+	case st == hdrBad, count > maxArgs:
 		return args, 0, errMultibulkLen
 	case count <= 0:
-		// "*0" and "*-1" are skipped by Redis without a reply.
+		// "*0", "*-1", "*-10" are skipped by Redis without a reply.
 		return args, pos, nil
 	}
 	for ; count > 0; count-- {

@@ -96,6 +96,14 @@ const (
 	actScriptFlush
 	actTime
 	actLastSave
+	// PUBSUB's introspection (pubsubinfo.go): sent to every server and
+	// merged.
+	actPubSubChannels
+	actPubSubNumSub
+	actPubSubNumPat
+	// actRelay: answered the same by every server (HELP texts): sent to
+	// any one, its reply passed on as it is (oneserver.go).
+	actRelay
 	// Commands walnut answers from what it knows (local.go).
 	actEcho
 	actCommand
@@ -114,6 +122,11 @@ const (
 	actClientGetName
 	actClientID
 	actClientInfo
+	// CLIENT REPLY, UNBLOCK, and the subcommands about client-side
+	// caching and eviction, answered for walnut's client (clientcmds.go).
+	actClientReply
+	actClientUnblock
+	actClientLocal
 	actInfo
 	// The commands below are served with the client's session
 	// (dedicate): whatever route makes of them is provisional.
@@ -135,7 +148,9 @@ const (
 
 // needsCodec reports whether a is answered by the codec's connCommand
 // rather than by route alone.
-func needsCodec(a action) bool { return (a >= actSelect && a <= actInfo) || a == actFlush }
+func needsCodec(a action) bool {
+	return (a >= actSelect && a <= actInfo) || a == actFlush || a == actPubSubNumPat
+}
 
 // withSession reports whether a is one of the commands dedicate serves
 // with the client's session (transactions, blocking commands, pub/sub).
@@ -182,6 +197,16 @@ var (
 		"client|id":       actClientID,
 		"client|info":     actClientInfo,
 		"info":            actInfo,
+
+		"client|reply":   actClientReply,
+		"client|unblock": actClientUnblock,
+		// No tracking, no eviction: walnut's clients are not the
+		// servers' (clientcmds.go).
+		"client|trackinginfo": actClientLocal,
+		"client|getredir":     actClientLocal,
+		"client|caching":      actClientLocal,
+		"client|no-evict":     actClientLocal,
+		"client|tracking":     actClientLocal,
 	}
 	// keyspaceCommands act on every server's keys (or report on every
 	// server): see keyspace.go.
@@ -197,6 +222,12 @@ var (
 		"script|flush":  actScriptFlush,
 		"time":          actTime,
 		"lastsave":      actLastSave,
+		// PUBSUB asks about every server's channels (pubsubinfo.go).
+		"pubsub|channels":      actPubSubChannels,
+		"pubsub|shardchannels": actPubSubChannels,
+		"pubsub|numsub":        actPubSubNumSub,
+		"pubsub|shardnumsub":   actPubSubNumSub,
+		"pubsub|numpat":        actPubSubNumPat,
 	}
 	splitCommands = map[string]action{
 		"mget":   actMGet,
@@ -266,6 +297,9 @@ func decide(c *commandInfo) action {
 	if a, ok := dedicatedCommands[c.name]; ok {
 		return a
 	}
+	if isHelp(c.name) && !isAdmin(c.name) {
+		return actRelay
+	}
 	switch {
 	case refusedCommands[c.name], !namesKeys(c):
 		return actUnsupported
@@ -310,6 +344,9 @@ type policy struct {
 	// timeoutFirst: a blocking command whose timeout is its first
 	// argument rather than its last.
 	timeoutFirst bool
+	// admin: server administration, refused on a pool of one server too
+	// (oneserver.go).
+	admin bool
 }
 
 // policies is indexed like commandTable.
@@ -317,7 +354,7 @@ var policies = func() (p [len(commandTable)]policy) {
 	for i := range commandTable {
 		c := &commandTable[i]
 		p[i] = policy{act: decide(c), hook: hooks[c.name], step: 1, upper: upper(c.name),
-			timeoutFirst: c.name == "blmpop" || c.name == "bzmpop"}
+			timeoutFirst: c.name == "blmpop" || c.name == "bzmpop", admin: isAdmin(c.name)}
 		minArgs := int(c.arity)
 		if minArgs < 0 {
 			minArgs = -minArgs

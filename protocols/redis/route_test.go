@@ -111,14 +111,18 @@ var routeCases = []struct {
 	{"EVAL script -1 a", loc, nil, "-ERR Number of keys can't be negative\r\n"},
 	{"EVAL script x a", loc, nil, "-ERR value is not an integer or out of range\r\n"},
 	{"FCALL fn x a", loc, nil, "-ERR Bad number of keys provided\r\n"},
-	{"ZUNION 0 a", loc, nil, "-ERR walnut cannot route ZUNION without keys\r\n"},
-	{"LMPOP x a LEFT", loc, nil, "-ERR walnut cannot route LMPOP without keys\r\n"},
+	// No key found: an argument error, which any server words itself.
+	{"ZUNION 0 a", fwd, []string{"placeholder"}, ""},
+	{"LMPOP x a LEFT", fwd, []string{"placeholder"}, ""},
+	{"SINTERCARD 0 a", fwd, []string{"placeholder"}, ""},
+	{"BZMPOP 0 0 a MIN", fwd, []string{"placeholder"}, ""},
+	{"ZUNIONSTORE d 0 a", fwd, []string{"d"}, ""},
 	// About the server, not data: where nutcracker sends it, to the
 	// owner of "placeholder". (nutcracker sends COMMAND there too;
 	// walnut answers it with its own table, below.)
 	{"LOLWUT", fwd, []string{"placeholder"}, ""},
 	{"LOLWUT VERSION 5", fwd, []string{"placeholder"}, ""},
-	{"COMMAND NOSUCH", loc, nil, "-ERR unsupported command 'COMMAND NOSUCH'\r\n"},
+	{"COMMAND NOSUCH", loc, nil, "-ERR unknown subcommand 'NOSUCH'. Try COMMAND HELP.\r\n"},
 	// Unsupported: no keys, admin, cross-server or cross-database moves,
 	// unknown.
 	{"SWAPDB 0 1", loc, nil, "-ERR unsupported command 'SWAPDB'\r\n"},
@@ -190,7 +194,7 @@ var routeCases = []struct {
 	{"COMMAND INFO monitor", loc, nil, "*1\r\n$-1\r\n"},
 	{"COMMAND DOCS nope", loc, nil, "*0\r\n"},
 	{"COMMAND LIST FILTERBY PATTERN x", loc, nil, "-ERR walnut does not support COMMAND LIST FILTERBY\r\n"},
-	{"COMMAND HELP", loc, nil, "-ERR unsupported command 'COMMAND HELP'\r\n"},
+	{"COMMAND HELP", fwd, []string{"placeholder"}, ""},
 	// Without a session (a codec used outside the core), transactions
 	// and subscriptions are refused.
 	{"MULTI", loc, nil, "-ERR unsupported command 'MULTI'\r\n"},
@@ -208,11 +212,36 @@ var routeCases = []struct {
 	{"RESTORE-ASKING k 0 x", loc, nil, "-ERR unsupported command 'RESTORE-ASKING'\r\n"},
 	{"CLUSTER INFO", loc, nil, "-ERR unsupported command 'CLUSTER INFO'\r\n"},
 	{"CONFIG GET maxmemory", loc, nil, "-ERR unsupported command 'CONFIG GET'\r\n"},
-	{"CONFIG", loc, nil, "-ERR unsupported command 'CONFIG'\r\n"},
-	{"OBJECT HELP", loc, nil, "-ERR unsupported command 'OBJECT HELP'\r\n"},
-	{"OBJECT NOSUCH k", loc, nil, "-ERR unsupported command 'OBJECT NOSUCH'\r\n"},
+	{"CONFIG", loc, nil, "-ERR wrong number of arguments for 'config' command\r\n"},
+	{"CONFIG GET", loc, nil, "-ERR wrong number of arguments for 'config|get' command\r\n"},
+	// HELP texts are the servers': any one answers.
+	{"OBJECT HELP", fwd, []string{"placeholder"}, ""},
+	{"xinfo help", fwd, []string{"placeholder"}, ""},
+	{"CLUSTER HELP", loc, nil, "-ERR unsupported command 'CLUSTER HELP'\r\n"},
+	{"OBJECT NOSUCH k", loc, nil, "-ERR unknown subcommand 'NOSUCH'. Try OBJECT HELP.\r\n"},
+	{"object nosuch", loc, nil, "-ERR unknown subcommand 'nosuch'. Try OBJECT HELP.\r\n"},
 	{"DEBUG OBJECT k", loc, nil, "-ERR unsupported command 'DEBUG'\r\n"},
-	{"NoSuchCommand a b", loc, nil, "-ERR unsupported command 'NoSuchCommand'\r\n"},
+	{"NoSuchCommand a b", loc, nil, "-ERR unknown command 'NoSuchCommand', with args beginning with: 'a' 'b' \r\n"},
+	{"nosuch", loc, nil, "-ERR unknown command 'nosuch', with args beginning with: \r\n"},
+	// PUBSUB's introspection asks every server.
+	{"PUBSUB CHANNELS", bcast, nil, ""},
+	{"PUBSUB NUMSUB a b", bcast, nil, ""},
+	{"PUBSUB NUMPAT", bcast, nil, ""},
+	{"PUBSUB SHARDCHANNELS x*", bcast, nil, ""},
+	{"PUBSUB SHARDNUMSUB a", bcast, nil, ""},
+	// CLIENT, for walnut's client.
+	{"CLIENT GETREDIR", loc, nil, ":-1\r\n"},
+	{"CLIENT TRACKINGINFO", loc, nil, replyTrackInfo},
+	{"CLIENT CACHING YES", loc, nil, replyCachingOff},
+	{"CLIENT NO-EVICT on", loc, nil, "+OK\r\n"},
+	{"CLIENT NO-EVICT maybe", loc, nil, "-ERR syntax error\r\n"},
+	{"CLIENT TRACKING off", loc, nil, "+OK\r\n"},
+	{"CLIENT TRACKING on", loc, nil, replyNoTracking},
+	{"CLIENT REPLY maybe", loc, nil, "-ERR syntax error\r\n"},
+	{"CLIENT UNBLOCK 12", loc, nil, ":0\r\n"},
+	{"CLIENT UNBLOCK x", loc, nil, "-ERR value is not an integer or out of range\r\n"},
+	{"CLIENT UNBLOCK x later", loc, nil, "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n"},
+	{"CLIENT UNBLOCK 1 error x", loc, nil, "-ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.\r\n"},
 }
 
 func TestRoute(t *testing.T) {
@@ -248,14 +277,14 @@ func TestUnsupportedNameSanitized(t *testing.T) {
 	if _, err := c.ParseRequest([]byte(mb("BAD\r\nCMD", "a")), &req); err != nil {
 		t.Fatal(err)
 	}
-	if got := string(req.Reply); got != "-ERR unsupported command 'BAD  CMD'\r\n" {
+	if got := string(req.Reply); got != "-ERR unknown command 'BAD  CMD', with args beginning with: 'a' \r\n" {
 		t.Errorf("reply %q", got)
 	}
 	req.Reset()
 	if _, err := c.ParseRequest([]byte(mb(long)), &req); err != nil {
 		t.Fatal(err)
 	}
-	if got := string(req.Reply); got != "-ERR unsupported command '"+long[:128]+"'\r\n" {
+	if got := string(req.Reply); got != "-ERR unknown command '"+long[:128]+"', with args beginning with: \r\n" {
 		t.Errorf("reply %q", got)
 	}
 }
@@ -292,12 +321,13 @@ func TestPolicyTable(t *testing.T) {
 	// looked at, not forwarded on the shared pipeline.
 	for i := range commandTable {
 		c := &commandTable[i]
+		introspection := policies[i].act >= actPubSubChannels && policies[i].act <= actPubSubNumPat || policies[i].act == actRelay
 		if (c.flags&(flagBlocking|flagPubSub) != 0 || c.acl&(aclTransaction|aclBlocking|aclPubSub) != 0) &&
-			dedicated[c.name] == 0 && policies[i].act != actUnsupported {
+			dedicated[c.name] == 0 && policies[i].act != actUnsupported && !introspection {
 			t.Errorf("%s is served (%d) without a dedicated connection", c.name, policies[i].act)
 		}
 	}
-	for _, name := range []string{"migrate", "move", "pfdebug", "restore-asking", "swapdb", "monitor", "sync", "psync", "script|kill", "client|list", "pubsub|channels", "pubsub|numsub", "object|help", "config|get", "cluster|keyslot"} {
+	for _, name := range []string{"migrate", "move", "pfdebug", "restore-asking", "swapdb", "monitor", "sync", "psync", "script|kill", "client|list", "config|get", "cluster|keyslot", "cluster|help", "config|set"} {
 		i := find(name)
 		if i < 0 {
 			t.Errorf("%s is not in the table", name)

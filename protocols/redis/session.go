@@ -28,6 +28,12 @@ type session struct {
 	name []byte
 	tx   *txState  // transaction, from the first WATCH or MULTI
 	sub  *subState // subscriptions, from the first one
+	// CLIENT REPLY (clientcmds.go): OFF, SKIP for this request, SKIP
+	// for the next.
+	replyOff, replySkip, replySkipNext bool
+	// blocks is set once the client has been registered for CLIENT
+	// UNBLOCK (clientcmds.go).
+	blocks *blockRegistry
 }
 
 // clientIDs numbers clients across the pools and reloads of a process;
@@ -109,8 +115,11 @@ const (
 
 // allowedUnauthenticated reports whether a client that has not given the
 // pool's password may send req: the commands Redis flags no_auth (AUTH,
-// HELLO, QUIT, RESET).
+// HELLO, QUIT, RESET), and the errors Redis gives before asking for it.
 func allowedUnauthenticated(req *protocols.Request) bool {
+	if req.Kind == protocols.Local && (req.Cmd == 0 || req.Flags&reqArity != 0) {
+		return true // Redis tells an unknown command or wrong arguments first
+	}
 	return int(req.Cmd) < len(commandTable) && commandTable[req.Cmd].flags&flagNoAuth != 0
 }
 

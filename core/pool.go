@@ -136,7 +136,7 @@ func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
 	}
 	owner := new(atomic.Pointer[Pool])
 	codec, err := driver.NewCodec(protocols.Options{MaxRequestSize: cfg.MaxRequestSize, MaxValueSize: cfg.MaxValueSize,
-		Own: cfg.Options, Info: func() protocols.ProxyInfo { return owner.Load().info() }})
+		Own: cfg.Options, Info: func() protocols.ProxyInfo { return owner.Load().info() }, HashTag: cfg.HashTag})
 	if err != nil {
 		return nil, fmt.Errorf("protocol %s: %w", cfg.Protocol, err)
 	}

@@ -36,6 +36,9 @@ type Options struct {
 	Own any
 	// Info reports walnut's figures for the pool; nil outside a proxy.
 	Info func() ProxyInfo
+	// HashTag is the pool's hash_tag: empty, or the two bytes between
+	// which the part of a key that is hashed lies.
+	HashTag string
 }
 
 // OptionsDecoder is implemented by drivers whose pools take keys of

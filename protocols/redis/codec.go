@@ -31,6 +31,10 @@ type Codec struct {
 	info          func() protocols.ProxyInfo
 	selects       [][]byte // SELECT db, for the first databases
 	blocks        *blockRegistry
+	// tag is the pool's hash_tag, if it has one (hasTag), for SORT's
+	// patterns (sortpatterns.go).
+	tag    [2]byte
+	hasTag bool
 }
 
 // New returns a codec for a pool with the given limits and, in o.Own,
@@ -47,6 +51,9 @@ func New(o protocols.Options) (*Codec, error) {
 	c := &Codec{maxBulk: defaultMaxBulk, maxReplyBulk: defaultMaxBulk, maxRequest: o.MaxRequestSize,
 		clientPassword: own.Password, db: own.DB, databases: own.Databases, allowFlush: own.AllowFlush,
 		info: o.Info, blocks: &blockRegistry{}}
+	if len(o.HashTag) == 2 {
+		c.tag, c.hasTag = [2]byte{o.HashTag[0], o.HashTag[1]}, true
+	}
 	c.greeting, c.greetingNames = buildGreeting(own)
 	for db := range min(own.Databases, 256) {
 		c.selects = append(c.selects, appendSelect(nil, db))
@@ -115,6 +122,9 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 	}
 	req.Raw = buf[:n:n]
 	route(req)
+	if policies[req.Cmd].hook == hookSort && req.Kind == protocols.Forward && req.Servers != 1 {
+		c.sortPatterns(req)
+	}
 	s, _ := req.Session.(*session)
 	if s != nil && !s.authed && c.clientPassword != "" && !allowedUnauthenticated(req) {
 		req.Keys = req.Keys[:0]

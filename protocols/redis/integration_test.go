@@ -78,6 +78,7 @@ func TestKeysMatchCommandGetKeys(t *testing.T) {
 	var req protocols.Request
 	for _, cmd := range getKeysSamples {
 		req.Reset()
+		req.Servers = 1 // SORT's patterns are refused on more, unless tagged
 		in := cmd + "\r\n"
 		if _, err := c.ParseRequest([]byte(in), &req); err != nil {
 			t.Fatalf("%s: %v", cmd, err)

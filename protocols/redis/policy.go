@@ -169,9 +169,9 @@ const (
 	// hookFcall: the same for FCALL(_RO), whose bad-numkeys text differs.
 	hookFcall
 	// hookSort: SORT's STORE destination is a key its specs mark
-	// "unknown"; walnut finds it as Redis' sortGetKeys does. (BY and GET
-	// patterns name keys walnut cannot know: they read whatever the
-	// owning server has, as in twemproxy.)
+	// "unknown"; walnut finds it as Redis' sortGetKeys does. BY and GET
+	// patterns name keys that must live with the sorted key
+	// (sortpatterns.go).
 	hookSort
 	// hookCopy: COPY ... DB n writes to another database.
 	hookCopy
@@ -276,6 +276,7 @@ var (
 		"fcall":      hookFcall,
 		"fcall_ro":   hookFcall,
 		"sort":       hookSort,
+		"sort_ro":    hookSort, // its patterns; a STORE is the server's syntax error
 		"copy":       hookCopy,
 	}
 )

@@ -13,7 +13,8 @@ func (p *Pool) info() protocols.ProxyInfo {
 	}
 	cfg := p.settings().cfg
 	in := protocols.ProxyInfo{Version: p.px.version, Pool: p.name, Listen: cfg.Listen, Start: p.px.start,
-		Workers: p.px.workers, Clients: p.clients.Load(), MaxClients: cfg.ClientConnections}
+		Workers: p.px.workers, Clients: p.clients.Load(), MaxClients: cfg.ClientConnections,
+		ConfigFile: p.px.confPath, Rejected: p.rejected.Load()}
 	if p.lnAddr != nil {
 		in.Listen = p.lnAddr.String()
 	}

@@ -40,6 +40,7 @@ type Pool struct {
 	lnAddr   net.Addr
 	counters []poolCounters // by loop
 	clients  atomic.Int64
+	rejected atomic.Uint64 // clients refused at client_connections, for INFO
 	ded      dedCounters
 	nextID   atomic.Uint64
 	closing  atomic.Bool // draining for shutdown or removal
@@ -358,6 +359,7 @@ func (p *Pool) accept(l *loop, fd int, sa unix.Sockaddr) {
 	st := p.settings()
 	if p.clients.Add(1) > int64(st.cfg.ClientConnections) {
 		p.clients.Add(-1)
+		p.rejected.Add(1)
 		writeFD(fd, st.tooMany)
 		unix.Close(fd)
 		p.log.Warn("client refused: too many clients", "pool", p.name, "client", sockaddrString(sa),

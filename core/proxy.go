@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ type Proxy struct {
 	start      time.Time
 	bufSize    int // client read buffer size; 0: clientBufSize
 	version    string
+	confPath   string      // the configuration file, as INFO shows it
 	latency    atomic.Bool // record latency histograms (a metrics endpoint is on)
 	totalConns atomic.Uint64
 }
@@ -94,7 +96,10 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*Proxy, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	px := &Proxy{log: log, cfg: cfg, workers: cfg.Workers, start: time.Now(), version: "dev"}
+	px := &Proxy{log: log, cfg: cfg, workers: cfg.Workers, start: time.Now(), version: "dev", confPath: cfg.Path}
+	if abs, err := filepath.Abs(cfg.Path); err == nil && cfg.Path != "" {
+		px.confPath = abs
+	}
 	px.apply(opts)
 	if px.workers <= 0 {
 		px.workers = DefaultWorkers()

@@ -319,9 +319,13 @@ type ProxyInfo struct {
 	Listen  string // the pool's address
 	Start   time.Time
 	Workers int
-	// Clients are the pool's clients now, MaxClients its limit.
+	// Clients are the pool's clients now, MaxClients its limit,
+	// Rejected those refused at it.
 	Clients    int64
 	MaxClients int
+	Rejected   uint64
+	// ConfigFile is the configuration file walnut read, if any.
+	ConfigFile string
 	// ClientsAccepted counts the pool's clients ever; Requests the
 	// requests they sent; ForwardErrors those answered with an error
 	// because a server failed them; Fragments the parts of split ones.

@@ -90,6 +90,9 @@ func (c *Codec) appendRewritten(dst []byte, req *protocols.Request) []byte {
 		}
 		return dst
 	case actInfo:
+		if !infoServersMode(args) {
+			return append(dst, infoServerReq...)
+		}
 		n := 0
 		for _, a := range args {
 			if !equalFold(a, "SERVERS") {
@@ -172,6 +175,9 @@ func (c *Codec) mergeFanOut(dst []byte, req *protocols.Request, parts []protocol
 	case actTime:
 		return append(dst, parts[0].Resp...)
 	case actInfo:
+		if !infoServersMode(req.Args) {
+			return c.mergeOwnInfo(dst, req, parts)
+		}
 		return mergeInfo(dst, parts)
 	case actPubSubChannels:
 		return mergeChannels(dst, parts)
@@ -352,5 +358,5 @@ func mergeInfo(dst []byte, parts []protocols.Part) []byte {
 		text = append(text, "\r\n"...)
 		text = append(text, r[next:next+int(l)]...)
 	}
-	return appendBulk(dst, text)
+	return appendInfo(dst, text)
 }

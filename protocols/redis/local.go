@@ -1,18 +1,14 @@
 package redis
 
 import (
-	"os"
-	"runtime"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/walnutproxy/walnut/protocols"
 )
 
 // Commands about the connection, answered by walnut as Redis 7 answers
 // them: SELECT, AUTH, HELLO, RESET, CLIENT SETNAME/GETNAME/ID/INFO, and
-// INFO with walnut's own figures. FLUSHDB and FLUSHALL pass through here
+// INFO with walnut's own figures (info.go). FLUSHDB and FLUSHALL pass through here
 // too, for the pool's allow_flush.
 
 // Redis 7's texts.
@@ -76,7 +72,7 @@ func (c *Codec) connCommand(req *protocols.Request, s *session) {
 	case actClientReply, actClientUnblock, actClientLocal:
 		c.clientCommand(req, s)
 	case actInfo:
-		c.infoCommand(req)
+		c.infoCommand(req, s.tx != nil && s.tx.multi)
 	case actFlush:
 		if !c.allowFlush {
 			localError(req, policies[req.Cmd].upper, " is refused: it would empty every server of the pool",
@@ -200,98 +196,4 @@ func clientInfo(s *session) []byte {
 	b = append(b, " db="...)
 	b = strconv.AppendInt(b, int64(s.db), 10)
 	return append(b, " user=default resp=2\n"...)
-}
-
-// infoCommand answers INFO [section ...] with walnut's own sections, or,
-// when "servers" is among the sections, sends INFO with the other
-// sections to every server and puts their answers one after another.
-func (c *Codec) infoCommand(req *protocols.Request) {
-	for _, a := range req.Args[1:] {
-		if equalFold(a, "SERVERS") {
-			req.Kind = protocols.Broadcast
-			req.Flags |= reqRewrite
-			return
-		}
-	}
-	req.Kind = protocols.Local
-	req.Reply = appendBulk(req.Reply[:0], c.infoText(req.Args[1:]))
-}
-
-// infoSections are walnut's INFO sections, in Redis' format.
-var infoSections = []string{"server", "clients", "stats"}
-
-// infoText renders the sections asked for: all of walnut's for none,
-// "default", "all" or "everything"; sections walnut does not have are
-// left out, as Redis leaves out sections it does not know.
-func (c *Codec) infoText(args [][]byte) []byte {
-	want := map[string]bool{}
-	for _, a := range args {
-		switch s := strings.ToLower(string(a)); s {
-		case "default", "all", "everything":
-			for _, n := range infoSections {
-				want[n] = true
-			}
-		default:
-			want[s] = true
-		}
-	}
-	if len(args) == 0 {
-		for _, n := range infoSections {
-			want[n] = true
-		}
-	}
-	var in protocols.ProxyInfo
-	if c.info != nil {
-		in = c.info()
-	}
-	var b []byte
-	section := func(title string) {
-		if len(b) > 0 {
-			b = append(b, "\r\n"...)
-		}
-		b = append(b, "# "+title+"\r\n"...)
-	}
-	line := func(k, v string) { b = append(b, k+":"+v+"\r\n"...) }
-	num := func(k string, v uint64) { line(k, strconv.FormatUint(v, 10)) }
-	if want["server"] {
-		up := time.Duration(0)
-		if !in.Start.IsZero() {
-			up = time.Since(in.Start)
-		}
-		port := ""
-		if i := strings.LastIndexByte(in.Listen, ':'); i >= 0 && !strings.HasPrefix(in.Listen, "/") {
-			port = in.Listen[i+1:]
-		}
-		if port == "" {
-			port = "0"
-		}
-		section("Server")
-		line("redis_version", redisVersion)
-		line("redis_mode", "standalone")
-		line("walnut_version", in.Version)
-		line("walnut_pool", in.Pool)
-		line("os", runtime.GOOS+" "+runtime.GOARCH)
-		line("arch_bits", strconv.Itoa(strconv.IntSize))
-		line("process_id", strconv.Itoa(os.Getpid()))
-		line("tcp_port", port)
-		line("uptime_in_seconds", strconv.FormatInt(int64(up/time.Second), 10))
-		line("uptime_in_days", strconv.FormatInt(int64(up/(24*time.Hour)), 10))
-		line("walnut_workers", strconv.Itoa(in.Workers))
-	}
-	if want["clients"] {
-		section("Clients")
-		line("connected_clients", strconv.FormatInt(in.Clients, 10))
-		line("maxclients", strconv.Itoa(in.MaxClients))
-	}
-	if want["stats"] {
-		section("Stats")
-		num("total_connections_received", in.ClientsAccepted)
-		num("total_commands_processed", in.Requests)
-		num("walnut_forward_errors", in.ForwardErrors)
-		num("walnut_fragments", in.Fragments)
-		line("walnut_servers", strconv.Itoa(in.Servers))
-		line("walnut_servers_ejected", strconv.Itoa(in.Ejected))
-		num("walnut_server_ejections", in.Ejections)
-	}
-	return b
 }

@@ -188,27 +188,65 @@ func TestInfo(t *testing.T) {
 	start := time.Now().Add(-90 * time.Second)
 	c := newCodec(t, protocols.Options{Info: func() protocols.ProxyInfo {
 		return protocols.ProxyInfo{Version: "1.2.3", Pool: "alpha", Listen: "127.0.0.1:22121", Start: start, Workers: 1,
-			Clients: 5, MaxClients: 100, ClientsAccepted: 42, Requests: 1000, Servers: 3, Ejected: 1}
+			Clients: 5, MaxClients: 100, ClientsAccepted: 42, Requests: 1000, Servers: 3, Ejected: 1, Rejected: 7,
+			ConfigFile: "/etc/walnut.toml"}
 	}})
-	req := parsed(t, c, mb("INFO"))
+	req := parsed(t, c, mb("INFO", "server", "Clients", "STATS", "cpu", "replication", "nosuch"))
+	if req.Kind != protocols.Local {
+		t.Fatalf("INFO of walnut's own sections: kind %d", req.Kind)
+	}
 	text := string(req.Reply)
 	for _, want := range []string{"# Server\r\n", "redis_version:" + redisVersion + "\r\n", "walnut_version:1.2.3\r\n",
-		"walnut_pool:alpha\r\n", "tcp_port:22121\r\n", "uptime_in_seconds:9", "\r\n\r\n# Clients\r\nconnected_clients:5\r\nmaxclients:100\r\n",
-		"\r\n\r\n# Stats\r\ntotal_connections_received:42\r\ntotal_commands_processed:1000\r\n", "walnut_servers:3\r\nwalnut_servers_ejected:1\r\n"} {
+		"walnut_pool:alpha\r\n", "tcp_port:22121\r\n", "uptime_in_seconds:9", "config_file:/etc/walnut.toml\r\n",
+		"\r\n\r\n# Clients\r\nconnected_clients:5\r\ncluster_connections:0\r\nmaxclients:100\r\nblocked_clients:0\r\n",
+		"\r\n\r\n# Stats\r\ntotal_connections_received:42\r\ntotal_commands_processed:1000\r\n",
+		"rejected_connections:7\r\n", "walnut_servers:3\r\nwalnut_servers_ejected:1\r\n",
+		"\r\n\r\n# Replication\r\nrole:master\r\n", "\r\n\r\n# CPU\r\nused_cpu_sys:", "used_cpu_user:"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("INFO lacks %q:\n%s", want, text)
 		}
 	}
+	if strings.Index(text, "# Stats") > strings.Index(text, "# Replication") || strings.Contains(text, "# Memory") {
+		t.Errorf("INFO sections out of Redis' order, or unasked:\n%s", text)
+	}
 	if _, err := replyLen(req.Reply, defaultMaxBulk); err != nil {
 		t.Fatalf("INFO is not one bulk string: %v", err)
 	}
-	req = parsed(t, c, mb("INFO", "CLIENTS"))
-	if got := string(req.Reply); !strings.HasPrefix(got, "$") || !strings.Contains(got, "\r\n# Clients\r\n") || strings.Contains(got, "# Server") {
-		t.Errorf("INFO clients: %q", got)
+	if got := string(parsed(t, c, mb("INFO", "nosuch")).Reply); got != "$0\r\n\r\n" {
+		t.Errorf("INFO nosuch: %q, want an empty text as Redis", got)
 	}
-	req = parsed(t, c, mb("INFO", "keyspace"))
-	if got := string(req.Reply); got != "$0\r\n\r\n" {
-		t.Errorf("INFO keyspace: %q", got)
+	// The servers' figures: keyspace, errorstats, cached scripts.
+	for _, in := range [][]string{{"INFO"}, {"INFO", "keyspace"}, {"info", "DEFAULT"}, {"INFO", "everything"}, {"INFO", "errorstats", "cpu"}} {
+		req = parsed(t, c, mb(in...))
+		if req.Kind != protocols.Broadcast {
+			t.Errorf("%q: kind %d, want Broadcast", in, req.Kind)
+		}
+		if got := string(c.AppendRequest(nil, req, nil)); got != string(infoServerReq) {
+			t.Errorf("%q: sent %q", in, got)
+		}
+	}
+	req = parsed(t, c, mb("INFO", "keyspace", "errorstats", "memory"))
+	server := func(s string) protocols.Part { return protocols.Part{Resp: appendBulk(nil, []byte(s)), Name: "s"} }
+	out := string(c.AppendReply(nil, req, []protocols.Part{
+		server("# Keyspace\r\ndb0:keys=10,expires=2,avg_ttl=1000\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n# Errorstats\r\nerrorstat_ERR:count=2\r\nerrorstat_WRONGTYPE:count=1\r\n# Memory\r\nnumber_of_cached_scripts:4\r\n"),
+		server("# Keyspace\r\ndb0:keys=5,expires=2,avg_ttl=3000\r\n# Errorstats\r\nerrorstat_ERR:count=3\r\nerrorstat_BUSY:count=1\r\n# Memory\r\nnumber_of_cached_scripts:2\r\n"),
+	}))
+	for _, want := range []string{"number_of_cached_scripts:4\r\n",
+		"# Errorstats\r\nerrorstat_BUSY:count=1\r\nerrorstat_ERR:count=5\r\nerrorstat_WRONGTYPE:count=1\r\n",
+		"# Keyspace\r\ndb0:keys=15,expires=4,avg_ttl=2000\r\ndb3:keys=1,expires=0,avg_ttl=0\r\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("merged INFO lacks %q:\n%s", want, out)
+		}
+	}
+	// Inside MULTI walnut answers INFO itself, without the servers.
+	s := c.NewSession().(*session)
+	s.transaction().multi = true
+	req = &protocols.Request{Session: s}
+	if _, err := c.ParseRequest([]byte(mb("INFO")), req); err != nil {
+		t.Fatal(err)
+	}
+	if req.Kind != protocols.Local || string(req.Reply) != "+QUEUED\r\n" || !strings.Contains(string(s.tx.locals), "# Keyspace\r\n") {
+		t.Errorf("INFO in MULTI: kind %d %q, queued %q", req.Kind, req.Reply, s.tx.locals)
 	}
 }
 

@@ -39,11 +39,13 @@ func TestServerErrorTexts(t *testing.T) {
 		_, addrs := startWalnut(t, fmt.Sprintf("[pools.r]\nlisten = \"127.0.0.1:0\"\nservers = [%q]\n"+
 			"[pools.m]\nlisten = \"127.0.0.1:0\"\nprotocol = \"memcached\"\nservers = [%q]\n", dead+":1", dead+":1"))
 		r := dialRaw(t, addrs["r"])
-		// Fails fast while the server stays down, every time.
-		r.send(t, resp("GET", "k")+resp("SET", "k", "v")+resp("PING"))
+		// Fails fast while the server stays down, every time. (PING goes
+		// to a pool's only server too; CLIENT GETNAME does not.)
+		r.send(t, resp("GET", "k")+resp("SET", "k", "v")+resp("PING")+resp("CLIENT", "GETNAME"))
 		wantLine(t, r, "-ERR Connection refused (pool r, server "+dead+")\r\n")
 		wantLine(t, r, "-ERR Connection refused (pool r, server "+dead+")\r\n")
-		wantLine(t, r, "+PONG\r\n")
+		wantLine(t, r, "-ERR Connection refused (pool r, server "+dead+")\r\n")
+		wantLine(t, r, "$-1\r\n")
 		m := dialRaw(t, addrs["m"])
 		m.send(t, "get k\r\nset k 0 0 1 noreply\r\nx\r\nset k 0 0 1\r\nx\r\n")
 		wantLine(t, m, "SERVER_ERROR Connection refused (pool m, server "+dead+")\r\n")
@@ -285,11 +287,11 @@ func TestRedisDBSelect(t *testing.T) {
 		t.Fatalf("redis_db 3: key not in database 3 (%v)", err)
 	}
 	bad := dialRaw(t, addrs["db99"])
-	bad.send(t, resp("SET", "in99", "v")+resp("GET", "in99")+resp("PING"))
+	bad.send(t, resp("SET", "in99", "v")+resp("GET", "in99")+resp("CLIENT", "GETNAME"))
 	want := "-ERR SELECT 99 refused by the server: ERR DB index is out of range (pool db99, server " + s.Addr + ")\r\n"
 	wantLine(t, bad, want)
 	wantLine(t, bad, want)
-	wantLine(t, bad, "+PONG\r\n")
+	wantLine(t, bad, "$-1\r\n")
 	if n, err := d0.DBSize(ctx).Result(); err != nil || n != 0 {
 		t.Fatalf("database 0 holds %d keys (%v): a request went through the refused SELECT", n, err)
 	}
@@ -300,14 +302,20 @@ func TestRedisDBSelect(t *testing.T) {
 func TestNutcrackerClientBehaviour(t *testing.T) {
 	rs := testbed.Redises(t, 2)
 	ms := []*testbed.Process{testbed.Memcached(t), testbed.Memcached(t)}
-	dead := deadAddr(t)
+	dead, dead2 := deadAddr(t), deadAddr(t)
 	_, addrs := startWalnut(t, redisPool("r", rs, "")+mcPool("m", ms, "")+
-		fmt.Sprintf("[pools.dead]\nlisten = \"127.0.0.1:0\"\nservers = [%q]\n", dead+":1"))
+		fmt.Sprintf("[pools.dead]\nlisten = \"127.0.0.1:0\"\nservers = [%q, %q]\n", dead+":1", dead2+":1")+
+		fmt.Sprintf("[pools.dead1]\nlisten = \"127.0.0.1:0\"\nservers = [%q]\n", dead+":1"))
 
 	t.Run("PING is answered by walnut", func(t *testing.T) {
 		c := dialRaw(t, addrs["dead"])
 		c.send(t, resp("PING"))
 		wantLine(t, c, "+PONG\r\n")
+		// A pool of one server is that server (docs/redis.md): its PING
+		// says what the server would.
+		c = dialRaw(t, addrs["dead1"])
+		c.send(t, resp("PING"))
+		wantLine(t, c, "-ERR Connection refused (pool dead1, server "+dead+")\r\n")
 	})
 	t.Run("empty key", func(t *testing.T) {
 		c := dialRaw(t, addrs["r"])

@@ -184,7 +184,14 @@ func (c *Codec) unblock(req *protocols.Request) {
 	args := req.Args
 	switch {
 	case len(args) > 4:
-		local(req, "-ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.\r\n")
+		// addReplySubcommandSyntaxError: the subcommand as the client
+		// wrote it, the command in upper case.
+		r := append(req.Reply[:0], "-ERR unknown subcommand or wrong number of arguments for '"...)
+		r = appendCString(r, args[1], 128)
+		r = append(r, "'. Try "...)
+		r = appendUpper(r, args[0])
+		req.Kind = protocols.Local
+		req.Reply = append(r, " HELP.\r\n"...)
 		return
 	case len(args) == 4 && !equalFold(args[3], "TIMEOUT") && !equalFold(args[3], "ERROR"):
 		local(req, replyUnblockWhy)

@@ -149,12 +149,7 @@ func unknownCommand(req *protocols.Request, args [][]byte, cont int) {
 		r = append(r, "-ERR unknown subcommand '"...)
 		r = appendCString(r, args[1], 128)
 		r = append(r, "'. Try "...)
-		for _, c := range args[0] {
-			if 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			r = append(r, c)
-		}
+		r = appendUpper(r, args[0])
 		req.Reply = append(r, " HELP.\r\n"...)
 		return
 	}
@@ -174,6 +169,17 @@ func unknownCommand(req *protocols.Request, args [][]byte, cont int) {
 		r = append(r, "' "...)
 	}
 	req.Reply = append(r, "\r\n"...)
+}
+
+// appendUpper appends s in upper case (Redis' sdstoupper).
+func appendUpper(dst, s []byte) []byte {
+	for _, c := range s {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // appendCString appends s as C's "%.*s" prints it, at most max bytes

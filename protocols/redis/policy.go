@@ -65,11 +65,20 @@ package redis
 //     servers, naming a key that is not with the first). The keys come
 //     from the command's key specs, interpreted generically (keys.go),
 //     with the hooks below for what the specs cannot say. A request in
-//     which they find no key (EVAL with numkeys 0, ZUNION 0 ...) is
-//     answered with an error: there is no server to send it to.
+//     which they find no key (ZUNION 0 ..., LMPOP x ...) has an argument
+//     error, which any server words: it is relayed to one
+//     (oneserver.go); EVAL with numkeys 0 is refused (hookEval).
+//  8. A container's HELP is relayed to any server, whose text it is;
+//     PUBSUB's introspection goes to every server and is merged
+//     (pubsubinfo.go).
+//  9. On a pool of one server (Request.Servers == 1), what 1, 3 and 6
+//     answer or refuse is forwarded to that server, but for the
+//     session's commands, INFO, and server administration
+//     (adminCommands, oneserver.go).
 //
 // A refused command gets "-ERR unsupported command 'NAME'" and the
-// connection stays open; unknown commands get the same.
+// connection stays open; unknown commands and subcommands get Redis'
+// own words.
 
 // action is what the codec does with a request for a command.
 type action uint8

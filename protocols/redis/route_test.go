@@ -242,7 +242,7 @@ var routeCases = []struct {
 	{"CLIENT UNBLOCK 12", loc, nil, ":0\r\n"},
 	{"CLIENT UNBLOCK x", loc, nil, "-ERR value is not an integer or out of range\r\n"},
 	{"CLIENT UNBLOCK x later", loc, nil, "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n"},
-	{"CLIENT UNBLOCK 1 error x", loc, nil, "-ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.\r\n"},
+	{"CLIENT UNBLOCK 1 error x", loc, nil, "-ERR unknown subcommand or wrong number of arguments for 'UNBLOCK'. Try CLIENT HELP.\r\n"},
 }
 
 func TestRoute(t *testing.T) {

@@ -267,8 +267,11 @@ func howServed(i int) string {
 		return "walnut: forwarded to the server that owns its keys (all of them must be on one server)"
 	case actMGet, actMSet, actSumInt:
 		return "walnut: split by server, the replies merged"
-	case actKeys, actDBSize, actRandomKey, actFlush, actScriptLoad, actScriptExists, actScriptFlush, actLastSave:
+	case actKeys, actDBSize, actRandomKey, actFlush, actScriptLoad, actScriptExists, actScriptFlush, actLastSave,
+		actPubSubChannels, actPubSubNumSub, actPubSubNumPat:
 		return "walnut: sent to every server, the replies merged"
+	case actRelay:
+		return "walnut: answered by one server, whose text it is"
 	case actScan:
 		return "walnut: walks the servers one after another, with a cursor that names the server"
 	case actTime:

@@ -157,9 +157,7 @@ const (
 
 // needsCodec reports whether a is answered by the codec's connCommand
 // rather than by route alone.
-func needsCodec(a action) bool {
-	return (a >= actSelect && a <= actInfo) || a == actFlush || a == actPubSubNumPat
-}
+func needsCodec(a action) bool { return (a >= actSelect && a <= actInfo) || a == actFlush }
 
 // withSession reports whether a is one of the commands dedicate serves
 // with the client's session (transactions, blocking commands, pub/sub).

@@ -156,7 +156,15 @@ end`
 func TestManyServersAnswerAsOne(t *testing.T) {
 	_, addr := redisWalnut(t, 3, "p", "")
 	ref := testbed.Redis(t)
+	setup := []string{"XADD st 1-1 f v", "XADD st 2-1 g w", "RPUSH l a b", "SET n 12"}
+	exchange(t, addr, setup, true)
+	exchange(t, ref.Addr, setup, true)
 	compareInline(t, "3 servers", addr, ref.Addr, []string{
+		// Subcommands with a key go to its server.
+		"OBJECT ENCODING l", "OBJECT ENCODING n", "OBJECT REFCOUNT l", "OBJECT FREQ l", "MEMORY USAGE n",
+		"XGROUP CREATE st g 0", "XGROUP CREATECONSUMER st g c", "XREADGROUP GROUP g c COUNT 1 STREAMS st >",
+		"XINFO GROUPS st", "XINFO CONSUMERS st nog", "XGROUP SETID st g $", "XGROUP DELCONSUMER st g c",
+		"XGROUP DESTROY st g", "XINFO STREAM nosuch", "OBJECT ENCODING nosuch",
 		"ZUNION 0 x", "LMPOP 0 LEFT x", "LMPOP abc LEFT x", "SINTERCARD 0 x", "ZMPOP 0 x MIN", "BZMPOP 0 0 x MIN",
 		"ZINTER 0 x", "ZDIFF 0 x", "ZUNIONSTORE d 0 x", "ZINTERSTORE d 0 x", "ZDIFFSTORE d 0 x", "ZINTERCARD 0 x",
 		"BLMPOP 0 0 LEFT x", "ZUNION -1 a", "ZUNION abc a",

@@ -438,41 +438,34 @@ func FuzzSession(f *testing.F) {
 	}
 	c := newCodec(f, protocols.Options{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for servers := range 2 {
-			fuzzSession(t, c, data, servers)
+		sess := c.NewSession()
+		servers := len(data) & 1 // 1: a pool of one server; 0: unknown, as outside the core
+		for len(data) > 0 {
+			req := protocols.Request{Session: sess, Servers: servers}
+			n, err := c.ParseRequest(data, &req)
+			if n == 0 || err != nil {
+				return
+			}
+			data = data[n:]
+			switch {
+			case req.Kind == protocols.Local:
+				// Confirmations of several channels are several values.
+				for r := req.Reply; len(r) > 0; {
+					rn, err := replyLen(r, defaultMaxBulk)
+					if err != nil || rn == 0 {
+						t.Fatalf("local reply %q is not RESP values", req.Reply)
+					}
+					r = r[rn:]
+				}
+			case req.Conn == protocols.Shared || req.Conn == protocols.Once:
+				if len(req.Keys) == 0 && req.Kind != protocols.Broadcast && req.Kind != protocols.Targeted {
+					t.Fatalf("%q routed without keys", req.Args)
+				}
+			default:
+				checkSendsWhole(t, c, &req)
+			}
 		}
 	})
-}
-
-// fuzzSession runs one client's requests through c, in a pool of that
-// many servers (0: as a codec used outside the core, unknown).
-func fuzzSession(t *testing.T, c *Codec, data []byte, servers int) {
-	sess := c.NewSession()
-	for len(data) > 0 {
-		req := protocols.Request{Session: sess, Servers: servers}
-		n, err := c.ParseRequest(data, &req)
-		if n == 0 || err != nil {
-			return
-		}
-		data = data[n:]
-		switch {
-		case req.Kind == protocols.Local:
-			// Confirmations of several channels are several values.
-			for r := req.Reply; len(r) > 0; {
-				rn, err := replyLen(r, defaultMaxBulk)
-				if err != nil || rn == 0 {
-					t.Fatalf("local reply %q is not RESP values", req.Reply)
-				}
-				r = r[rn:]
-			}
-		case req.Conn == protocols.Shared || req.Conn == protocols.Once:
-			if len(req.Keys) == 0 && req.Kind != protocols.Broadcast && req.Kind != protocols.Targeted {
-				t.Fatalf("%q routed without keys", req.Args)
-			}
-		default:
-			checkSendsWhole(t, c, &req)
-		}
-	}
 }
 
 // checkSendsWhole checks a request for a dedicated connection: what goes

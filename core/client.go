@@ -93,9 +93,11 @@ type fragment struct {
 
 // stateSwitch is what a state switch's fragment waits for: the reply
 // that confirms state, which releases what follows it when it holds it.
+// A priming's fragments (prime.go) are switches' too, with prime set.
 type stateSwitch struct {
 	state int
 	holds bool
+	prime int // i+1 for the reply to the i-th request of a priming; 0 for a switch
 }
 
 func (f *fragment) complete(resp []byte) {

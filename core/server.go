@@ -145,6 +145,9 @@ func (sc *serverConn) dial() {
 			unix.Close(fd)
 		}
 	}()
+	// Ahead of what is queued next, so that the server holds what the
+	// pool keeps on every server before it runs any client's request.
+	sc.prime()
 }
 
 func (sc *serverConn) dialed(gen, fd int, err error) {

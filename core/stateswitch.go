@@ -38,12 +38,7 @@ func (sc *serverConn) switchState(state int) {
 	req := sw.SwitchState(state)
 	sc.out = append(sc.out, req...)
 	sc.b.counters[sc.l.id].inQueueBytes.Add(int64(len(req)))
-	var f *fragment
-	if n := len(sc.freeSwitch); n > 0 {
-		f, sc.freeSwitch = sc.freeSwitch[n-1], sc.freeSwitch[:n-1]
-	} else {
-		f = &fragment{sw: &stateSwitch{}}
-	}
+	f := sc.switchFragment()
 	*f.sw = stateSwitch{state: state}
 	if state != 0 && !sc.visited.has(state) {
 		// The first switch to state since the connection was made. A
@@ -62,6 +57,16 @@ func (sc *serverConn) switchState(state int) {
 	sc.connState = state
 }
 
+// switchFragment returns a fragment for a switch, or a priming's reply.
+func (sc *serverConn) switchFragment() *fragment {
+	if n := len(sc.freeSwitch); n > 0 {
+		f := sc.freeSwitch[n-1]
+		sc.freeSwitch = sc.freeSwitch[:n-1]
+		return f
+	}
+	return &fragment{sw: &stateSwitch{}}
+}
+
 // release lets go what the first hold kept back: its reply is in.
 func (sc *serverConn) release() {
 	if len(sc.holds) == 0 {
@@ -78,8 +83,16 @@ func (sc *serverConn) release() {
 // none of which was written if it was the first switch to its state.
 // A switch that held what follows it lets it go.
 func (sc *serverConn) switched(f *fragment, resp []byte) error {
-	state, held := f.sw.state, f.sw.holds
+	state, held, prime := f.sw.state, f.sw.holds, f.sw.prime
 	sc.freeSwitch = append(sc.freeSwitch, f)
+	if prime > 0 {
+		// A priming's reply: the codec's to judge; it never fails the
+		// connection.
+		if pr := sc.b.pool.settings().primer; pr != nil {
+			pr.PrimeReply(sc.b.label, prime-1, resp)
+		}
+		return nil
+	}
 	if sw := sc.b.pool.settings().switcher; sw != nil {
 		if err := sw.SwitchReply(state, resp); err != nil {
 			return setupError{err}

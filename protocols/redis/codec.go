@@ -30,6 +30,10 @@ type Codec struct {
 	allowFlush    bool
 	info          func() protocols.ProxyInfo
 	selects       [][]byte // SELECT db, for the first databases
+
+	// fn is what the pool keeps on every server: functions and scripts
+	// (registry.go), shared with the codecs a reload makes after this one.
+	fn *registry
 }
 
 // New returns a codec for a pool with the given limits and, in o.Own,
@@ -47,6 +51,7 @@ func New(o protocols.Options) (*Codec, error) {
 		clientPassword: own.Password, db: own.DB, databases: own.Databases, allowFlush: own.AllowFlush,
 		info: o.Info}
 	c.greeting, c.greetingNames = buildGreeting(own)
+	c.fn = newRegistry(o.Log, o.Reprime)
 	for db := range min(own.Databases, 256) {
 		c.selects = append(c.selects, appendSelect(nil, db))
 	}
@@ -112,6 +117,9 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 	}
 	req.Raw = buf[:n:n]
 	route(req)
+	if req.Kind == protocols.Targeted && scriptHook(req.Cmd) {
+		c.routeKeyless(req)
+	}
 	s, _ := req.Session.(*session)
 	if s != nil && !s.authed && c.clientPassword != "" && !allowedUnauthenticated(req) {
 		req.Keys = req.Keys[:0]
@@ -174,7 +182,7 @@ func route(req *protocols.Request) {
 		switch p.hook {
 		case hookNone:
 		case hookEval, hookFcall:
-			if !checkNumkeys(req, p) {
+			if !numkeysCheck(req, p) {
 				return
 			}
 		case hookSort:
@@ -228,6 +236,9 @@ func route(req *protocols.Request) {
 		placeholder(req, idx)
 	case actKeys, actDBSize, actRandomKey, actScriptLoad, actScriptExists, actScriptFlush, actLastSave:
 		req.Kind = protocols.Broadcast
+	case actFunctionLoad, actFunctionDelete, actFunctionFlush, actFunctionRestore, actFunctionList,
+		actFunctionDump, actFunctionStats, actFunctionHelp, actScriptKill:
+		routeFunction(req, p.act)
 	case actScan:
 		routeScan(req)
 	case actTime:
@@ -274,28 +285,6 @@ func placeholder(req *protocols.Request, idx int) {
 	req.Cmd = uint16(idx)
 	req.Keys = append(req.Keys[:0], placeholderKey)
 	req.Kind = protocols.Forward
-}
-
-// checkNumkeys validates the numkeys of EVAL and FCALL (argument 2)
-// with Redis' texts, and refuses 0 keys. It answers req and returns false
-// when the request is not to be forwarded.
-func checkNumkeys(req *protocols.Request, p *policy) bool {
-	n, ok := parseInt(req.Args[2])
-	switch {
-	case !ok && p.hook == hookFcall:
-		local(req, "-ERR Bad number of keys provided\r\n")
-	case !ok:
-		local(req, "-ERR value is not an integer or out of range\r\n")
-	case n > int64(len(req.Args)-3):
-		local(req, "-ERR Number of keys can't be greater than number of args\r\n")
-	case n < 0:
-		local(req, "-ERR Number of keys can't be negative\r\n")
-	case n == 0:
-		localError(req, "walnut cannot route ", p.upper, " without keys: pass the keys it uses")
-	default:
-		return true
-	}
-	return false
 }
 
 func local(req *protocols.Request, reply string) {
@@ -402,6 +391,9 @@ func (c *Codec) appendCommand(dst []byte, req *protocols.Request, keys []int32) 
 func (c *Codec) ParseResponse(buf []byte, req *protocols.Request) (int, error) {
 	if req != nil && req.Conn >= protocols.Pinned {
 		return c.dedicatedLen(buf, req)
+	}
+	if req != nil && req.Flags&reqRewrite != 0 && twoReplies(req) {
+		return c.pairLen(buf)
 	}
 	return replyLen(buf, c.maxReplyBulk)
 }

@@ -271,8 +271,16 @@ func howServed(i int) string {
 		return "walnut: sent to every server, the replies merged"
 	case actScan:
 		return "walnut: walks the servers one after another, with a cursor that names the server"
-	case actTime:
+	case actTime, actFunctionDump, actFunctionHelp:
 		return "walnut: answered by the first server"
+	case actFunctionLoad, actFunctionDelete, actFunctionFlush, actFunctionRestore:
+		return "walnut: sent to every server, which must agree; walnut loads the pool's libraries again on a server that lost them"
+	case actFunctionList:
+		return "walnut: sent to every server; the first one's answer if they all list the same libraries"
+	case actFunctionStats:
+		return "walnut: sent to every server, merged: the running script from the server that runs one"
+	case actScriptKill:
+		return "walnut: sent to every server on connections of its own; the busy server's answer wins"
 	case actPlaceholder:
 		return "walnut: forwarded to the server that owns the key \"placeholder\", as nutcracker does"
 	case actInfo:

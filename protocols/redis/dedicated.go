@@ -210,6 +210,12 @@ func (c *Codec) queue(req *protocols.Request, s *session, act action) {
 		req.Keys = req.Keys[:0]
 		localError(req, "walnut does not run ", policies[req.Cmd].upper, " inside a transaction")
 	default:
+		if req.Kind == protocols.Targeted && scriptHook(req.Cmd) && req.Flags&reqRewrite == 0 {
+			// A script without keys that one server runs as well as
+			// another (scripts.go): the transaction's.
+			c.queueKeyless(req, tx)
+			return
+		}
 		if len(req.Keys) == 0 {
 			// Routed without keys (KEYS, DBSIZE, SCAN, INFO servers, an
 			// allowed FLUSHDB...: to every server, or to one by a

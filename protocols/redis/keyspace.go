@@ -89,6 +89,11 @@ func (c *Codec) appendRewritten(dst []byte, req *protocols.Request) []byte {
 			dst = appendBulk(dst, a)
 		}
 		return dst
+	case actForward:
+		// A script without keys, sent as its _RO form (scripts.go).
+		return appendReadOnly(dst, req)
+	case actFunctionLoad, actFunctionRestore:
+		return appendWithList(dst, req)
 	case actInfo:
 		n := 0
 		for _, a := range args {
@@ -123,6 +128,9 @@ func appendServerError(dst, resp []byte, name string) []byte {
 // mergeFanOut is AppendReply for Broadcast and Targeted requests.
 func (c *Codec) mergeFanOut(dst []byte, req *protocols.Request, parts []protocols.Part) []byte {
 	act := policies[req.Cmd].act
+	if ownsFanOut(act) {
+		return c.mergeFunctions(dst, req, parts)
+	}
 	if len(parts) == 0 {
 		if act == actScan {
 			// Every server from the cursor's on is out of the table.

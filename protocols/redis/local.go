@@ -286,6 +286,7 @@ func (c *Codec) infoText(args [][]byte) []byte {
 		line("walnut_servers", strconv.Itoa(in.Servers))
 		line("walnut_servers_ejected", strconv.Itoa(in.Ejected))
 		num("walnut_server_ejections", in.Ejections)
+		b = c.fn.appendInfo(b)
 	}
 	return b
 }

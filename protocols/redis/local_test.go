@@ -245,7 +245,7 @@ func TestCommandInfo(t *testing.T) {
 			t.Errorf("COMMAND lacks %q", served)
 		}
 	}
-	for _, refused := range []string{bulk("monitor"), bulk("client|kill"), bulk("script|kill"), bulk("cluster")} {
+	for _, refused := range []string{bulk("monitor"), bulk("client|kill"), bulk("script|debug"), bulk("cluster")} {
 		if strings.Contains(text, refused) {
 			t.Errorf("COMMAND lists %q, which walnut refuses", refused)
 		}

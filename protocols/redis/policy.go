@@ -28,7 +28,11 @@ package redis
 //     DBSIZE, RANDOMKEY, LASTSAVE, SCRIPT LOAD/EXISTS/FLUSH, and
 //     FLUSHDB/FLUSHALL when the pool sets allow_flush. SCAN walks the
 //     servers one after another with a cursor that names the server
-//     (Targeted); TIME asks the first server.
+//     (Targeted); TIME asks the first server. FUNCTION (functions.go)
+//     keeps the same libraries on every server, as SCRIPT LOAD keeps
+//     scripts, and walnut loads them again on a server that lost them;
+//     SCRIPT KILL and FUNCTION KILL go to every server on connections of
+//     their own.
 //  4. Transactions, blocking commands and pub/sub are served on
 //     dedicated server connections, the client's own (dedicated.go,
 //     pubsub.go, protocols.Conn): MULTI, EXEC, DISCARD, WATCH and
@@ -65,8 +69,9 @@ package redis
 //     servers, naming a key that is not with the first). The keys come
 //     from the command's key specs, interpreted generically (keys.go),
 //     with the hooks below for what the specs cannot say. A request in
-//     which they find no key (EVAL with numkeys 0, ZUNION 0 ...) is
-//     answered with an error: there is no server to send it to.
+//     which they find no key (ZUNION 0 ...) is answered with an error:
+//     there is no server to send it to. Scripts and functions without
+//     keys run on one server when they cannot write (scripts.go).
 //
 // A refused command gets "-ERR unsupported command 'NAME'" and the
 // connection stays open; unknown commands get the same.
@@ -96,6 +101,16 @@ const (
 	actScriptFlush
 	actTime
 	actLastSave
+	// Functions and scripts kept on every server (functions.go).
+	actFunctionLoad
+	actFunctionDelete
+	actFunctionFlush
+	actFunctionRestore
+	actFunctionList
+	actFunctionDump
+	actFunctionStats
+	actFunctionHelp
+	actScriptKill // SCRIPT KILL, FUNCTION KILL
 	// Commands walnut answers from what it knows (local.go).
 	actEcho
 	actCommand
@@ -147,11 +162,12 @@ type hook uint8
 
 const (
 	hookNone hook = iota
-	// hookEval: EVAL/EVALSHA(_RO) accept numkeys 0, which walnut cannot
-	// route, and a numkeys beyond the arguments, which Redis rejects
-	// with its own text: both are answered locally.
+	// hookEval: EVAL/EVALSHA(_RO) accept numkeys 0, which scripts.go
+	// routes by the script's flags, and a numkeys beyond the arguments,
+	// which Redis rejects with its own text, answered locally.
 	hookEval
-	// hookFcall: the same for FCALL(_RO), whose bad-numkeys text differs.
+	// hookFcall: the same for FCALL(_RO), whose bad numkeys go to a
+	// server: Redis looks the function up first.
 	hookFcall
 	// hookSort: SORT's STORE destination is a key its specs mark
 	// "unknown"; walnut finds it as Redis' sortGetKeys does. (BY and GET
@@ -197,6 +213,18 @@ var (
 		"script|flush":  actScriptFlush,
 		"time":          actTime,
 		"lastsave":      actLastSave,
+		// functions.go
+		"function|load":    actFunctionLoad,
+		"function|delete":  actFunctionDelete,
+		"function|flush":   actFunctionFlush,
+		"function|restore": actFunctionRestore,
+		"function|list":    actFunctionList,
+		"function|dump":    actFunctionDump,
+		"function|stats":   actFunctionStats,
+		"function|help":    actFunctionHelp,
+		"function|kill":    actScriptKill,
+		"script|kill":      actScriptKill,
+		"script|help":      actFunctionHelp,
 	}
 	splitCommands = map[string]action{
 		"mget":   actMGet,

@@ -104,13 +104,21 @@ var routeCases = []struct {
 	{"OBJECT ENCODING", loc, nil, "-ERR wrong number of arguments for 'object|encoding' command\r\n"},
 	{"XINFO STREAM", loc, nil, "-ERR wrong number of arguments for 'xinfo|stream' command\r\n"},
 	// Scripts without keys, or with a bad count.
-	{"EVAL script 0", loc, nil, "-ERR walnut cannot route EVAL without keys: pass the keys it uses\r\n"},
-	{"evalsha sha 0 x", loc, nil, "-ERR walnut cannot route EVALSHA without keys: pass the keys it uses\r\n"},
-	{"FCALL_RO fn 0", loc, nil, "-ERR walnut cannot route FCALL_RO without keys: pass the keys it uses\r\n"},
+	// (scripts.go: a script without keys runs on one server if it cannot
+	// write, and FCALL's bad counts go to a server, which looks the
+	// function up first.)
+	{"EVAL script 0", loc, nil, "-ERR walnut cannot route EVAL without keys: the script may write; declare it read-only (#!lua flags=no-writes, or EVAL_RO) or pass the keys it uses\r\n"},
+	{"EVAL_RO script 0", targ, nil, ""},
+	{"evalsha sha 0 x", targ, nil, ""},
+	{"FCALL_RO fn 0", targ, nil, ""},
+	{"FCALL fn 0", targ, nil, ""},
 	{"EVAL script 3 a b", loc, nil, "-ERR Number of keys can't be greater than number of args\r\n"},
 	{"EVAL script -1 a", loc, nil, "-ERR Number of keys can't be negative\r\n"},
 	{"EVAL script x a", loc, nil, "-ERR value is not an integer or out of range\r\n"},
-	{"FCALL fn x a", loc, nil, "-ERR Bad number of keys provided\r\n"},
+	{"EVALSHA sha 2 a", loc, nil, "-ERR Number of keys can't be greater than number of args\r\n"},
+	{"FCALL fn x a", targ, nil, ""},
+	{"FCALL fn 2 a", targ, nil, ""},
+	{"FCALL_RO fn -1", targ, nil, ""},
 	{"ZUNION 0 a", loc, nil, "-ERR walnut cannot route ZUNION without keys\r\n"},
 	{"LMPOP x a LEFT", loc, nil, "-ERR walnut cannot route LMPOP without keys\r\n"},
 	// About the server, not data: where nutcracker sends it, to the
@@ -124,7 +132,7 @@ var routeCases = []struct {
 	{"SWAPDB 0 1", loc, nil, "-ERR unsupported command 'SWAPDB'\r\n"},
 	{"MONITOR", loc, nil, "-ERR unsupported command 'MONITOR'\r\n"},
 	{"SYNC", loc, nil, "-ERR unsupported command 'SYNC'\r\n"},
-	{"SCRIPT KILL", loc, nil, "-ERR unsupported command 'SCRIPT KILL'\r\n"},
+	{"SCRIPT DEBUG YES", loc, nil, "-ERR unsupported command 'SCRIPT DEBUG'\r\n"},
 	{"CLIENT LIST", loc, nil, "-ERR unsupported command 'CLIENT LIST'\r\n"},
 	{"CLIENT KILL ID 1", loc, nil, "-ERR unsupported command 'CLIENT KILL'\r\n"},
 	// Whole-keyspace commands: to every server, or one by a cursor.
@@ -133,6 +141,19 @@ var routeCases = []struct {
 	{"RANDOMKEY", bcast, nil, ""},
 	{"SCRIPT LOAD x", bcast, nil, ""},
 	{"SCRIPT EXISTS a b", bcast, nil, ""},
+	// Functions and scripts on every server (functions.go).
+	{"SCRIPT KILL", bcast, nil, ""},
+	{"FUNCTION KILL", bcast, nil, ""},
+	{"FUNCTION LOAD code", bcast, nil, ""},
+	{"FUNCTION LOAD REPLACE code", bcast, nil, ""},
+	{"FUNCTION DELETE lib", bcast, nil, ""},
+	{"FUNCTION FLUSH ASYNC", bcast, nil, ""},
+	{"FUNCTION RESTORE payload APPEND", bcast, nil, ""},
+	{"FUNCTION LIST WITHCODE LIBRARYNAME x*", bcast, nil, ""},
+	{"FUNCTION STATS", bcast, nil, ""},
+	{"FUNCTION DUMP", targ, nil, ""},
+	{"FUNCTION HELP", targ, nil, ""},
+	{"SCRIPT HELP", targ, nil, ""},
 	{"SCRIPT FLUSH ASYNC", bcast, nil, ""},
 	{"LASTSAVE", bcast, nil, ""},
 	{"INFO servers", bcast, nil, ""},
@@ -297,7 +318,7 @@ func TestPolicyTable(t *testing.T) {
 			t.Errorf("%s is served (%d) without a dedicated connection", c.name, policies[i].act)
 		}
 	}
-	for _, name := range []string{"migrate", "move", "pfdebug", "restore-asking", "swapdb", "monitor", "sync", "psync", "script|kill", "client|list", "pubsub|channels", "pubsub|numsub", "object|help", "config|get", "cluster|keyslot"} {
+	for _, name := range []string{"migrate", "move", "pfdebug", "restore-asking", "swapdb", "monitor", "sync", "psync", "script|debug", "client|list", "pubsub|channels", "pubsub|numsub", "object|help", "config|get", "cluster|keyslot"} {
 		i := find(name)
 		if i < 0 {
 			t.Errorf("%s is not in the table", name)

@@ -41,26 +41,42 @@ func (sc *serverConn) prime() {
 	sc.markDirty()
 }
 
-// reprime primes loop l's shared connections to b that are up or being
-// dialed (one being dialed was primed with what the codec knew then).
+// reprime primes every loop's shared connections to b that are up or
+// being dialed (one being dialed was primed with what the codec knew
+// then). It may be called on a loop: the loops are read off it, where
+// waiting for the proxy's lock cannot hold a loop up.
 func (b *backend) reprime() {
-	for _, l := range b.pool.px.loops {
-		l.post(func() {
-			for _, sc := range b.conns[l.id] {
-				if (sc.state == stUp || sc.state == stDialing) && !sc.retiring {
-					sc.prime()
-				}
+	go b.pool.px.postAll(func(l *loop) {
+		for _, sc := range b.conns[l.id] {
+			if (sc.state == stUp || sc.state == stDialing) && !sc.retiring {
+				sc.prime()
 			}
-		})
+		}
+	})
+}
+
+// postAll runs fn on every loop, unless the proxy is closed.
+func (px *Proxy) postAll(fn func(l *loop)) {
+	px.mu.Lock()
+	loops := px.loops
+	px.mu.Unlock()
+	for _, l := range loops {
+		l.post(func() { fn(l) })
 	}
 }
 
 // reprime primes every shared connection of the pool that is up: its
-// servers', and during a reshard its old servers'.
+// servers', and during a reshard its old servers'. The codec calls it
+// on a loop, which must not wait for the pool's lock: the work goes on
+// off it.
 func (p *Pool) reprime() {
-	if p.px == nil || p.settings().primer == nil {
+	if p.settings().primer == nil {
 		return
 	}
+	go p.reprimeAll()
+}
+
+func (p *Pool) reprimeAll() {
 	p.mu.Lock()
 	bs := append([]*backend(nil), p.backends...)
 	if p.migration != nil {

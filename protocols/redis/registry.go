@@ -338,6 +338,7 @@ var (
 	scriptCmd          = []byte("SCRIPT")
 	listWithCode       = []byte("*3\r\n$8\r\nFUNCTION\r\n$4\r\nLIST\r\n$8\r\nWITHCODE\r\n")
 	replyLibraryExists = []byte("-ERR Library '")
+	replyNoFunction    = []byte("-ERR unknown command 'FUNCTION'")
 )
 
 // primeFor returns the requests that bring server up to date: every
@@ -396,23 +397,21 @@ func (r *registry) primeReply(server string, resp []byte) {
 	case bytes.HasPrefix(resp, replyLibraryExists):
 		// A library learned from a server, which this one has in some
 		// version already: it keeps it.
+	case bytes.HasPrefix(resp, replyNoFunction):
+		// A server without FUNCTION (before Redis 7): nothing to learn
+		// from it, nor to load on it.
+		r.mu.Lock()
+		first := !r.taught[server]
+		r.taught[server] = true
+		r.mu.Unlock()
+		if first {
+			r.log.Info("a server does not know FUNCTION: walnut keeps no function libraries on it", "server", server)
+		}
 	default:
 		r.reloadErrors.Add(1)
-		r.log.Warn("a server refused a function library or script walnut loads on it again",
+		r.log.Warn("a server refused to load a function library or script again, or to list its libraries",
 			"server", server, "reply", string(bytes.TrimRight(resp, "\r\n")))
-		if !r.isTaught(server) && bytes.HasPrefix(resp, []byte("-ERR unknown")) {
-			// A server without FUNCTION (before Redis 7): nothing to learn.
-			r.mu.Lock()
-			r.taught[server] = true
-			r.mu.Unlock()
-		}
 	}
-}
-
-func (r *registry) isTaught(server string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.taught[server]
 }
 
 // counts returns how many libraries and scripts walnut remembers.

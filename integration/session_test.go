@@ -271,7 +271,7 @@ func TestUnroutableCommands(t *testing.T) {
 		"CLIENT LIST":       "-ERR unsupported command 'CLIENT LIST'\r\n",
 		"SCRIPT DEBUG YES":  "-ERR unsupported command 'SCRIPT DEBUG'\r\n",
 		"MOVE k 1":          "-ERR unsupported command 'MOVE'\r\n",
-		"EVAL 'return 1' 0": "-ERR walnut cannot route EVAL without keys: the script may write; declare it read-only (#!lua flags=no-writes, or EVAL_RO) or pass the keys it uses\r\n",
+		"EVAL 'return 1' 0": "-ERR walnut cannot route EVAL without keys: the script may write; declare it read-only (#!lua flags=no-writes, or an _RO command) or pass the keys it uses\r\n",
 	} {
 		if got := c.do(t, cmd); got != want {
 			t.Errorf("%s: %q, want %q", cmd, got, want)

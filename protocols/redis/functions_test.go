@@ -362,3 +362,44 @@ func TestPrime(t *testing.T) {
 		t.Errorf("libraries %q", names)
 	}
 }
+
+// FuzzFunctionReplies feeds server replies walnut reads rather than
+// frames (FUNCTION LIST, STATS, LOAD's pair, a priming's) to the merges
+// and the registry: whatever a server says, walnut answers one RESP value
+// and does not crash.
+func FuzzFunctionReplies(f *testing.F) {
+	f.Add(arr(libEntry("a", "#!lua name=a\n", fn{"f", []string{"no-writes"}})))
+	f.Add(arr(bulk("running_script"), "$-1\r\n", bulk("engines"), arr()))
+	f.Add(bulk("mylib") + arr(libEntry("mylib", "", fn{"ro", nil})))
+	f.Add("*1\r\n*2\r\n$12\r\nlibrary_name\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n")
+	f.Add("-NOTBUSY No scripts in execution right now.\r\n")
+	c := newCodec(f, protocols.Options{})
+	reqs := []*protocols.Request{
+		parsed(f, c, mb("FUNCTION", "LIST", "WITHCODE")), parsed(f, c, mb("FUNCTION", "STATS")),
+		parsed(f, c, mb("FUNCTION", "LOAD", libCode)), parsed(f, c, mb("FUNCTION", "RESTORE", "x")),
+		parsed(f, c, mb("FUNCTION", "KILL")), parsed(f, c, mb("SCRIPT", "LOAD", "return 1")),
+	}
+	f.Fuzz(func(t *testing.T, resp string) {
+		c.PrimeReply("s", 0, []byte(resp))
+		for _, req := range reqs {
+			n, err := c.ParseResponse([]byte(resp), req)
+			if n != len(resp) || err != nil {
+				continue
+			}
+			other := arr()
+			if twoReplies(req) {
+				other = bulk("x") + arr()
+			}
+			for _, parts := range [][]protocols.Part{
+				{{Resp: []byte(resp), Name: "s0"}},
+				{{Resp: []byte(resp), Name: "s0"}, {Resp: []byte(resp), Name: "s1"}},
+				{{Resp: []byte(resp), Name: "s0"}, {Resp: []byte(other), Name: "s1"}},
+			} {
+				out := c.AppendReply(nil, req, parts)
+				if m, err := replyLen(out, defaultMaxBulk); err != nil || m != len(out) {
+					t.Fatalf("%s answered %q: reply %q is not one RESP value", policies[req.Cmd].upper, resp, out)
+				}
+			}
+		}
+	})
+}

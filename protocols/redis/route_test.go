@@ -107,7 +107,7 @@ var routeCases = []struct {
 	// (scripts.go: a script without keys runs on one server if it cannot
 	// write, and FCALL's bad counts go to a server, which looks the
 	// function up first.)
-	{"EVAL script 0", loc, nil, "-ERR walnut cannot route EVAL without keys: the script may write; declare it read-only (#!lua flags=no-writes, or EVAL_RO) or pass the keys it uses\r\n"},
+	{"EVAL script 0", loc, nil, "-ERR walnut cannot route EVAL without keys: the script may write; declare it read-only (#!lua flags=no-writes, or an _RO command) or pass the keys it uses\r\n"},
 	{"EVAL_RO script 0", targ, nil, ""},
 	{"evalsha sha 0 x", targ, nil, ""},
 	{"FCALL_RO fn 0", targ, nil, ""},

@@ -168,7 +168,7 @@ func scriptHook(cmd uint16) bool {
 
 // Why a call without keys is refused.
 const (
-	whyNoShebang = " without keys: the script may write; declare it read-only (#!lua flags=no-writes, or EVAL_RO) or pass the keys it uses"
+	whyNoShebang = " without keys: the script may write; declare it read-only (#!lua flags=no-writes, or an _RO command) or pass the keys it uses"
 	whyScriptRW  = " without keys: the script may write (its shebang has no flags=no-writes); pass the keys it uses"
 	whyFuncRW    = " without keys: the function may write (it is not registered with flags={'no-writes'}); pass the keys it uses"
 	whyNoCluster = " without keys: its flags say no-cluster, which needs one server's whole keyspace"

@@ -596,3 +596,37 @@ func TestFunctionsAfterEjectionAndReload(t *testing.T) {
 		t.Fatal("no key went to the added server")
 	}
 }
+
+// TestRefusedReload: a server that refuses a library walnut loads on it
+// again (it has another library with a function of the same name) still
+// serves, and the refusal is counted.
+func TestRefusedReload(t *testing.T) {
+	servers, addr := redisWalnut(t, 2, "p", `hash = "md5"`)
+	ctx := context.Background()
+	c := newClient(t, addr)
+	ds := direct(t, servers)
+	keyOn := keyPerServer(t, ctx, c, ds)
+	if err := c.FunctionLoad(ctx, libCode).Err(); err != nil {
+		t.Fatal(err)
+	}
+	servers[1].Restart()
+	intruder := "#!lua name=intruder\nredis.register_function('setget', function(keys, args) return 'intruder' end)"
+	if err := ds[1].FunctionLoad(ctx, intruder).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	var err error
+	if !waitFor(5*time.Second, func() bool {
+		got, err = c.Set(ctx, keyOn[1], "still", 0).Result()
+		return err == nil
+	}) || got != "OK" {
+		t.Fatalf("SET on the server that refused the library: %q, %v", got, err)
+	}
+	if got, err := c.FCall(ctx, "setget", []string{keyOn[1]}, "x").Result(); err != nil || got != "intruder" {
+		t.Fatalf("FCALL setget there = %v, %v; want the server's own", got, err)
+	}
+	info, _ := c.Info(ctx, "stats").Result()
+	if !strings.Contains(info, "walnut_reload_failures:1\r\n") {
+		t.Fatalf("INFO stats does not count the refusal:\n%s", info)
+	}
+}

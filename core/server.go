@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/walnutproxy/walnut/protocols"
 )
 
 type connState uint8
@@ -105,8 +107,8 @@ func (sc *serverConn) send(f *fragment) {
 	case stIdle:
 		sc.dial()
 	}
-	if f.slot.req.ConnState != sc.connState {
-		sc.switchState(f.slot.req.ConnState)
+	if cs := f.slot.req.ConnState; cs != sc.connState && cs != protocols.AnyState {
+		sc.switchState(cs)
 	}
 	n := len(sc.out)
 	sc.out = sc.b.pool.settings().codec.AppendRequest(sc.out, &f.slot.req, f.slot.parts[f.part].Keys)

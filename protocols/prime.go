@@ -35,3 +35,10 @@ type Primer interface {
 type Heir interface {
 	Inherit(prev Codec)
 }
+
+// AnyState, as Request.ConnState, sends a request on its connection in
+// whatever state the connection is in, with no switch ahead of it: for a
+// request that acts alike in every state and must not wait for a switch
+// (Redis' SCRIPT KILL, which reaches a server busy with a script, where
+// SELECT is refused).
+const AnyState = -1

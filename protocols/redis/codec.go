@@ -127,11 +127,12 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 		local(req, replyNoAuth)
 		return n, nil
 	}
-	if s != nil && s.db != c.db {
+	if s != nil && s.db != c.db && req.ConnState == 0 {
 		// Another database than the pool's: the core SELECTs it on the
 		// connection the request goes on, shared or dedicated. Taken
 		// before connCommand, so that a RESET that ends a transaction
-		// reaches its connection in the transaction's database.
+		// reaches its connection in the transaction's database. (route
+		// leaves protocols.AnyState to what runs in any database.)
 		req.ConnState = s.db + 1
 	}
 	if withSession(policies[req.Cmd].act) || busy(s) {

@@ -63,6 +63,8 @@ func routeFunction(req *protocols.Request, act action) {
 		req.Target = 0
 	case actFunctionStats, actScriptKill:
 		req.Conn = protocols.Once
+		// Alike in every database, and a busy server refuses SELECT.
+		req.ConnState = protocols.AnyState
 	case actFunctionLoad:
 		if _, ok := libraryName(req.Args); ok {
 			req.Flags |= reqRewrite

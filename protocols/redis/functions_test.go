@@ -249,8 +249,14 @@ func TestFunctionStatsAndKill(t *testing.T) {
 
 	notBusy := "-NOTBUSY No scripts in execution right now.\r\n"
 	for _, in := range []string{mb("FUNCTION", "KILL"), mb("SCRIPT", "KILL")} {
-		if req := parsed(t, c, in); req.Conn != protocols.Once || req.Kind != protocols.Broadcast {
-			t.Errorf("%q: conn %d kind %d", in, req.Conn, req.Kind)
+		if req := parsed(t, c, in); req.Conn != protocols.Once || req.Kind != protocols.Broadcast || req.ConnState != protocols.AnyState {
+			t.Errorf("%q: conn %d kind %d state %d", in, req.Conn, req.Kind, req.ConnState)
+		}
+		// A client in another database: no SELECT, which a busy server
+		// refuses.
+		inDB3 := &protocols.Request{Session: &session{db: 3}}
+		if _, err := c.ParseRequest([]byte(in), inDB3); err != nil || inDB3.ConnState != protocols.AnyState {
+			t.Errorf("%q in database 3: state %d, %v", in, inDB3.ConnState, err)
 		}
 		for _, tc := range []struct {
 			replies []string

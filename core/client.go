@@ -91,11 +91,12 @@ type fragment struct {
 	sw *stateSwitch
 }
 
-// stateSwitch is what a state switch's fragment waits for: the reply
-// that confirms state, which releases what follows it when it holds it.
+// stateSwitch is what a state switch's fragment waits for: the i-th
+// reply of the switch from one state to another, the last of which
+// releases what follows it when the switch holds it.
 type stateSwitch struct {
-	state int
-	holds bool
+	from, to, i int
+	holds       bool
 }
 
 func (f *fragment) complete(resp []byte) {

@@ -29,7 +29,6 @@ type Codec struct {
 	db, databases int
 	allowFlush    bool
 	info          func() protocols.ProxyInfo
-	selects       [][]byte // SELECT db, for the first databases
 }
 
 // New returns a codec for a pool with the given limits and, in o.Own,
@@ -47,9 +46,6 @@ func New(o protocols.Options) (*Codec, error) {
 		clientPassword: own.Password, db: own.DB, databases: own.Databases, allowFlush: own.AllowFlush,
 		info: o.Info}
 	c.greeting, c.greetingNames = buildGreeting(own)
-	for db := range min(own.Databases, 256) {
-		c.selects = append(c.selects, appendSelect(nil, db))
-	}
 	if o.MaxRequestSize > 0 {
 		c.maxBulk = min(c.maxBulk, o.MaxRequestSize)
 		c.maxReplyBulk = min(c.maxReplyBulk, o.MaxRequestSize)
@@ -89,6 +85,9 @@ const (
 	reqPrefixed
 	reqRefusal
 	reqExecArity // an EXEC with the wrong arguments: it aborts with Redis' own text
+	// reqResp3: the client spoke RESP3 when it sent the request, so its
+	// reply, walnut's own or merged, takes RESP3's forms (resp3.go).
+	reqResp3
 )
 
 // ParseRequest implements protocols.Codec. Args receives every argument
@@ -111,20 +110,24 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 		return 0, err
 	}
 	req.Raw = buf[:n:n]
-	route(req)
 	s, _ := req.Session.(*session)
+	if s != nil && s.resp3 {
+		req.Flags |= reqResp3
+	}
+	route(req)
 	if s != nil && !s.authed && c.clientPassword != "" && !allowedUnauthenticated(req) {
 		req.Keys = req.Keys[:0]
 		req.Flags &^= reqConn | reqRewrite
 		local(req, replyNoAuth)
 		return n, nil
 	}
-	if s != nil && s.db != c.db {
-		// Another database than the pool's: the core SELECTs it on the
-		// connection the request goes on, shared or dedicated. Taken
-		// before connCommand, so that a RESET that ends a transaction
-		// reaches its connection in the transaction's database.
-		req.ConnState = s.db + 1
+	if s != nil && (s.db != c.db || s.resp3) {
+		// Another database than the pool's, or RESP3: the core SELECTs
+		// it, or says HELLO 3, on the connection the request goes on,
+		// shared or dedicated. Taken before connCommand, so that a RESET
+		// that ends a transaction reaches its connection in the
+		// transaction's database and protocol.
+		req.ConnState = c.connState(s.db, s.resp3)
 	}
 	if withSession(policies[req.Cmd].act) || busy(s) {
 		// Inside a transaction or subscribed, dedicate decides about the

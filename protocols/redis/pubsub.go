@@ -10,7 +10,7 @@ import (
 
 var _ protocols.Pusher = (*Codec)(nil)
 
-// Pub/sub through a sharding proxy, as one Redis (RESP2) does it. A
+// Pub/sub through a sharding proxy, as one Redis does it. A
 // channel lives on the server it hashes to, like a key: SUBSCRIBE and
 // SSUBSCRIBE send each channel there, and PUBLISH and SPUBLISH are
 // forwarded there, so a message reaches exactly the subscribers of its
@@ -28,8 +28,10 @@ var _ protocols.Pusher = (*Codec)(nil)
 // between are relayed ahead of the confirmations. UNSUBSCRIBE and
 // PUNSUBSCRIBE go to every connection the client holds, so that a
 // channel is left wherever it was joined; when nothing is left, the
-// connections are closed. In subscribed mode only the pub/sub
-// commands, PING (answered as Redis does there) and QUIT are served.
+// connections are closed. In subscribed mode a RESP2 client is served
+// only the pub/sub commands, PING (answered as Redis does there) and
+// QUIT; a RESP3 client anything, as Redis serves it, its confirmations
+// and messages being pushes, which cannot be mistaken for replies.
 
 // subState is a client's subscriptions.
 type subState struct {

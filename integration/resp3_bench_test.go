@@ -2,9 +2,13 @@ package integration
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // RESP3 clients on the hot path: the same round trips as benchCases, from
@@ -93,6 +97,34 @@ func BenchmarkProxyResp3(b *testing.B) {
 				c.do(b)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*bc.pipeline), "ns/req")
+		})
+	}
+}
+
+// BenchmarkGoRedisProtocol is go-redis v9's GET and HGETALL through
+// walnut (four servers) with Protocol 2 and Protocol 3: client, proxy
+// and servers together, one request at a time.
+func BenchmarkGoRedisProtocol(b *testing.B) {
+	ra, _ := benchProxy(b, 4)
+	ctx := context.Background()
+	for _, proto := range []int{2, 3} {
+		c := newClient(b, ra, func(o *redis.Options) { o.Protocol = proto; o.PoolSize = 1 })
+		if err := c.HSet(ctx, "bench:h", "a", benchValue, "b", benchValue).Err(); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("GET/RESP%d", proto), func(b *testing.B) {
+			for b.Loop() {
+				if err := c.Get(ctx, "key:1").Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("HGETALL/RESP%d", proto), func(b *testing.B) {
+			for b.Loop() {
+				if err := c.HGetAll(ctx, "bench:h").Err(); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

@@ -173,6 +173,11 @@ func TestResp3LocalReplies(t *testing.T) {
 			if got := w.call(t, "INFO", "servers", "server"); strings.Count(got, "# walnut server ") != len(servers) {
 				t.Errorf("INFO servers: %q", show(got))
 			}
+			// Client tracking stays refused (docs/redis.md, RESP3): its
+			// invalidations would come on shared connections.
+			if got := w.call(t, "CLIENT", "TRACKING", "ON"); !strings.HasPrefix(got, "-") {
+				t.Errorf("CLIENT TRACKING ON: %q", got)
+			}
 			w.call(t, "HELLO", "2")
 			if got := w.call(t, "INFO", "servers", "server"); !strings.HasPrefix(got, "$") {
 				t.Errorf("INFO servers in RESP2: %q", show(got))

@@ -60,22 +60,30 @@ var fixture = [][]string{
 	{"SET", "{juliett}:k", "juliett"},
 }
 
-// serverReset is sent to every redis-server before each command: empty
-// databases, the script and library loaded again, no test user, no pause,
-// no background save running (so that BGSAVE and BGREWRITEAOF find the
-// same state wherever they run).
-var serverReset = [][]string{
-	{"CLIENT", "UNPAUSE"},
-	{"FLUSHALL"},
-	{"SCRIPT", "FLUSH"},
-	{"FUNCTION", "FLUSH"},
-	{"FUNCTION", "LOAD", functionCode},
-	{"SCRIPT", "LOAD", script},
-	{"ACL", "DELUSER", "fidelity"},
-	{"CONFIG", "SET", "maxmemory-policy", "noeviction"},
-	{"SET", "fidelity:dump", "10"},
-	{"DUMP", "fidelity:dump"},
-	{"FLUSHALL"},
+// serverReset is sent to every redis-server before each command (once
+// no background save runs, so that BGSAVE and BGREWRITEAOF find the
+// same state wherever they run): empty databases, the script and library
+// loaded again, no test user, no pause, empty logs. want, if set, is the
+// reply the harness relies on (the payloads in rules).
+var serverReset = []struct {
+	args []string
+	want string
+}{
+	{args: []string{"CLIENT", "UNPAUSE"}},
+	{args: []string{"FLUSHALL"}},
+	{args: []string{"SCRIPT", "FLUSH"}},
+	{args: []string{"FUNCTION", "FLUSH"}},
+	{args: []string{"FUNCTION", "LOAD", functionCode}, want: "fidelity"},
+	{args: []string{"FUNCTION", "DUMP"}, want: functionDump},
+	{args: []string{"SCRIPT", "LOAD", script}, want: scriptSHA},
+	{args: []string{"ACL", "DELUSER", "fidelity"}},
+	{args: []string{"ACL", "LOG", "RESET"}},
+	{args: []string{"SLOWLOG", "RESET"}},
+	{args: []string{"LATENCY", "RESET"}},
+	{args: []string{"CONFIG", "SET", "maxmemory-policy", "noeviction"}},
+	{args: []string{"SET", "fidelity:dump", "10"}},
+	{args: []string{"DUMP", "fidelity:dump"}, want: dumpOf10},
+	{args: []string{"FLUSHALL"}},
 }
 
 // resetServer puts one redis-server back to the state every command
@@ -89,49 +97,53 @@ func resetServer(addr string) error {
 	if err := settle(c); err != nil {
 		return err
 	}
-	vs, err := c.do(10*time.Second, serverReset...)
+	reqs := make([][]string, len(serverReset))
+	for i, r := range serverReset {
+		reqs[i] = r.args
+	}
+	vs, err := c.do(10*time.Second, reqs...)
 	if err != nil {
 		return fmt.Errorf("reset %s: %w", addr, err)
 	}
 	for i, v := range vs {
-		if v.isError() {
-			return fmt.Errorf("reset %s: %s: %s", addr, strings.Join(serverReset[i], " "), v)
+		r := serverReset[i]
+		if v.isError() || r.want != "" && v.str != r.want {
+			return fmt.Errorf("reset %s: %s answered %s; the harness expects %q", addr, strings.Join(r.args, " "), v, r.want)
 		}
-	}
-	if got := vs[len(vs)-2].str; got != dumpOf10 {
-		return fmt.Errorf("reset %s: DUMP of 10 is %q, the harness expects %q", addr, got, dumpOf10)
-	}
-	if got := vs[5].str; got != scriptSHA {
-		return fmt.Errorf("reset %s: SCRIPT LOAD answered %s, the harness expects %s", addr, got, scriptSHA)
 	}
 	return nil
 }
 
-// settle waits for a background save or rewrite (BGSAVE, BGREWRITEAOF)
-// to end, so that the next command does not race it.
+// settle waits until no background save or rewrite runs (BGSAVE,
+// BGREWRITEAOF), and no subscriber or blocked client of an earlier
+// call is left on the server (a connection the harness closed, which
+// the server may not have noticed yet): the next command must not see
+// them.
 func settle(c *conn) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		vs, err := c.do(5*time.Second, []string{"INFO", "persistence"})
+		vs, err := c.do(5*time.Second, []string{"INFO", "persistence"}, []string{"INFO", "clients"},
+			[]string{"CLIENT", "LIST", "TYPE", "pubsub"})
 		if err != nil {
 			return err
 		}
-		info := vs[0].str
-		busy := false
+		info := vs[0].str + vs[1].str
+		busy := vs[2].str != ""
 		for _, f := range []string{"rdb_bgsave_in_progress:1", "aof_rewrite_in_progress:1", "aof_rewrite_scheduled:1"} {
 			busy = busy || strings.Contains(info, f)
 		}
+		busy = busy || !strings.Contains(info, "blocked_clients:0\r\n")
 		if !busy {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("a background save still runs after 30s")
+			return fmt.Errorf("still busy after 30s (a background save, a subscriber or a blocked client):\n%s%s", info, vs[2].str)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// settleServer waits until the server at addr runs no background save.
+// settleServer is settle on a connection of its own to addr.
 func settleServer(addr string) error {
 	c, err := dial(addr)
 	if err != nil {
@@ -144,6 +156,11 @@ func settleServer(addr string) error {
 // dumpOf10 is DUMP's payload of the string "10" in Redis 7.0 (RDB
 // version 10), for RESTORE.
 const dumpOf10 = "\x00\xc0\n\n\x00n\x9fWE\x0e\xaec\xbb"
+
+// functionDump is FUNCTION DUMP's payload of the library functionCode,
+// for FUNCTION RESTORE.
+const functionDump = "\xf5\xc3@y@\x84\x1f#!lua name=fidelity\x0aredis.regist\x0ber_function{\xc0\x08\x00_`.\x0e'f1', " +
+	"callback=\xc0\x1c\x14(keys, args) return #@\x13\x19 end, flags={'no-writes'}}\x0a\x00\xe1\x8f\xa9\xa3n#\x80\xcd"
 
 // loadFixture writes the fixture through addr (walnut, or a server).
 func loadFixture(addr string) error {

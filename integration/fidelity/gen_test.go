@@ -129,8 +129,7 @@ var argValues = map[string]string{
 	"zrangestore.min":      "0",
 	"zrangestore.max":      "-1",
 	"pfadd.element":        "x",
-	"config|set.value":     "noeviction", // maxmemory-policy's default: nothing changes
-	"acl|setuser.username": "fidelity",   // a user of the test's own, deleted before every command
+	"acl|setuser.username": "fidelity", // a user of the test's own, deleted before every command
 	"hset.value":           "1",
 	"hsetnx.value":         "1",
 	"hmset.value":          "1",
@@ -149,9 +148,11 @@ type generator struct {
 	// all: every optional argument, two of every multiple one, the last
 	// alternative of every oneof; otherwise the required arguments only,
 	// one of each, the first alternative.
-	all  bool
-	out  []string
-	keys int
+	all bool
+	// first, if set, replaces the first key (not a destination).
+	first string
+	out   []string
+	keys  int
 	// numeric are the positions in out of integer and double values.
 	numeric []int
 }
@@ -189,10 +190,12 @@ func (g *generator) key(a arg) string {
 		return "{t}:" + g.keyType + "2"
 	}
 	g.keys++
-	switch g.keys {
-	case 1:
+	switch {
+	case g.keys == 1 && g.first != "":
+		return g.first
+	case g.keys == 1:
 		return "{t}:" + g.keyType
-	case 2:
+	case g.keys == 2:
 		return "{t}:" + g.keyType + "2"
 	}
 	return "{t}:missing"
@@ -272,15 +275,16 @@ func (g *generator) choose(a arg) arg {
 
 // build returns the command's words followed by its generated
 // arguments, and the positions of its numbers.
-func build(c *command, all bool) ([]string, []int) {
-	g := &generator{cmd: c, keyType: keyTypeOf(c), all: all}
+func build(c *command, all bool, first string) ([]string, []int, int) {
+	g := &generator{cmd: c, keyType: keyTypeOf(c), all: all, first: first}
 	g.out = c.words()
 	g.args(c.args)
-	return g.out, g.numeric
+	return g.out, g.numeric, g.keys
 }
 
 // generate returns the calls the harness makes for c: one with the
-// required arguments, one with all of them, and invalid ones: too few
+// required arguments, one with all of them, the first with a missing
+// key and with a key of another type, and invalid ones: too few
 // arguments, too many (or an unknown token), a word where a number is
 // wanted, an unknown subcommand of a container.
 func generate(c *command) []call {
@@ -299,10 +303,20 @@ func generate(c *command) []call {
 		add("nosuchsub", append(words, "NOSUCHSUB"))
 		return calls
 	}
-	required, _ := build(c, false)
-	all, numeric := build(c, true)
+	required, _, keys := build(c, false, "")
+	all, numeric, _ := build(c, true, "")
 	add("required", required)
 	add("all", all)
+	if keys > 0 {
+		missing, _, _ := build(c, false, "{t}:missing")
+		add("missing key", missing)
+		other := "{t}:list"
+		if keyTypeOf(c) == "list" {
+			other = "{t}:hash"
+		}
+		wrong, _, _ := build(c, false, other)
+		add("wrong type", wrong)
+	}
 	if c.arity > 1 || c.arity < -1 {
 		if c.arity < 0 && len(required) > len(words) {
 			add("few", required[:len(required)-1])

@@ -133,6 +133,8 @@ func TestGenerate(t *testing.T) {
 		want: []string{
 			"ZUNIONSTORE {t}:dest 1 {t}:zset",
 			"ZUNIONSTORE {t}:dest 2 {t}:zset {t}:zset2 WEIGHTS 1 1 AGGREGATE MAX",
+			"ZUNIONSTORE {t}:dest 1 {t}:missing",
+			"ZUNIONSTORE {t}:dest 1 {t}:list",
 			"ZUNIONSTORE {t}:dest 1",
 			"ZUNIONSTORE",
 			"ZUNIONSTORE {t}:dest 2 {t}:zset {t}:zset2 WEIGHTS 1 1 AGGREGATE MAX {t}:NOSUCHTOKEN",
@@ -162,6 +164,8 @@ func TestGenerate(t *testing.T) {
 		want: []string{
 			"OBJECT ENCODING {t}:string",
 			"OBJECT ENCODING {t}:string GET * GET *",
+			"OBJECT ENCODING {t}:missing",
+			"OBJECT ENCODING {t}:list",
 			"OBJECT ENCODING",
 			"OBJECT ENCODING {t}:string extra",
 		},
@@ -177,6 +181,8 @@ func TestGenerate(t *testing.T) {
 		want: []string{
 			"XADD {t}:stream 10-0 f1 v1",
 			"XADD {t}:stream 10-0 f1 v1 f1 v1",
+			"XADD {t}:missing 10-0 f1 v1",
+			"XADD {t}:list 10-0 f1 v1",
 			"XADD {t}:stream 10-0 f1",
 			"XADD",
 			"XADD {t}:stream 10-0 f1 v1 f1 v1 {t}:NOSUCHTOKEN",

@@ -92,7 +92,7 @@ var argValues = map[string]string{
 	"protover:integer": "2", "slot:integer": "0", "ttl:integer": "0", "version:integer": "5",
 	"weight:integer": "1", "value:integer": "1", "frequency:integer": "1", "entries_read:integer": "1",
 	"entries_added:integer": "3", "start-slot:integer": "0", "end-slot:integer": "1",
-	"config-epoch:integer": "1", "cluster_bus_port:integer": "1", "numkeys:integer": "1",
+	"config-epoch:integer": "1", "cluster_bus_port:integer": "1",
 	"xread.milliseconds":      "100", // BLOCK: at most 100ms
 	"xreadgroup.milliseconds": "100",
 	"migrate.timeout":         "100",
@@ -133,6 +133,7 @@ var argValues = map[string]string{
 	"hset.value":           "1",
 	"hsetnx.value":         "1",
 	"hmset.value":          "1",
+	"acl|dryrun.command":   "ping", // GET would want a key
 }
 
 // oneofChoice picks an alternative of a oneof by name where the first

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/walnutproxy/walnut/protocols/redis"
 )
 
 // The harness's own parts, checked without a server (they run under
@@ -236,15 +238,38 @@ func TestNormalisers(t *testing.T) {
 	}
 }
 
-// Every rule says why, and the rules and argument values name commands
-// of walnut's table (checked against the table in TestFidelity too).
+// Every rule says why, and the rules and the generator's tables name
+// commands of walnut's table: a typo would leave a command to the
+// defaults without anyone noticing.
 func TestRulesSayWhy(t *testing.T) {
+	names := redis.CommandNames()
 	for name, r := range rules {
 		if r.why == "" {
 			t.Errorf("rule %q says not why", name)
 		}
 		if r.skip && (r.calls != nil || r.extra != nil) {
 			t.Errorf("rule %q skips the command and gives it calls", name)
+		}
+		if !slices.Contains(names, name) {
+			t.Errorf("rules has %q, which is not in walnut's command table", name)
+		}
+	}
+	var named []string
+	for k := range argValues {
+		if cmd, _, ok := strings.Cut(k, "."); ok {
+			named = append(named, cmd)
+		}
+	}
+	for k := range oneofChoice {
+		cmd, _, _ := strings.Cut(k, ".")
+		named = append(named, cmd)
+	}
+	for k := range keyTypeOverride {
+		named = append(named, k)
+	}
+	for _, cmd := range named {
+		if !slices.Contains(names, cmd) {
+			t.Errorf("the generator's tables name %q, which is not in walnut's command table", cmd)
 		}
 	}
 }

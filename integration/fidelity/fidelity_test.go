@@ -47,6 +47,18 @@ func (o outcome) String() string {
 	return strings.Join(parts, " ; ")
 }
 
+// at renders reply i as it came, or the note if the replies stopped
+// before it.
+func (o outcome) at(i int) string {
+	if i < len(o.replies) {
+		return o.replies[i].String()
+	}
+	if o.note != "" {
+		return "(" + o.note + ")"
+	}
+	return "(nothing)"
+}
+
 // normalised renders every reply, and the note last, after r's
 // normalisation of the replies that are not errors.
 func (o outcome) normalised(r rule) []string {
@@ -514,7 +526,8 @@ func classify(c string, d difference) string {
 }
 
 // writeTable appends, for FIDELITY_TABLE, a line per differing command:
-// command, case, cause, first differing call, both replies.
+// command, case, cause, first differing call, both replies that differ
+// (as they came, before normalisation).
 func writeTable(t *testing.T, path, c string, results []result) {
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -526,6 +539,6 @@ func writeTable(t *testing.T, path, c string, results []result) {
 			continue
 		}
 		d := res.differs[0]
-		fmt.Fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\n", res.name, c, classify(c, d), d.call, short(d.ref), short(d.test))
+		fmt.Fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\n", res.name, c, classify(c, d), d.call, short(d.refOut.at(d.at)), short(d.testOut.at(d.at)))
 	}
 }

@@ -118,6 +118,20 @@ var rules = map[string]rule{
 	"xreadgroup": {why: "a call that waits for nothing",
 		extra: calls([]string{"XREADGROUP", "GROUP", "g1", "c2", "BLOCK", "100", "STREAMS", "{t}:stream2", ">"})},
 
+	// The commands walnut splits by server and merges: the generated
+	// calls keep their keys under one tag, these spread them over the
+	// servers of a pool (the fixture's {alpha}, {bravo}... keys).
+	"mget": {why: "keys across the servers, merged back in order",
+		extra: calls([]string{"MGET", "{alpha}:k", "{t}:string", "{bravo}:k", "{t}:missing", "{charlie}:k", "{delta}:k", "{alpha}:k"})},
+	"mset": {why: "keys across the servers",
+		extra: []call{seq("across tags", []string{"MSET", "{alpha}:k", "1", "{bravo}:k", "2", "{charlie}:k", "3", "{t}:new", "4", "{alpha}:k", "5"},
+			[]string{"MGET", "{alpha}:k", "{bravo}:k", "{charlie}:k", "{t}:new"})}},
+	"del":    {why: "keys across the servers, counts summed", extra: calls([]string{"DEL", "{alpha}:k", "{bravo}:k", "{charlie}:k", "{t}:missing", "{alpha}:k"})},
+	"unlink": {why: "keys across the servers, counts summed", extra: calls([]string{"UNLINK", "{alpha}:k", "{bravo}:k", "{charlie}:k", "{t}:missing", "{alpha}:k"})},
+	"exists": {why: "keys across the servers, counts summed (a key named twice counts twice)",
+		extra: calls([]string{"EXISTS", "{alpha}:k", "{bravo}:k", "{charlie}:k", "{t}:missing", "{alpha}:k"})},
+	"touch": {why: "keys across the servers, counts summed", extra: calls([]string{"TOUCH", "{alpha}:k", "{bravo}:k", "{charlie}:k", "{t}:missing", "{alpha}:k"})},
+
 	// Background work.
 	"bgsave":       {why: "forks a save: the next call waits for it to end, or it would race it", settle: true},
 	"bgrewriteaof": {why: "forks a rewrite: the next call waits for it to end, or it would race it", settle: true},

@@ -115,8 +115,9 @@ var rules = map[string]rule{
 	"bzpopmax":   {why: "a call that waits for nothing", extra: calls([]string{"BZPOPMAX", "{t}:missing", "0.1"})},
 	"bzmpop":     {why: "a call that waits for nothing", extra: calls([]string{"BZMPOP", "0.1", "1", "{t}:missing", "MIN"})},
 	"xread":      {why: "a call that waits for nothing", extra: calls([]string{"XREAD", "BLOCK", "100", "STREAMS", "{t}:stream", "$"})},
-	"xreadgroup": {why: "a call that waits for nothing",
-		extra: calls([]string{"XREADGROUP", "GROUP", "g1", "c2", "BLOCK", "100", "STREAMS", "{t}:stream2", ">"})},
+	"xreadgroup": {why: "a call that waits for nothing, once the group has read everything",
+		extra: []call{seq("waits", []string{"XREADGROUP", "GROUP", "g1", "c2", "STREAMS", "{t}:stream", ">"},
+			[]string{"XREADGROUP", "GROUP", "g1", "c2", "BLOCK", "100", "STREAMS", "{t}:stream", ">"})}},
 
 	// The commands walnut splits by server and merges: the generated
 	// calls keep their keys under one tag, these spread them over the

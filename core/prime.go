@@ -33,7 +33,7 @@ func (sc *serverConn) prime() {
 	sc.b.counters[sc.l.id].inQueueBytes.Add(int64(len(req)))
 	for i := range n {
 		f := sc.switchFragment()
-		*f.sw = stateSwitch{state: sc.connState, prime: i + 1}
+		*f.sw = stateSwitch{prime: i + 1}
 		f.start = sc.l.now
 		sc.q.push(f)
 		sc.l.inflight++

@@ -173,8 +173,7 @@ func TestSessionRepliesMatchRedis(t *testing.T) {
 }
 
 // go-redis with a password connects with HELLO ... AUTH, whether it asks
-// for RESP2 or RESP3 (walnut refuses RESP3, and go-redis carries on with
-// RESP2); HELLO 2 answers as Redis 7 does.
+// for RESP2 or RESP3; HELLO 2 and HELLO 3 answer as Redis 7 does.
 func TestAuthAndHelloWithGoRedis(t *testing.T) {
 	_, addr := redisWalnut(t, 2, "p", `password = "pw"`)
 	ctx := context.Background()
@@ -206,8 +205,11 @@ func TestAuthAndHelloWithGoRedis(t *testing.T) {
 	if got := c.do(t, "CLIENT INFO"); !strings.Contains(got, "id="+m[1]+" name=raw db=0 ") {
 		t.Fatalf("CLIENT INFO: %q", got)
 	}
-	if got := c.do(t, "HELLO 3"); got != "-NOPROTO unsupported protocol version\r\n" {
+	if got := c.call(t, "HELLO", "3"); !strings.HasPrefix(got, "%7\r\n") || !strings.Contains(got, "$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:"+m[1]+"\r\n") {
 		t.Fatalf("HELLO 3: %q", got)
+	}
+	if got := c.call(t, "HELLO", "4"); got != "-NOPROTO unsupported protocol version\r\n" {
+		t.Fatalf("HELLO 4: %q", got)
 	}
 }
 

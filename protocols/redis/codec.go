@@ -29,7 +29,6 @@ type Codec struct {
 	db, databases int
 	allowFlush    bool
 	info          func() protocols.ProxyInfo
-	selects       [][]byte // SELECT db, for the first databases
 
 	// fn is what the pool keeps on every server: functions and scripts
 	// (registry.go), shared with the codecs a reload makes after this one.
@@ -52,9 +51,6 @@ func New(o protocols.Options) (*Codec, error) {
 		info: o.Info}
 	c.greeting, c.greetingNames = buildGreeting(own)
 	c.fn = newRegistry(o.Log, o.Reprime)
-	for db := range min(own.Databases, 256) {
-		c.selects = append(c.selects, appendSelect(nil, db))
-	}
 	if o.MaxRequestSize > 0 {
 		c.maxBulk = min(c.maxBulk, o.MaxRequestSize)
 		c.maxReplyBulk = min(c.maxReplyBulk, o.MaxRequestSize)
@@ -94,6 +90,9 @@ const (
 	reqPrefixed
 	reqRefusal
 	reqExecArity // an EXEC with the wrong arguments: it aborts with Redis' own text
+	// reqResp3: the client spoke RESP3 when it sent the request, so its
+	// reply, walnut's own or merged, takes RESP3's forms (resp3.go).
+	reqResp3
 )
 
 // ParseRequest implements protocols.Codec. Args receives every argument
@@ -116,24 +115,28 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 		return 0, err
 	}
 	req.Raw = buf[:n:n]
+	s, _ := req.Session.(*session)
+	if s != nil && s.resp3 {
+		req.Flags |= reqResp3
+	}
 	route(req)
 	if req.Kind == protocols.Targeted && scriptHook(req.Cmd) {
 		c.routeKeyless(req)
 	}
-	s, _ := req.Session.(*session)
 	if s != nil && !s.authed && c.clientPassword != "" && !allowedUnauthenticated(req) {
 		req.Keys = req.Keys[:0]
 		req.Flags &^= reqConn | reqRewrite
 		local(req, replyNoAuth)
 		return n, nil
 	}
-	if s != nil && s.db != c.db && req.ConnState == 0 {
-		// Another database than the pool's: the core SELECTs it on the
-		// connection the request goes on, shared or dedicated. Taken
-		// before connCommand, so that a RESET that ends a transaction
-		// reaches its connection in the transaction's database. (route
-		// leaves protocols.AnyState to what runs in any database.)
-		req.ConnState = s.db + 1
+	if s != nil && (s.db != c.db || s.resp3) && req.ConnState == 0 {
+		// Another database than the pool's, or RESP3: the core SELECTs
+		// it, or says HELLO 3, on the connection the request goes on,
+		// shared or dedicated. Taken before connCommand, so that a RESET
+		// that ends a transaction reaches its connection in the
+		// transaction's database and protocol. (route leaves
+		// protocols.AnyState to what runs in any state.)
+		req.ConnState = c.connState(s.db, s.resp3)
 	}
 	if withSession(policies[req.Cmd].act) || busy(s) {
 		// Inside a transaction or subscribed, dedicate decides about the

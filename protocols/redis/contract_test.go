@@ -87,6 +87,15 @@ var trips = []codectest.Trip{
 	{Name: "SCRIPT LOAD", Request: mb("SCRIPT", "LOAD", "return 1"),
 		Responses: []string{bulk("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"), bulk("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")},
 		Reply:     bulk("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")},
+	// What a server in RESP3 answers a RESP3 client's request is relayed
+	// as it came, or merged in RESP3.
+	{Name: "HGETALL RESP3 map", Request: mb("HGETALL", "h"), Responses: []string{"%1\r\n$1\r\na\r\n$1\r\n1\r\n"}, Reply: "%1\r\n$1\r\na\r\n$1\r\n1\r\n"},
+	{Name: "ZSCORE RESP3 double", Request: mb("ZSCORE", "z", "m"), Responses: []string{",1.5\r\n"}, Reply: ",1.5\r\n"},
+	{Name: "GET RESP3 null", Request: mb("GET", "k"), Responses: []string{"_\r\n"}, Reply: "_\r\n"},
+	{Name: "MGET3/2 parts RESP3 nulls", Request: mb("MGET", "a", "b", "c"), Parts: [][]int32{{0, 2}, {1}},
+		Responses: []string{"*2\r\n_\r\n$1\r\nc\r\n", "*1\r\n_\r\n"}, Reply: "*3\r\n_\r\n_\r\n$1\r\nc\r\n"},
+	{Name: "EVAL RESP3 attribute", Request: mb("EVAL", "return 1", "1", "k"), Responses: []string{"|1\r\n+ttl\r\n:3\r\n#t\r\n"}, Reply: "|1\r\n+ttl\r\n:3\r\n#t\r\n"},
+	{Name: "HELLO 3", Request: mb("HELLO", "3")},
 }
 
 // TestContract runs the codec kit on the tables of the parse, response

@@ -434,11 +434,6 @@ func (c *Codec) statsFields(r []byte) (running, engines []byte, ok bool) {
 	return running, engines, running != nil && engines != nil && pos == len(r)
 }
 
-// isNull reports whether r is a nil reply.
-func isNull(r []byte) bool {
-	return string(r) == "$-1\r\n" || string(r) == "*-1\r\n" || string(r) == "_\r\n"
-}
-
 // mergeList answers FUNCTION LIST: the first server's answer if every
 // server lists the same libraries.
 func mergeList(dst []byte, parts []protocols.Part) []byte {

@@ -108,8 +108,12 @@ func checkResend(t *testing.T, c *Codec, out []byte, want []string) {
 }
 
 func FuzzParseResponse(f *testing.F) {
+	seeds := slices.Clone(validReplies)
+	for _, tc := range badReplies {
+		seeds = append(seeds, tc.in)
+	}
 	codectest.FuzzResponses(f, []protocols.Codec{
 		newCodec(f, protocols.Options{}),
 		newCodec(f, protocols.Options{MaxValueSize: 8}),
-	}, nil, nil, validReplies...)
+	}, nil, nil, seeds...)
 }

@@ -68,6 +68,8 @@ var validRequests = []struct {
 	{"INFO servers memory\r\n", []string{"INFO", "servers", "memory"}},
 	{mb("SELECT", "3"), []string{"SELECT", "3"}},
 	{mb("HELLO", "2", "AUTH", "default", "pw", "SETNAME", "x"), []string{"HELLO", "2", "AUTH", "default", "pw", "SETNAME", "x"}},
+	{mb("HELLO", "3"), []string{"HELLO", "3"}},
+	{mb("HELLO", "3", "AUTH", "default", "pw", "SETNAME", "x"), []string{"HELLO", "3", "AUTH", "default", "pw", "SETNAME", "x"}},
 	{mb("COMMAND", "INFO", "get"), []string{"COMMAND", "INFO", "get"}},
 	// Scripts without keys, functions (scripts.go, functions.go).
 	{mb("EVAL", "#!lua flags=no-writes,allow-oom\nreturn 1", "0"), []string{"EVAL", "#!lua flags=no-writes,allow-oom\nreturn 1", "0"}},

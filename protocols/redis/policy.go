@@ -13,8 +13,8 @@ package redis
 //     server), and, reading or changing the client's session (local.go):
 //     SELECT (a database per client: the core SELECTs it ahead of the
 //     client's requests on every connection they take, shared or
-//     dedicated), AUTH and HELLO (the pool's password; HELLO speaks RESP2
-//     only), RESET (which also ends the client's transaction and
+//     dedicated), AUTH and HELLO (the pool's password, and RESP2 or
+//     RESP3), RESET (which also ends the client's transaction and
 //     subscriptions), CLIENT SETNAME, GETNAME, ID and INFO, and INFO
 //     (walnut's figures; INFO servers asks every server). LOLWUT, about
 //     the server rather than data, goes where nutcracker sends it: to

@@ -175,7 +175,7 @@ var routeCases = []struct {
 	{"SELECT x", loc, nil, "-ERR value is not an integer or out of range\r\n"},
 	{"SELECT 99999999999", loc, nil, "-ERR value is not an integer or out of range\r\n"},
 	{"ECHO hi", loc, nil, "$2\r\nhi\r\n"},
-	{"HELLO 3", loc, nil, "-NOPROTO unsupported protocol version\r\n"},
+	{"HELLO 4", loc, nil, "-NOPROTO unsupported protocol version\r\n"},
 	{"HELLO 1", loc, nil, "-NOPROTO unsupported protocol version\r\n"},
 	{"HELLO x", loc, nil, "-ERR Protocol version is not an integer or out of range\r\n"},
 	{"HELLO 2 FOO", loc, nil, "-ERR Syntax error in HELLO option 'FOO'\r\n"},

@@ -15,6 +15,9 @@ package protocols
 // after the connection's greeting and before what was queued behind it,
 // pipelined with it, so that the server runs them first; their replies
 // go to PrimeReply, whatever they say, and the connection carries on.
+// They go in whatever state the connection is in (StateSwitcher), with
+// no switch ahead of them: a Redis connection that a RESP3 client's
+// requests left in RESP3 answers them in RESP3.
 type Primer interface {
 	// Prime returns the requests that bring server (named as in
 	// Part.Name) up to date and how many replies they get; nil and 0 for

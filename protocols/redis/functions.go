@@ -194,7 +194,7 @@ func (c *Codec) mergeFunctions(dst []byte, req *protocols.Request, parts []proto
 		if act == actFunctionList {
 			return mergeList(dst, parts)
 		}
-		return c.mergeStats(dst, parts)
+		return c.mergeStats(dst, parts, isResp3(req))
 	}
 	return c.mergeAgreed(dst, req, parts)
 }
@@ -384,9 +384,14 @@ func mergeKill(dst []byte, parts []protocols.Part) []byte {
 }
 
 // mergeStats answers FUNCTION STATS: running_script from the server
-// that runs one, engines from the first.
-func (c *Codec) mergeStats(dst []byte, parts []protocols.Part) []byte {
+// that runs one, engines from the first, in the client's protocol. The
+// servers answer on dedicated connections in whatever state they were
+// left in (protocols.AnyState), RESP2 or RESP3, so the reply is rebuilt
+// rather than copied: maps of maps in RESP3, flat arrays in RESP2, as
+// Redis sends it to each.
+func (c *Codec) mergeStats(dst []byte, parts []protocols.Part, r3 bool) []byte {
 	var running, engines []byte
+	from := 0 // the part running comes from
 	for i := range parts {
 		r, e, ok := c.statsFields(parts[i].Resp)
 		if !ok {
@@ -396,20 +401,39 @@ func (c *Codec) mergeStats(dst []byte, parts []protocols.Part) []byte {
 			running, engines = r, e
 		}
 		if isNull(running) && !isNull(r) {
-			running = r
+			running, from = r, i
 		}
 	}
-	dst = append(dst, "*4\r\n$14\r\nrunning_script\r\n"...)
-	dst = append(dst, running...)
+	n0 := len(dst)
+	dst = appendMapLen(dst, 2, r3)
+	dst = append(dst, "$14\r\nrunning_script\r\n"...)
+	dst, _, ok := c.appendAs(dst, running, r3, statsRunning, 0)
+	if !ok {
+		return appendUnexpected(dst[:n0], &parts[from])
+	}
 	dst = append(dst, "$7\r\nengines\r\n"...)
-	return append(dst, engines...)
+	if dst, _, ok = c.appendAs(dst, engines, r3, statsEngines, 0); !ok {
+		return appendUnexpected(dst[:n0], &parts[0])
+	}
+	return dst
 }
 
+// Where FUNCTION STATS' values are maps, for appendAs: running_script
+// is a map (name, command, duration_ms), engines a map of maps
+// (libraries_count, functions_count by engine).
+const (
+	statsRunning = 1
+	statsEngines = 1 | 2
+)
+
 // statsFields finds the values of running_script and engines in a
-// FUNCTION STATS reply.
+// FUNCTION STATS reply, a map in RESP3, a flat array in RESP2.
 func (c *Codec) statsFields(r []byte) (running, engines []byte, ok bool) {
-	n, pos, st := arrayHeader(r)
-	if st != hdrOK || n != 4 {
+	if len(r) == 0 || (r[0] != '*' && r[0] != '%') {
+		return nil, nil, false
+	}
+	n, pos, st := parseHeader(r, 1)
+	if st != hdrOK || (r[0] == '*' && n != 4) || (r[0] == '%' && n != 2) {
 		return nil, nil, false
 	}
 	for range 2 {
@@ -432,6 +456,60 @@ func (c *Codec) statsFields(r []byte) (running, engines []byte, ok bool) {
 		pos += v
 	}
 	return running, engines, running != nil && engines != nil && pos == len(r)
+}
+
+// appendAs appends the RESP value at the start of r in the client's
+// protocol and returns how many bytes of r it took. maps says at which
+// depths (bit 0: r itself, bit 1: its elements, ...) an aggregate is a
+// map, which RESP2 sends as a flat array of keys and values and RESP3
+// as a map; nulls take the protocol's form, and other values go as
+// they are. It allocates nothing.
+func (c *Codec) appendAs(dst, r []byte, r3 bool, maps uint, depth int) ([]byte, int, bool) {
+	if len(r) == 0 || depth > maxValueDepth {
+		return dst, 0, false
+	}
+	t := r[0]
+	if t != '*' && t != '%' && t != '~' {
+		n, err := replyLen(r, c.maxReplyBulk)
+		if n == 0 || err != nil {
+			return dst, 0, false
+		}
+		if isNull(r[:n]) {
+			return appendNull(dst, r3), n, true
+		}
+		return append(dst, r[:n]...), n, true
+	}
+	n, pos, st := parseHeader(r, 1)
+	if st != hdrOK || n > int64(len(r)) {
+		return dst, 0, false
+	}
+	if n < 0 {
+		return appendNull(dst, r3), pos, true
+	}
+	elems := int(n)
+	if t == '%' {
+		elems *= 2
+	}
+	switch {
+	case maps&1 != 0 || t == '%':
+		if elems%2 != 0 {
+			return dst, 0, false
+		}
+		dst = appendMapLen(dst, elems/2, r3)
+	case t == '~':
+		dst = appendSetLen(dst, elems, r3)
+	default:
+		dst = appendCount(dst, '*', elems)
+	}
+	for range elems {
+		var m int
+		var ok bool
+		if dst, m, ok = c.appendAs(dst, r[pos:], r3, maps>>1, depth+1); !ok {
+			return dst, 0, false
+		}
+		pos += m
+	}
+	return dst, pos, true
 }
 
 // mergeList answers FUNCTION LIST: the first server's answer if every

@@ -379,11 +379,22 @@ func FuzzFunctionReplies(f *testing.F) {
 	f.Add(bulk("mylib") + arr(libEntry("mylib", "", fn{"ro", nil})))
 	f.Add("*1\r\n*2\r\n$12\r\nlibrary_name\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n")
 	f.Add("-NOTBUSY No scripts in execution right now.\r\n")
+	// Servers in RESP3 (functions_resp3_test.go).
+	f.Add(arr(libEntry3("a", "#!lua name=a\n", fn{"f", []string{"no-writes"}})))
+	f.Add("%2\r\n" + bulk("running_script") + "%1\r\n" + bulk("name") + "~1\r\n+x\r\n" + bulk("engines") + "%1\r\n" + bulk("LUA") + "%0\r\n")
+	f.Add(bulk("mylib") + arr(libEntry3("mylib", "", fn{"ro", nil})))
 	c := newCodec(f, protocols.Options{})
 	reqs := []*protocols.Request{
 		parsed(f, c, mb("FUNCTION", "LIST", "WITHCODE")), parsed(f, c, mb("FUNCTION", "STATS")),
 		parsed(f, c, mb("FUNCTION", "LOAD", libCode)), parsed(f, c, mb("FUNCTION", "RESTORE", "x")),
 		parsed(f, c, mb("FUNCTION", "KILL")), parsed(f, c, mb("SCRIPT", "LOAD", "return 1")),
+	}
+	for _, in := range []string{mb("FUNCTION", "STATS"), mb("FUNCTION", "LIST")} {
+		req := &protocols.Request{Session: resp3Session()}
+		if _, err := c.ParseRequest([]byte(in), req); err != nil {
+			f.Fatal(err)
+		}
+		reqs = append(reqs, req)
 	}
 	f.Fuzz(func(t *testing.T, resp string) {
 		c.PrimeReply("s", 0, []byte(resp))

@@ -250,11 +250,15 @@ func TestFunctionAndScriptKill(t *testing.T) {
 
 // TestFunctionsComeBack: a server that restarts gets the pool's
 // libraries and scripts again, and FCALL and EVALSHA work on it without
-// the client loading anything.
+// the client loading anything. The second time, the first client to
+// reach it speaks RESP3 in another database: the new connection's
+// priming goes ahead of a switch of two requests (HELLO 3, SELECT).
 func TestFunctionsComeBack(t *testing.T) {
 	servers, addr := redisWalnut(t, 3, "p", `hash = "md5"`)
 	ctx := context.Background()
-	c := newClient(t, addr)
+	resp2 := newClient(t, addr)
+	resp3 := newClient(t, addr, func(o *redis.Options) { o.Protocol, o.DB = 3, 2 })
+	c := resp2
 	ds := direct(t, servers)
 	keyOn := keyPerServer(t, ctx, c, ds)
 	if err := c.FunctionLoad(ctx, libCode).Err(); err != nil {
@@ -267,6 +271,9 @@ func TestFunctionsComeBack(t *testing.T) {
 	for _, restart := range []int{1, 2} {
 		servers[restart].Restart()
 		k := keyOn[restart]
+		if restart == 2 {
+			c = resp3
+		}
 		var got any
 		if !waitFor(5*time.Second, func() bool {
 			got, err = c.FCall(ctx, "setget", []string{k}, "back").Result()
@@ -287,7 +294,10 @@ func TestFunctionsComeBack(t *testing.T) {
 			t.Fatalf("server %d lacks the library", restart)
 		}
 	}
-	info, err := c.Info(ctx, "stats").Result()
+	if got, err := resp2.FCall(ctx, "setget", []string{keyOn[2]}, "two").Result(); err != nil || got != "two" {
+		t.Fatalf("FCALL of a RESP2 client after the RESP3 one = %v, %v", got, err)
+	}
+	info, err := resp2.Info(ctx, "stats").Result()
 	if err != nil || !strings.Contains(info, "walnut_function_libraries:1\r\n") || !strings.Contains(info, "walnut_scripts_remembered:1\r\n") ||
 		strings.Contains(info, "walnut_reloads:0\r\n") || !strings.Contains(info, "walnut_reload_failures:0\r\n") {
 		t.Fatalf("INFO stats: %v\n%s", err, info)
@@ -307,6 +317,13 @@ func TestFunctionsLearnedAtStart(t *testing.T) {
 		}
 	}
 	_, addrs := startWalnut(t, redisPool("p", servers, `hash = "md5"`))
+	// The first requests are a RESP3 client's in another database: the
+	// connections' first priming, which learns the libraries, goes ahead
+	// of their switch (HELLO 3, SELECT 1).
+	c3 := newClient(t, addrs["p"], func(o *redis.Options) { o.Protocol, o.DB = 3, 1 })
+	if _, err := c3.MGet(ctx, "a", "b", "c", "d", "e", "f").Result(); err != nil {
+		t.Fatal(err)
+	}
 	c := newClient(t, addrs["p"])
 	keyOn := keyPerServer(t, ctx, c, ds)
 	// Server 2 never had it: walnut loads it there once it learned it.
@@ -326,6 +343,9 @@ func TestFunctionsLearnedAtStart(t *testing.T) {
 	}
 	if err := c.FCall(ctx, "bump", nil).Err(); err == nil || !strings.HasPrefix(err.Error(), "ERR walnut cannot route FCALL without keys: the function may write") {
 		t.Fatalf("FCALL without keys of a function that writes: %v", err)
+	}
+	if got, err := c3.FCall(ctx, "hello", nil, "three").Result(); err != nil || got != "hello three" {
+		t.Fatalf("FCALL without keys of a RESP3 client = %v, %v", got, err)
 	}
 }
 

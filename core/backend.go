@@ -136,6 +136,8 @@ func (b *backend) trial() {
 	b.mu.Unlock()
 	b.pool.log.Info("server back in the pool", "pool", b.pool.name, "server", b.String())
 	b.pool.rebuildLogged()
+	// What the pool changed on its servers meanwhile skipped this one.
+	b.reprime()
 }
 
 // revive brings an ejected server back at once; the health checker calls

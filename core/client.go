@@ -91,11 +91,14 @@ type fragment struct {
 	sw *stateSwitch
 }
 
-// stateSwitch is what a state switch's fragment waits for: the reply
-// that confirms state, which releases what follows it when it holds it.
+// stateSwitch is what a state switch's fragment waits for: the i-th
+// reply of the switch from one state to another, the last of which
+// releases what follows it when the switch holds it. A priming's
+// fragments (prime.go) are switches' too, with prime set.
 type stateSwitch struct {
-	state int
-	holds bool
+	from, to, i int
+	holds       bool
+	prime       int // i+1 for the reply to the i-th request of a priming; 0 for a switch
 }
 
 func (f *fragment) complete(resp []byte) {

@@ -224,6 +224,9 @@ func (c *client) route1(s *slot, t *table) (*backend, error) {
 }
 
 func (c *client) sendOnce(s *slot) error {
+	if fansOut(s.req.Kind) {
+		return c.sendOnceFanOut(s)
+	}
 	if len(s.req.Keys) == 0 {
 		return errNoKey
 	}

@@ -65,6 +65,7 @@ type settings struct {
 	greeter  protocols.Greeter  // nil: server connections need no setup
 	sizer    protocols.Sizer    // nil: buffers grow by doubling
 	switcher protocols.StateSwitcher
+	primer   protocols.Primer // nil: nothing to bring servers up to date with
 	// owner is the pool the settings are (or will be) in effect for.
 	owner *atomic.Pointer[Pool]
 }
@@ -137,7 +138,12 @@ func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
 	}
 	owner := new(atomic.Pointer[Pool])
 	codec, err := driver.NewCodec(protocols.Options{MaxRequestSize: cfg.MaxRequestSize, MaxValueSize: cfg.MaxValueSize,
-		Own: cfg.Options, Info: func() protocols.ProxyInfo { return owner.Load().info() }, HashTag: cfg.HashTag})
+		Own: cfg.Options, Info: func() protocols.ProxyInfo { return owner.Load().info() }, HashTag: cfg.HashTag, Log: px.log,
+		Reprime: func() {
+			if p := owner.Load(); p != nil {
+				p.reprime()
+			}
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("protocol %s: %w", cfg.Protocol, err)
 	}
@@ -157,6 +163,7 @@ func (px *Proxy) newSettings(cfg *config.Pool) (*settings, error) {
 	st.sessions, _ = codec.(protocols.Sessions)
 	st.sizer, _ = codec.(protocols.Sizer)
 	st.switcher, _ = codec.(protocols.StateSwitcher)
+	st.primer, _ = codec.(protocols.Primer)
 	if g, ok := codec.(protocols.Greeter); ok {
 		if _, n := g.Greeting(); n > 0 {
 			st.greeter = g
@@ -262,6 +269,9 @@ func (p *Pool) update(cfg *config.Pool, st *settings) error {
 	}
 	prevSt := p.settings()
 	prevBackends, prevMig := p.backends, p.migration
+	if h, ok := st.codec.(protocols.Heir); ok {
+		h.Inherit(prevSt.codec)
+	}
 	st.owner.Store(p)
 	p.st.Store(st)
 	p.backends, p.migration = next, mig

@@ -235,6 +235,52 @@ func TestStateSwitchRefused(t *testing.T) {
 	r.settled()
 }
 
+// A switch may take two requests, each only when its part of the state
+// changes (MODE and SWITCH, as Redis' HELLO and SELECT), and each of
+// its replies is taken before the request's.
+func TestStateSwitchTwoRequests(t *testing.T) {
+	r := newRig(t, 1, "")
+	c := r.dial()
+	c.send("SET 0:k zero", "USE 1003", "SET 0:k m1s3", "USE 1000", "GET 0:k", "SET 0:k m1s0",
+		"USE 3", "GET 0:k", "USE 1003", "GET 0:k", "USE 0", "GET 0:k")
+	c.expect("OK", "OK", "OK", "OK", "NIL", "OK", "OK", "NIL", "OK", "VAL m1s3", "OK", "VAL zero")
+	var got []string
+	for _, rec := range r.srv[0].Log() {
+		got = append(got, rec.Line)
+	}
+	want := []string{"SET 0:k zero", "MODE 1", "SWITCH 3", "SET 0:k m1s3", "SWITCH 0", "GET 0:k", "SET 0:k m1s0",
+		"MODE 0", "SWITCH 3", "GET 0:k", "MODE 1", "GET 0:k", "MODE 0", "SWITCH 0", "GET 0:k"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("server read\n%q\nwant\n%q", got, want)
+	}
+	r.settled()
+}
+
+// The first switch to a state is held until its last reply: when the
+// server refuses either of its requests, nothing queued behind it runs.
+func TestStateSwitchTwoRequestsRefused(t *testing.T) {
+	r := newRig(t, 1, "")
+	c := r.dial()
+	c.do("SET 0:k zero")
+	for _, tc := range []struct{ use, refused string }{
+		{"USE 2005", "ERR switch to mode 2 refused: ERR no such mode"},
+		{"USE 1150", "ERR switch to state 1150 refused: ERR no such state"},
+	} {
+		before := r.srv[0].Count("SET")
+		c.send(tc.use, "SET 0:k bad", "USE 0", "GET 0:k")
+		c.expect("OK")
+		refused := tc.refused + " (pool p, server " + r.srv[0].Addr() + " (s0))"
+		c.expect(refused, "OK", refused)
+		if got := c.do("GET 0:k"); got != "VAL zero" {
+			t.Errorf("%s: then GET: %q", tc.use, got)
+		}
+		if n := r.srv[0].Count("SET"); n != before {
+			t.Errorf("%s: the server read a SET sent behind a refused switch", tc.use)
+		}
+	}
+	r.settled()
+}
+
 // Clients in different states share the connections: each request runs
 // in its client's state.
 func TestStatesShareConnections(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/walnutproxy/walnut/protocols"
 )
 
 type connState uint8
@@ -105,8 +107,8 @@ func (sc *serverConn) send(f *fragment) {
 	case stIdle:
 		sc.dial()
 	}
-	if f.slot.req.ConnState != sc.connState {
-		sc.switchState(f.slot.req.ConnState)
+	if cs := f.slot.req.ConnState; cs != sc.connState && cs != protocols.AnyState {
+		sc.switchState(cs)
 	}
 	n := len(sc.out)
 	sc.out = sc.b.pool.settings().codec.AppendRequest(sc.out, &f.slot.req, f.slot.parts[f.part].Keys)
@@ -145,6 +147,9 @@ func (sc *serverConn) dial() {
 			unix.Close(fd)
 		}
 	}()
+	// Ahead of what is queued next, so that the server holds what the
+	// pool keeps on every server before it runs any client's request.
+	sc.prime()
 }
 
 func (sc *serverConn) dialed(gen, fd int, err error) {

@@ -5,10 +5,11 @@ package core
 import "github.com/walnutproxy/walnut/protocols"
 
 // Request states: a request may need its server connection in a state
-// of its own (Redis: the database its client selected). The pool's
-// shared connections carry requests of every state; when a request's
-// state is not the one its connection is in, the codec's switch
-// (SELECT) goes out first, its reply taken by a fragment of no client.
+// of its own (Redis: the database its client selected, and the protocol
+// version it asked for). The pool's shared connections carry requests of
+// every state; when a request's state is not the one its connection is
+// in, the codec's switch (SELECT, HELLO) goes out first, each of its
+// replies taken by a fragment of no client.
 // A connection starts in state 0, which its greeting sets up, and is
 // back in it after a reconnect.
 //
@@ -29,37 +30,52 @@ import "github.com/walnutproxy/walnut/protocols"
 // codec frames its reply.
 var switchReq protocols.Request
 
-// switchState queues the switch of sc to state.
+// switchState queues the switch of sc to state: the codec's requests,
+// each with a fragment of no client that takes its reply.
 func (sc *serverConn) switchState(state int) {
 	sw := sc.b.pool.settings().switcher
 	if sw == nil {
 		return
 	}
-	req := sw.SwitchState(state)
-	sc.out = append(sc.out, req...)
-	sc.b.counters[sc.l.id].inQueueBytes.Add(int64(len(req)))
-	var f *fragment
-	if n := len(sc.freeSwitch); n > 0 {
-		f, sc.freeSwitch = sc.freeSwitch[n-1], sc.freeSwitch[:n-1]
-	} else {
-		f = &fragment{sw: &stateSwitch{}}
-	}
-	*f.sw = stateSwitch{state: state}
-	if state != 0 && !sc.visited.has(state) {
+	from, n0 := sc.connState, len(sc.out)
+	var replies int
+	sc.out, replies = sw.SwitchState(sc.out, from, state)
+	sc.b.counters[sc.l.id].inQueueBytes.Add(int64(len(sc.out) - n0))
+	hold := false
+	if replies > 0 && state != 0 && !sc.visited.has(state) {
 		// The first switch to state since the connection was made. A
-		// second one queued before its reply needs no hold: if the server
-		// refuses the first, the connection fails before the second is
-		// written. State 0 needs none: the connection was in it, and a
-		// switch back to it follows one the server took (or fails with
-		// it).
+		// second one queued before its replies needs no hold: if the
+		// server refuses the first, the connection fails before the
+		// second is written. State 0 needs none: the connection was in
+		// it, and a switch back to it follows one the server took (or
+		// fails with it). A switch whose requests depend on where it
+		// starts sends nothing the connection has not taken before
+		// when its state was visited: each request of a switch (a
+		// SELECT of a database, a HELLO of a protocol) was in the
+		// first switch to a state that needed it, and held there.
 		sc.visited.add(state)
 		sc.holds = append(sc.holds, len(sc.out))
-		f.sw.holds = true
+		hold = true
 	}
-	f.start = sc.l.now
-	sc.q.push(f)
-	sc.l.inflight++
+	for i := range replies {
+		f := sc.switchFragment()
+		// The last reply releases the hold: what follows waits for all.
+		*f.sw = stateSwitch{from: from, to: state, i: i, holds: hold && i == replies-1}
+		f.start = sc.l.now
+		sc.q.push(f)
+		sc.l.inflight++
+	}
 	sc.connState = state
+}
+
+// switchFragment returns a fragment for a switch, or a priming's reply.
+func (sc *serverConn) switchFragment() *fragment {
+	if n := len(sc.freeSwitch); n > 0 {
+		f := sc.freeSwitch[n-1]
+		sc.freeSwitch = sc.freeSwitch[:n-1]
+		return f
+	}
+	return &fragment{sw: &stateSwitch{}}
 }
 
 // release lets go what the first hold kept back: its reply is in.
@@ -78,14 +94,22 @@ func (sc *serverConn) release() {
 // none of which was written if it was the first switch to its state.
 // A switch that held what follows it lets it go.
 func (sc *serverConn) switched(f *fragment, resp []byte) error {
-	state, held := f.sw.state, f.sw.holds
+	ss := *f.sw
 	sc.freeSwitch = append(sc.freeSwitch, f)
+	if ss.prime > 0 {
+		// A priming's reply: the codec's to judge; it never fails the
+		// connection.
+		if pr := sc.b.pool.settings().primer; pr != nil {
+			pr.PrimeReply(sc.b.label, ss.prime-1, resp)
+		}
+		return nil
+	}
 	if sw := sc.b.pool.settings().switcher; sw != nil {
-		if err := sw.SwitchReply(state, resp); err != nil {
+		if err := sw.SwitchReply(ss.from, ss.to, ss.i, resp); err != nil {
 			return setupError{err}
 		}
 	}
-	if held {
+	if ss.holds {
 		sc.release()
 	}
 	return nil

@@ -107,8 +107,10 @@ func TestServerSendingGarbage(t *testing.T) {
 			buf := make([]byte, 4096)
 			conn.Read(buf)
 			if n == 0 {
-				// Two replies to one request, the second unasked for.
-				conn.Write([]byte("+OK\r\n+SURPRISE\r\n"))
+				// Two replies to one request, the second unasked for,
+				// after the reply to the FUNCTION LIST WITHCODE walnut
+				// asks a server first (protocols/redis/registry.go).
+				conn.Write([]byte("*0\r\n+OK\r\n+SURPRISE\r\n"))
 			} else {
 				conn.Write([]byte("$-1\r\n"))
 			}

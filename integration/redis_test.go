@@ -148,7 +148,7 @@ func TestRedisEvalNeedsKeysOnOneServer(t *testing.T) {
 	if !crossed {
 		t.Fatal("EVAL over keys on different servers was never refused")
 	}
-	if _, err := c.Eval(ctx, "return 1", nil).Result(); err == nil || err.Error() != "ERR walnut cannot route EVAL without keys: pass the keys it uses" {
+	if _, err := c.Eval(ctx, "return 1", nil).Result(); err == nil || !strings.HasPrefix(err.Error(), "ERR walnut cannot route EVAL without keys: the script may write") {
 		t.Fatalf("EVAL without keys: %v", err)
 	}
 }

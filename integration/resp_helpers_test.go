@@ -14,7 +14,8 @@ import (
 	"github.com/walnutproxy/walnut/core"
 )
 
-// readValue reads one RESP2 value and returns its bytes as they came.
+// readValue reads one RESP2 or RESP3 value and returns its bytes as they
+// came; an attribute is read with the value it precedes.
 func readValue(r *bufio.Reader) (string, error) {
 	line, err := r.ReadString('\n')
 	if err != nil {
@@ -24,9 +25,9 @@ func readValue(r *bufio.Reader) (string, error) {
 		return line, fmt.Errorf("bad RESP line %q", line)
 	}
 	switch line[0] {
-	case '+', '-', ':':
+	case '+', '-', ':', '_', ',', '#', '(':
 		return line, nil
-	case '$':
+	case '$', '=', '!':
 		n, err := strconv.Atoi(strings.TrimSpace(line[1:]))
 		if err != nil || n < 0 {
 			return line, err
@@ -34,10 +35,16 @@ func readValue(r *bufio.Reader) (string, error) {
 		buf := make([]byte, n+2)
 		_, err = io.ReadFull(r, buf)
 		return line + string(buf), err
-	case '*':
+	case '*', '~', '>', '%', '|':
 		n, err := strconv.Atoi(strings.TrimSpace(line[1:]))
 		if err != nil {
 			return line, err
+		}
+		switch line[0] {
+		case '%':
+			n *= 2
+		case '|':
+			n = 2*n + 1
 		}
 		s := line
 		for range n {

@@ -2,6 +2,7 @@ package protocols
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,13 @@ type Options struct {
 	// HashTag is the pool's hash_tag: empty, or the two bytes between
 	// which the part of a key that is hashed lies.
 	HashTag string
+	// Log is walnut's logger, for what the codec has to say about the
+	// pool's servers; nil outside a proxy.
+	Log *slog.Logger
+	// Reprime asks the core to prime every shared connection of the pool
+	// that is up (see Primer), as it primes a new one; nil outside a
+	// proxy. It returns at once; the priming follows on the loops.
+	Reprime func()
 }
 
 // OptionsDecoder is implemented by drivers whose pools take keys of

@@ -70,8 +70,9 @@ type Request struct {
 	Servers int
 	// ConnState is the state the server connection must be in for the
 	// request (a Redis database, say): 0 is the state Greeting sets up;
-	// for another, the core sends StateSwitcher.SwitchState(ConnState) ahead
-	// of the request unless the connection is in that state already.
+	// for another, the core sends StateSwitcher.SwitchState's requests
+	// ahead of the request unless the connection is in that state
+	// already.
 	ConnState int
 
 	// Conn is the server connection the request needs: the pool's
@@ -295,20 +296,26 @@ type Greeter interface {
 
 // StateSwitcher is implemented by codecs whose requests may need their
 // server connection in a state of their own (Request.ConnState): Redis'
-// databases, each chosen with SELECT on the pool's shared connections.
+// databases, each chosen with SELECT, and its protocol versions, chosen
+// with HELLO, on the pool's shared connections.
 type StateSwitcher interface {
-	// SwitchState returns the request that puts a connection into state
-	// (0: back to what Greeting set up). It gets one reply.
-	SwitchState(state int) []byte
-	// SwitchReply checks the reply to SwitchState(state), framed by
-	// ParseResponse: an error means the connection is not in the state,
-	// and the core closes it and fails what was queued on it with the
-	// error's text. The first switch to a state on a connection goes out
-	// alone, as the Greeting does: nothing queued after it is sent before
-	// its reply is in, so a refused switch lets no request run in
-	// another state. Once the server has taken a state on a connection,
-	// switches to it are pipelined with the requests around them.
-	SwitchReply(state int, resp []byte) error
+	// SwitchState appends to dst the requests that take a connection
+	// from state from to state to (from != to; 0 is what Greeting set
+	// up), and returns dst and the number of replies they get, at least
+	// one. What a switch sends may depend on where it starts: a Redis
+	// connection that changes database but not protocol needs SELECT
+	// alone, one that changes both HELLO and SELECT.
+	SwitchState(dst []byte, from, to int) ([]byte, int)
+	// SwitchReply checks the i-th reply (from 0) to SwitchState(dst,
+	// from, to), framed by ParseResponse: an error means the connection
+	// is not in the state, and the core closes it and fails what was
+	// queued on it with the error's text. The first switch to a state on
+	// a connection goes out alone, as the Greeting does: nothing queued
+	// after it is sent before all its replies are in, so a refused
+	// switch lets no request run in another state. Once the server has
+	// taken a state on a connection, switches to it are pipelined with
+	// the requests around them.
+	SwitchReply(from, to, i int, resp []byte) error
 }
 
 // ProxyInfo is what walnut tells a codec about itself and one pool, for

@@ -68,6 +68,11 @@ type Trip struct {
 	// NoReply says the client gets nothing (memcached's noreply).
 	Reply   string
 	NoReply bool
+	// Session, for a codec with sessions, is the client's session as the
+	// codec's MarshalSession writes it: the trip runs as that client's
+	// (Redis: one that said HELLO 3) instead of a new one's. Other checks
+	// parse the trip's request as a new client's.
+	Session []byte
 }
 
 // Cases are the codec's own messages that the kit drives it with. Each

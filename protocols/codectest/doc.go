@@ -64,7 +64,7 @@
 // as from the core: the same new client's, copied through MarshalSession
 // and UnmarshalSession, so that a request parses alike wherever it comes.
 // A trip keeps its session from run to run, as a client sending the same
-// request again does.
+// request again does; a trip with a Session runs as that client's.
 //
 // FuzzRequests and FuzzResponses run the checks that hold for any input
 // under go test -fuzz, and on their seeds and testdata/fuzz corpus in

@@ -31,6 +31,9 @@ func (s *suite) newTripRun(tr *Trip) *tripRun {
 		t.names = append(t.names, fmt.Sprintf("codectest-server-%d", i))
 	}
 	t.session = s.session()
+	if tr.Session != nil && s.sessions != nil {
+		t.session = s.sessions.UnmarshalSession(tr.Session)
+	}
 	return t
 }
 

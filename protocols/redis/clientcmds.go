@@ -222,12 +222,3 @@ func (c *Codec) unblock(req *protocols.Request) {
 	req.Args[2] = req.Reply
 	req.Flags |= reqRewrite
 }
-
-// appendArgs appends req's arguments as a command.
-func appendArgs(dst []byte, args [][]byte) []byte {
-	dst = appendCount(dst, '*', len(args))
-	for _, a := range args {
-		dst = appendBulk(dst, a)
-	}
-	return dst
-}

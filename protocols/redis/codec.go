@@ -29,12 +29,15 @@ type Codec struct {
 	db, databases int
 	allowFlush    bool
 	info          func() protocols.ProxyInfo
-	selects       [][]byte // SELECT db, for the first databases
 	blocks        *blockRegistry
 	// tag is the pool's hash_tag, if it has one (hasTag), for SORT's
 	// patterns (sortpatterns.go).
 	tag    [2]byte
 	hasTag bool
+
+	// fn is what the pool keeps on every server: functions and scripts
+	// (registry.go), shared with the codecs a reload makes after this one.
+	fn *registry
 }
 
 // New returns a codec for a pool with the given limits and, in o.Own,
@@ -55,9 +58,7 @@ func New(o protocols.Options) (*Codec, error) {
 		c.tag, c.hasTag = [2]byte{o.HashTag[0], o.HashTag[1]}, true
 	}
 	c.greeting, c.greetingNames = buildGreeting(own)
-	for db := range min(own.Databases, 256) {
-		c.selects = append(c.selects, appendSelect(nil, db))
-	}
+	c.fn = newRegistry(o.Log, o.Reprime)
 	if o.MaxRequestSize > 0 {
 		c.maxBulk = min(c.maxBulk, o.MaxRequestSize)
 		c.maxReplyBulk = min(c.maxReplyBulk, o.MaxRequestSize)
@@ -99,6 +100,9 @@ const (
 	reqPrefixed
 	reqRefusal
 	reqExecArity // an EXEC with the wrong arguments: it aborts with Redis' own text
+	// reqResp3: the client spoke RESP3 when it sent the request, so its
+	// reply, walnut's own or merged, takes RESP3's forms (resp3.go).
+	reqResp3
 )
 
 // ParseRequest implements protocols.Codec. Args receives every argument
@@ -121,23 +125,31 @@ func (c *Codec) ParseRequest(buf []byte, req *protocols.Request) (int, error) {
 		return 0, err
 	}
 	req.Raw = buf[:n:n]
+	s, _ := req.Session.(*session)
+	if s != nil && s.resp3 {
+		req.Flags |= reqResp3
+	}
 	route(req)
 	if policies[req.Cmd].hook == hookSort && req.Kind == protocols.Forward && req.Servers != 1 {
 		c.sortPatterns(req)
 	}
-	s, _ := req.Session.(*session)
+	if req.Kind == protocols.Targeted && scriptHook(req.Cmd) {
+		c.routeKeyless(req)
+	}
 	if s != nil && !s.authed && c.clientPassword != "" && !allowedUnauthenticated(req) {
 		req.Keys = req.Keys[:0]
 		req.Flags &^= reqConn | reqRewrite
 		local(req, replyNoAuth)
 		return n, nil
 	}
-	if s != nil && s.db != c.db {
-		// Another database than the pool's: the core SELECTs it on the
-		// connection the request goes on, shared or dedicated. Taken
-		// before connCommand, so that a RESET that ends a transaction
-		// reaches its connection in the transaction's database.
-		req.ConnState = s.db + 1
+	if s != nil && (s.db != c.db || s.resp3) && req.ConnState == 0 {
+		// Another database than the pool's, or RESP3: the core SELECTs
+		// it, or says HELLO 3, on the connection the request goes on,
+		// shared or dedicated. Taken before connCommand, so that a RESET
+		// that ends a transaction reaches its connection in the
+		// transaction's database and protocol. (route leaves
+		// protocols.AnyState to what runs in any state.)
+		req.ConnState = c.connState(s.db, s.resp3)
 	}
 	if withSession(policies[req.Cmd].act) || busy(s) {
 		// Inside a transaction or subscribed, dedicate decides about the
@@ -195,7 +207,7 @@ func route(req *protocols.Request) {
 		switch p.hook {
 		case hookNone:
 		case hookEval, hookFcall:
-			if !checkNumkeys(req, p) {
+			if !numkeysCheck(req, p) {
 				return
 			}
 		case hookSort:
@@ -252,6 +264,9 @@ func route(req *protocols.Request) {
 		req.Kind = protocols.Broadcast
 	case actRelay:
 		relay(req)
+	case actFunctionLoad, actFunctionDelete, actFunctionFlush, actFunctionRestore, actFunctionList,
+		actFunctionDump, actFunctionStats, actFunctionHelp, actScriptKill:
+		routeFunction(req, p.act)
 	case actScan:
 		routeScan(req)
 	case actTime:
@@ -298,28 +313,6 @@ func placeholder(req *protocols.Request, idx int) {
 	req.Cmd = uint16(idx)
 	req.Keys = append(req.Keys[:0], placeholderKey)
 	req.Kind = protocols.Forward
-}
-
-// checkNumkeys validates the numkeys of EVAL and FCALL (argument 2)
-// with Redis' texts, and refuses 0 keys. It answers req and returns false
-// when the request is not to be forwarded.
-func checkNumkeys(req *protocols.Request, p *policy) bool {
-	n, ok := parseInt(req.Args[2])
-	switch {
-	case !ok && p.hook == hookFcall:
-		local(req, "-ERR Bad number of keys provided\r\n")
-	case !ok:
-		local(req, "-ERR value is not an integer or out of range\r\n")
-	case n > int64(len(req.Args)-3):
-		local(req, "-ERR Number of keys can't be greater than number of args\r\n")
-	case n < 0:
-		local(req, "-ERR Number of keys can't be negative\r\n")
-	case n == 0:
-		localError(req, "walnut cannot route ", p.upper, " without keys: pass the keys it uses")
-	default:
-		return true
-	}
-	return false
 }
 
 func local(req *protocols.Request, reply string) {
@@ -429,6 +422,9 @@ func (c *Codec) appendCommand(dst []byte, req *protocols.Request, keys []int32) 
 func (c *Codec) ParseResponse(buf []byte, req *protocols.Request) (int, error) {
 	if req != nil && (req.Conn >= protocols.Pinned || req.Flags&reqPrefixed != 0) {
 		return c.dedicatedLen(buf, req)
+	}
+	if req != nil && req.Flags&reqRewrite != 0 && twoReplies(req) {
+		return c.pairLen(buf)
 	}
 	return replyLen(buf, c.maxReplyBulk)
 }

@@ -49,14 +49,21 @@ type commandMeta struct {
 	countTop []byte
 }
 
-var meta = sync.OnceValue(func() *commandMeta {
+var (
+	meta  = sync.OnceValue(func() *commandMeta { return buildMeta(false) })
+	meta3 = sync.OnceValue(func() *commandMeta { return buildMeta(true) })
+)
+
+// buildMeta builds commandMeta for RESP2 or, with r3, RESP3, whose
+// COMMAND replies have sets and maps where RESP2's have arrays.
+func buildMeta(r3 bool) *commandMeta {
 	m := &commandMeta{info: make([][]byte, len(commandTable)), docs: make([][]byte, len(commandTable))}
 	// Subcommands first (their names sort after the container's), so
 	// that a container's entry can include them.
 	for i := len(commandTable) - 1; i >= 0; i-- {
 		if served(i) {
-			m.info[i] = appendCommandInfo(nil, i, m.info)
-			m.docs[i] = appendCommandDocs(nil, i, m.docs)
+			m.info[i] = appendCommandInfo(nil, i, m.info, r3)
+			m.docs[i] = appendCommandDocs(nil, i, m.docs, r3)
 		}
 	}
 	for i := range commandTable {
@@ -69,7 +76,7 @@ var meta = sync.OnceValue(func() *commandMeta {
 		}
 	}
 	m.infoAll = appendCount(nil, '*', len(m.top))
-	m.docsAll = appendCount(nil, '*', 2*len(m.top))
+	m.docsAll = appendMapLen(nil, len(m.top), r3)
 	for _, i := range m.top {
 		m.infoAll = append(m.infoAll, m.info[i]...)
 		m.docsAll = appendBulk(m.docsAll, []byte(commandTable[i].name))
@@ -81,7 +88,7 @@ var meta = sync.OnceValue(func() *commandMeta {
 	}
 	m.countTop = append(strconv.AppendInt([]byte(":"), int64(len(m.top)), 10), '\r', '\n')
 	return m
-})
+}
 
 // subcommands returns the indices of container i's subcommands.
 func subcommands(i int) []int {
@@ -107,16 +114,16 @@ func appendStatus(dst []byte, s string) []byte {
 
 func appendStr(dst []byte, s string) []byte { return appendBulk(dst, []byte(s)) }
 
-// appendWords appends, as an array of status replies, the words whose
-// bit is set in flags.
-func appendWords(dst []byte, flags uint32, words []string, prefix string) []byte {
+// appendWords appends, as a set (an array in RESP2) of status replies,
+// the words whose bit is set in flags.
+func appendWords(dst []byte, flags uint32, words []string, prefix string, r3 bool) []byte {
 	n := 0
 	for b := range words {
 		if flags&(1<<b) != 0 {
 			n++
 		}
 	}
-	dst = appendCount(dst, '*', n)
+	dst = appendSetLen(dst, n, r3)
 	for b, w := range words {
 		if flags&(1<<b) != 0 {
 			dst = appendStatus(dst, prefix+w)
@@ -166,22 +173,24 @@ func legacyRange(c *commandInfo) (first, last, step int) {
 }
 
 // appendCommandInfo appends command i's COMMAND INFO entry; infos holds
-// the entries of its subcommands.
-func appendCommandInfo(dst []byte, i int, infos [][]byte) []byte {
+// the entries of its subcommands. In RESP3, as Redis 7.0 sends it, the
+// flags, categories, tips and key specs are sets, each key spec a map,
+// and a command without subcommands has an empty set of them.
+func appendCommandInfo(dst []byte, i int, infos [][]byte, r3 bool) []byte {
 	c := &commandTable[i]
 	dst = append(dst, "*10\r\n"...)
 	dst = appendStr(dst, c.name)
 	dst = appendInt(dst, int64(c.arity))
-	dst = appendWords(dst, uint32(c.flags), cmdFlagWords, "")
+	dst = appendWords(dst, uint32(c.flags), cmdFlagWords, "", r3)
 	first, last, step := legacyRange(c)
 	dst = appendInt(dst, int64(first))
 	dst = appendInt(dst, int64(last))
 	dst = appendInt(dst, int64(step))
-	dst = appendWords(dst, uint32(c.acl), aclWords, "@")
-	dst = append(dst, "*0\r\n"...) // tips
-	dst = appendCount(dst, '*', len(c.keySpecs))
+	dst = appendWords(dst, uint32(c.acl), aclWords, "@", r3)
+	dst = appendSetLen(dst, 0, r3) // tips
+	dst = appendSetLen(dst, len(c.keySpecs), r3)
 	for k := range c.keySpecs {
-		dst = appendKeySpec(dst, &c.keySpecs[k])
+		dst = appendKeySpec(dst, &c.keySpecs[k], r3)
 	}
 	var subs []int
 	if c.container {
@@ -191,33 +200,37 @@ func appendCommandInfo(dst []byte, i int, infos [][]byte) []byte {
 			}
 		}
 	}
-	dst = appendCount(dst, '*', len(subs))
+	if c.container {
+		dst = appendCount(dst, '*', len(subs))
+	} else {
+		dst = appendSetLen(dst, 0, r3)
+	}
 	for _, j := range subs {
 		dst = append(dst, infos[j]...)
 	}
 	return dst
 }
 
-// appendKeySpec appends one key spec as Redis' COMMAND shows it (RESP2
-// maps as flat arrays).
-func appendKeySpec(dst []byte, ks *keySpec) []byte {
-	dst = append(dst, "*6\r\n"...)
+// appendKeySpec appends one key spec as Redis' COMMAND shows it: maps
+// (flat arrays in RESP2).
+func appendKeySpec(dst []byte, ks *keySpec, r3 bool) []byte {
+	dst = appendMapLen(dst, 3, r3)
 	dst = appendStr(dst, "flags")
-	dst = appendWords(dst, uint32(ks.flags), keySpecWords, "")
+	dst = appendWords(dst, uint32(ks.flags), keySpecWords, "", r3)
 	dst = appendStr(dst, "begin_search")
-	dst = append(dst, "*4\r\n"...)
+	dst = appendMapLen(dst, 2, r3)
 	dst = appendStr(dst, "type")
 	switch ks.begin {
 	case beginIndex:
 		dst = appendStr(dst, "index")
 		dst = appendStr(dst, "spec")
-		dst = append(dst, "*2\r\n"...)
+		dst = appendMapLen(dst, 1, r3)
 		dst = appendStr(dst, "index")
 		dst = appendInt(dst, int64(ks.index))
 	case beginKeyword:
 		dst = appendStr(dst, "keyword")
 		dst = appendStr(dst, "spec")
-		dst = append(dst, "*4\r\n"...)
+		dst = appendMapLen(dst, 2, r3)
 		dst = appendStr(dst, "keyword")
 		dst = appendStr(dst, ks.keyword)
 		dst = appendStr(dst, "startfrom")
@@ -225,16 +238,16 @@ func appendKeySpec(dst []byte, ks *keySpec) []byte {
 	default:
 		dst = appendStr(dst, "unknown")
 		dst = appendStr(dst, "spec")
-		dst = append(dst, "*0\r\n"...)
+		dst = appendMapLen(dst, 0, r3)
 	}
 	dst = appendStr(dst, "find_keys")
-	dst = append(dst, "*4\r\n"...)
+	dst = appendMapLen(dst, 2, r3)
 	dst = appendStr(dst, "type")
 	switch ks.find {
 	case findRange:
 		dst = appendStr(dst, "range")
 		dst = appendStr(dst, "spec")
-		dst = append(dst, "*6\r\n"...)
+		dst = appendMapLen(dst, 3, r3)
 		dst = appendStr(dst, "lastkey")
 		dst = appendInt(dst, int64(ks.lastKey))
 		dst = appendStr(dst, "keystep")
@@ -244,7 +257,7 @@ func appendKeySpec(dst []byte, ks *keySpec) []byte {
 	case findKeynum:
 		dst = appendStr(dst, "keynum")
 		dst = appendStr(dst, "spec")
-		dst = append(dst, "*6\r\n"...)
+		dst = appendMapLen(dst, 3, r3)
 		dst = appendStr(dst, "keynumidx")
 		dst = appendInt(dst, int64(ks.keyNumIdx))
 		dst = appendStr(dst, "firstkey")
@@ -254,7 +267,7 @@ func appendKeySpec(dst []byte, ks *keySpec) []byte {
 	default:
 		dst = appendStr(dst, "unknown")
 		dst = appendStr(dst, "spec")
-		dst = append(dst, "*0\r\n"...)
+		dst = appendMapLen(dst, 0, r3)
 	}
 	return dst
 }
@@ -274,8 +287,16 @@ func howServed(i int) string {
 		return "walnut: answered by one server, whose text it is"
 	case actScan:
 		return "walnut: walks the servers one after another, with a cursor that names the server"
-	case actTime:
+	case actTime, actFunctionDump, actFunctionHelp:
 		return "walnut: answered by the first server"
+	case actFunctionLoad, actFunctionDelete, actFunctionFlush, actFunctionRestore:
+		return "walnut: sent to every server, which must agree; walnut loads the pool's libraries again on a server that lost them"
+	case actFunctionList:
+		return "walnut: sent to every server; the first one's answer if they all list the same libraries"
+	case actFunctionStats:
+		return "walnut: sent to every server, merged: the running script from the server that runs one"
+	case actScriptKill:
+		return "walnut: sent to every server on connections of its own; the busy server's answer wins"
 	case actPlaceholder:
 		return "walnut: forwarded to the server that owns the key \"placeholder\", as nutcracker does"
 	case actInfo:
@@ -315,9 +336,9 @@ func docGroup(c *commandInfo) string {
 	return "server"
 }
 
-// appendCommandDocs appends command i's COMMAND DOCS entry: summary,
-// group and, for a container, its served subcommands.
-func appendCommandDocs(dst []byte, i int, docs [][]byte) []byte {
+// appendCommandDocs appends command i's COMMAND DOCS entry, a map:
+// summary, group and, for a container, its served subcommands.
+func appendCommandDocs(dst []byte, i int, docs [][]byte, r3 bool) []byte {
 	c := &commandTable[i]
 	var subs []int
 	if c.container {
@@ -327,18 +348,18 @@ func appendCommandDocs(dst []byte, i int, docs [][]byte) []byte {
 			}
 		}
 	}
-	n := 4
+	n := 2
 	if len(subs) > 0 {
-		n = 6
+		n = 3
 	}
-	dst = appendCount(dst, '*', n)
+	dst = appendMapLen(dst, n, r3)
 	dst = appendStr(dst, "summary")
 	dst = appendStr(dst, howServed(i))
 	dst = appendStr(dst, "group")
 	dst = appendStr(dst, docGroup(c))
 	if len(subs) > 0 {
 		dst = appendStr(dst, "subcommands")
-		dst = appendCount(dst, '*', 2*len(subs))
+		dst = appendMapLen(dst, len(subs), r3)
 		for _, j := range subs {
 			dst = appendStr(dst, commandTable[j].name)
 			dst = append(dst, docs[j]...)
@@ -358,7 +379,11 @@ func lookupName(name []byte) int {
 
 // commandReply answers COMMAND and its subcommands.
 func commandReply(req *protocols.Request, act action) {
+	r3 := isResp3(req)
 	m := meta()
+	if r3 {
+		m = meta3()
+	}
 	args := req.Args
 	req.Kind = protocols.Local
 	r := req.Reply[:0]
@@ -388,7 +413,7 @@ func commandReply(req *protocols.Request, act action) {
 				if i := lookupName(a); i >= 0 && table[i] != nil {
 					r = append(r, table[i]...)
 				} else {
-					r = append(r, "$-1\r\n"...)
+					r = appendNull(r, r3)
 				}
 			}
 			break
@@ -400,7 +425,7 @@ func commandReply(req *protocols.Request, act action) {
 				n++
 			}
 		}
-		r = appendCount(r, '*', 2*n)
+		r = appendMapLen(r, n, r3)
 		for _, a := range args[2:] {
 			if i := lookupName(a); i >= 0 && table[i] != nil {
 				r = appendStr(r, commandTable[i].name)

@@ -93,7 +93,66 @@ var trips = []codectest.Trip{
 		Responses: []string{"*4\r\n$1\r\nx\r\n:2\r\n$1\r\ny\r\n:0\r\n", "*4\r\n$1\r\nx\r\n:1\r\n$1\r\ny\r\n:5\r\n"},
 		Reply:     "*4\r\n$1\r\nx\r\n:3\r\n$1\r\ny\r\n:5\r\n"},
 	{Name: "PUBSUB NUMPAT", Request: mb("PUBSUB", "NUMPAT"), Responses: []string{":2\r\n", ":3\r\n", ":2\r\n"}, Reply: ":3\r\n"},
+	// Scripts without keys and functions (scripts.go, functions.go).
+	{Name: "EVAL no-writes without keys", Request: mb("EVAL", "#!lua flags=no-writes\nreturn 1", "0"), Servers: 3,
+		Responses: []string{":1\r\n"}, Reply: ":1\r\n"},
+	{Name: "EVALSHA unknown without keys", Request: mb("EVALSHA", "0000000000000000000000000000000000000000", "0"), Servers: 3,
+		Responses: []string{"-ERR Can not execute a script with write flag using *_ro command.\r\n"},
+		Reply:     "-ERR walnut cannot route EVALSHA" + whyScriptRW + "\r\n"},
+	{Name: "FCALL_RO without keys", Request: mb("FCALL_RO", "f", "0"), Servers: 2, Responses: []string{"-ERR Function not found\r\n"},
+		Reply: "-ERR Function not found\r\n"},
+	{Name: "FUNCTION LOAD", Request: mb("FUNCTION", "LOAD", "REPLACE", libCode),
+		Responses: []string{bulk("mylib") + arr(libEntry("mylib", "", fn{"ro", []string{"no-writes"}})),
+			bulk("mylib") + arr(libEntry("mylib", "", fn{"ro", []string{"no-writes"}}))}, Reply: bulk("mylib")},
+	{Name: "FUNCTION DELETE", Request: mb("FUNCTION", "DELETE", "gone"), Responses: []string{"+OK\r\n", "+OK\r\n"}, Reply: "+OK\r\n"},
+	{Name: "FUNCTION LIST", Request: mb("FUNCTION", "LIST"),
+		Responses: []string{arr(libEntry("a", "", fn{"f", nil})), arr(libEntry("a", "", fn{"f", nil}))}, Reply: arr(libEntry("a", "", fn{"f", nil}))},
+	{Name: "FUNCTION DUMP", Request: mb("FUNCTION", "DUMP"), Servers: 3, Responses: []string{"$4\r\ndump\r\n"}, Reply: "$4\r\ndump\r\n"},
+	{Name: "FUNCTION STATS", Request: mb("FUNCTION", "STATS"),
+		Responses: []string{arr(bulk("running_script"), "$-1\r\n", bulk("engines"), arr()),
+			arr(bulk("running_script"), arr(bulk("name"), bulk("f")), bulk("engines"), arr())},
+		Reply: arr(bulk("running_script"), arr(bulk("name"), bulk("f")), bulk("engines"), arr())},
+	{Name: "FUNCTION KILL", Request: mb("FUNCTION", "KILL"),
+		Responses: []string{"-NOTBUSY No scripts in execution right now.\r\n", "+OK\r\n"}, Reply: "+OK\r\n"},
+	{Name: "SCRIPT LOAD", Request: mb("SCRIPT", "LOAD", "return 1"),
+		Responses: []string{bulk("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"), bulk("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")},
+		Reply:     bulk("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")},
+	// What a server in RESP3 answers a RESP3 client's request is relayed
+	// as it came, or merged in RESP3.
+	{Name: "HGETALL RESP3 map", Request: mb("HGETALL", "h"), Responses: []string{"%1\r\n$1\r\na\r\n$1\r\n1\r\n"}, Reply: "%1\r\n$1\r\na\r\n$1\r\n1\r\n"},
+	{Name: "ZSCORE RESP3 double", Request: mb("ZSCORE", "z", "m"), Responses: []string{",1.5\r\n"}, Reply: ",1.5\r\n"},
+	{Name: "GET RESP3 null", Request: mb("GET", "k"), Responses: []string{"_\r\n"}, Reply: "_\r\n"},
+	{Name: "MGET3/2 parts RESP3 nulls", Request: mb("MGET", "a", "b", "c"), Parts: [][]int32{{0, 2}, {1}},
+		Responses: []string{"*2\r\n_\r\n$1\r\nc\r\n", "*1\r\n_\r\n"}, Reply: "*3\r\n_\r\n_\r\n$1\r\nc\r\n"},
+	{Name: "EVAL RESP3 attribute", Request: mb("EVAL", "return 1", "1", "k"), Responses: []string{"|1\r\n+ttl\r\n:3\r\n#t\r\n"}, Reply: "|1\r\n+ttl\r\n:3\r\n#t\r\n"},
+	{Name: "HELLO 3", Request: mb("HELLO", "3")},
+	// Functions and scripts for a client that said HELLO 3: FUNCTION
+	// STATS rebuilt in RESP3 whatever protocol its servers answered in,
+	// the rest relayed as servers in RESP3 send it.
+	{Name: "FUNCTION STATS RESP3", Request: mb("FUNCTION", "STATS"), Session: resp3Client,
+		Responses: []string{arr(bulk("running_script"), "$-1\r\n", bulk("engines"), arr(bulk("LUA"), arr(bulk("libraries_count"), ":1\r\n", bulk("functions_count"), ":1\r\n"))),
+			"%2\r\n" + bulk("running_script") + "%3\r\n" + bulk("name") + bulk("f") + bulk("command") + arr(bulk("fcall"), bulk("f"), bulk("0")) +
+				bulk("duration_ms") + ":7\r\n" + bulk("engines") + "%1\r\n" + bulk("LUA") + "%2\r\n" + bulk("libraries_count") + ":1\r\n" + bulk("functions_count") + ":1\r\n"},
+		Reply: "%2\r\n" + bulk("running_script") + "%3\r\n" + bulk("name") + bulk("f") + bulk("command") + arr(bulk("fcall"), bulk("f"), bulk("0")) +
+			bulk("duration_ms") + ":7\r\n" + bulk("engines") + "%1\r\n" + bulk("LUA") + "%2\r\n" + bulk("libraries_count") + ":1\r\n" + bulk("functions_count") + ":1\r\n"},
+	{Name: "FUNCTION STATS RESP2 from RESP3 servers", Request: mb("FUNCTION", "STATS"),
+		Responses: []string{"%2\r\n" + bulk("running_script") + "_\r\n" + bulk("engines") + "%0\r\n", "%2\r\n" + bulk("running_script") + "_\r\n" + bulk("engines") + "%0\r\n"},
+		Reply:     arr(bulk("running_script"), "$-1\r\n", bulk("engines"), arr())},
+	{Name: "FUNCTION LIST RESP3", Request: mb("FUNCTION", "LIST"), Session: resp3Client,
+		Responses: []string{arr(libEntry3("a", "", fn{"f", []string{"no-writes"}})), arr(libEntry3("a", "", fn{"f", []string{"no-writes"}}))},
+		Reply:     arr(libEntry3("a", "", fn{"f", []string{"no-writes"}}))},
+	{Name: "FUNCTION LOAD RESP3", Request: mb("FUNCTION", "LOAD", "REPLACE", libCode), Session: resp3Client,
+		Responses: []string{bulk("mylib") + arr(libEntry3("mylib", "", fn{"ro", []string{"no-writes"}})),
+			bulk("mylib") + arr(libEntry3("mylib", "", fn{"ro", []string{"no-writes"}}))}, Reply: bulk("mylib")},
+	{Name: "FUNCTION KILL RESP3", Request: mb("FUNCTION", "KILL"), Session: resp3Client,
+		Responses: []string{"+OK\r\n", "-NOTBUSY No scripts in execution right now.\r\n"}, Reply: "+OK\r\n"},
+	{Name: "EVAL no-writes without keys RESP3", Request: mb("EVAL", "#!lua flags=no-writes\nreturn {map={a=1}}", "0"), Servers: 3, Session: resp3Client,
+		Responses: []string{"%1\r\n$1\r\na\r\n:1\r\n"}, Reply: "%1\r\n$1\r\na\r\n:1\r\n"},
 }
+
+// resp3Client is the session of a client that said HELLO 3, marshalled
+// for codectest.Trip.Session.
+var resp3Client = (*Codec)(nil).MarshalSession(resp3Session())
 
 // TestContract runs the codec kit on the tables of the parse, response
 // and trip tests; badReplies need a codec of their own, whose values are

@@ -106,7 +106,9 @@ func (c *Codec) dedicate(req *protocols.Request) {
 			unsupported(req, req.Args, false)
 			return
 		}
-	case s.sub != nil && s.sub.total() > 0:
+	case s.sub != nil && s.sub.total() > 0 && !s.resp3:
+		// A RESP2 subscriber; one in RESP3 may send any command, as in
+		// Redis, and its pushes cannot be mistaken for replies.
 		c.subscribedMode(req, s, act)
 		return
 	case s.tx != nil && s.tx.multi:
@@ -181,7 +183,8 @@ func (c *Codec) queue(req *protocols.Request, s *session, act action) {
 		return
 	}
 	if req.Flags&reqConn != 0 {
-		if act == actSelect || act == actClientSetName || act == actClientReply || (act == actHello && setsName(req.Args)) {
+		if act == actSelect || act == actClientSetName || act == actClientReply ||
+			(act == actHello && (setsName(req.Args) || switchesProto(req.Args, s))) {
 			// They would change the session at EXEC. SELECT would also
 			// change the transaction connection's database behind the
 			// back of the core, which SELECTs for every request, and the
@@ -231,6 +234,12 @@ func (c *Codec) queue(req *protocols.Request, s *session, act action) {
 		req.Keys = req.Keys[:0]
 		localError(req, "walnut does not run ", policies[req.Cmd].upper, " inside a transaction")
 	default:
+		if req.Kind == protocols.Targeted && scriptHook(req.Cmd) && req.Flags&reqRewrite == 0 {
+			// A script without keys that one server runs as well as
+			// another (scripts.go): the transaction's.
+			c.queueKeyless(req, tx)
+			return
+		}
 		if len(req.Keys) == 0 {
 			// Routed without keys (KEYS, DBSIZE, SCAN, INFO servers, an
 			// allowed FLUSHDB...: to every server, or to one by a
@@ -271,6 +280,17 @@ func answeredInTx(act action) bool {
 // space as clients write it ("SCRIPT LOAD").
 func spacedName(cmd uint16) string {
 	return strings.ReplaceAll(policies[cmd].upper, "|", " ")
+}
+
+// switchesProto reports whether HELLO's arguments change the client's
+// protocol version: inside a transaction, the replies after it would
+// change form at EXEC.
+func switchesProto(args [][]byte, s *session) bool {
+	if len(args) < 2 {
+		return false
+	}
+	v, ok := parseInt(args[1])
+	return ok && (v == 2 || v == 3) && (v == 3) != s.resp3
 }
 
 // setsName reports whether HELLO's arguments name the client.
@@ -397,10 +417,11 @@ const maxKeptLocals = 16 << 10
 
 // reset answers RESET as Redis does, with the client's leases: its
 // transaction discarded and unwatched, its subscriptions left, its
-// database, name and (with a password) authentication those of a new
-// client. A transaction that has a connection gets DISCARD or UNWATCH
-// there (appendDedicated), so that the connection goes back clean to
-// the idle set; the subscription connections are closed (ReleaseAll).
+// database, protocol (RESP2), name and (with a password) authentication
+// those of a new client. A transaction that has a connection gets
+// DISCARD or UNWATCH there (appendDedicated), so that the connection
+// goes back clean to the idle set; the subscription connections are
+// closed (ReleaseAll).
 func (c *Codec) reset(req *protocols.Request, s *session) {
 	if sub := s.sub; sub != nil && sub.total() > 0 {
 		*sub = subState{}
@@ -417,6 +438,7 @@ func (c *Codec) reset(req *protocols.Request, s *session) {
 	}
 	s.db = c.db
 	s.name = s.name[:0]
+	s.resp3 = false
 	if c.clientPassword != "" {
 		s.authed = false
 	}

@@ -77,7 +77,12 @@ type dstep struct {
 // parsed before any is dispatched, as the core does within a round.
 func drive(t *testing.T, c *Codec, name string, steps []dstep, pipelined bool) {
 	t.Helper()
-	sess := c.NewSession()
+	driveOn(t, c, c.NewSession(), name, steps, pipelined)
+}
+
+// driveOn is drive on session sess.
+func driveOn(t *testing.T, c *Codec, sess any, name string, steps []dstep, pipelined bool) {
+	t.Helper()
 	reqs := make([]protocols.Request, len(steps))
 	parse := func(i int) {
 		st := &steps[i]
@@ -212,7 +217,7 @@ func TestTransactionSteps(t *testing.T) {
 			{in: "PING", local: true, reply: queuedR},
 			{in: "ECHO hi", local: true, reply: queuedR},
 			{in: "CLIENT GETNAME", local: true, reply: queuedR},
-			{in: "HELLO 3", local: true, reply: queuedR},
+			{in: "HELLO 4", local: true, reply: queuedR},
 			{in: "EXEC", conn: pinned, local: true, release: true, reply: "*4\r\n+PONG\r\n$2\r\nhi\r\n$-1\r\n" + replyNoProto},
 			{in: "MULTI", conn: pinned, local: true, reply: okR},
 			{in: "LOLWUT", local: true, reply: "-ERR walnut cannot queue LOLWUT before a command with a key: the transaction's server is not chosen yet\r\n"},
@@ -248,6 +253,8 @@ func TestTransactionSteps(t *testing.T) {
 			{in: "INFO servers", local: true, reply: "-ERR walnut does not run INFO inside a transaction: a transaction runs on the server of its keys, and it has none\r\n"},
 			{in: "CLIENT SETNAME x", local: true, reply: "-ERR walnut does not run CLIENT SETNAME inside a transaction: send it before MULTI\r\n"},
 			{in: "HELLO 2 SETNAME x", local: true, reply: "-ERR walnut does not run HELLO inside a transaction: send it before MULTI\r\n"},
+			{in: "HELLO 3", local: true, reply: "-ERR walnut does not run HELLO inside a transaction: send it before MULTI\r\n"},
+			{in: "HELLO 2", local: true, reply: queuedR},
 			{in: "FLUSHALL", local: true, reply: "-ERR FLUSHALL is refused: it would empty every server of the pool; set allow_flush = true in the pool's configuration to allow it\r\n"},
 			{in: "EXEC", conn: pinned, release: true, sent: mb("DISCARD"), resps: []string{okR}, reply: abortR},
 		},
@@ -324,7 +331,7 @@ func TestTransactionSteps(t *testing.T) {
 }
 
 func confirm(kind, ch string, n int) string {
-	return string(appendConfirm(nil, kind, []byte(ch), n))
+	return string(appendConfirm(nil, kind, []byte(ch), n, false))
 }
 
 func TestPubSubSteps(t *testing.T) {
@@ -433,6 +440,8 @@ func FuzzSession(f *testing.F) {
 		"WATCH a\r\nSUBSCRIBE c\r\nSELECT 1\r\nRESET\r\nMULTI\r\nSELECT 2\r\nRESET\r\nDBSIZE\r\n",
 		"CLIENT REPLY SKIP\r\nGET a\r\nCLIENT REPLY OFF\r\nMULTI\r\nSAVE\r\nCONFIG GET x\r\nEXEC\r\nCLIENT REPLY ON\r\n",
 		"BLPOP l 0\r\nCLIENT UNBLOCK 1 ERROR\r\nPUBSUB NUMSUB a\r\nZUNION 0 x\r\nMULTI\r\nLMPOP 0 x LEFT\r\nNOSUCH\r\nEXEC\r\n",
+		"HELLO 3\r\nSUBSCRIBE a\r\nGET x\r\nMULTI\r\nSET a 1\r\nEXEC\r\nHELLO 2\r\nUNSUBSCRIBE\r\nHELLO 2\r\n",
+		"HELLO 3\r\nCLIENT INFO\r\nCOMMAND INFO get x\r\nMULTI\r\nHELLO 2\r\nCLIENT GETNAME\r\nEXEC\r\nRESET\r\nRANDOMKEY\r\n",
 	} {
 		f.Add([]byte(s))
 	}

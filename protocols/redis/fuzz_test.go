@@ -86,6 +86,19 @@ func checkFanOut(t *testing.T, c *Codec, req *protocols.Request) {
 	var back protocols.Request
 	n, err := c2.ParseRequest(out, &back)
 	name, _, _ := strings.Cut(policies[req.Cmd].upper, "|")
+	if scriptHook(req.Cmd) && req.Flags&reqRewrite != 0 {
+		// A script without keys that may write goes as its _RO form.
+		name = strings.TrimSuffix(name, "_RO") + "_RO"
+	}
+	if twoReplies(req) && err == nil && n < len(out) {
+		// FUNCTION LOAD and RESTORE: and the FUNCTION LIST after them.
+		var list protocols.Request
+		m, err := c2.ParseRequest(out[n:], &list)
+		if err != nil || n+m != len(out) || len(list.Args) < 2 || !equalFold(list.Args[1], "LIST") {
+			t.Fatalf("request to servers %q: %q after the command (err=%v)", out, strs(list.Args), err)
+		}
+		out = out[:n]
+	}
 	if err != nil || n != len(out) || len(back.Args) == 0 || !equalFold(back.Args[0], name) {
 		t.Fatalf("request to servers %q parses as %q (n=%d err=%v)", out, strs(back.Args), n, err)
 	}
@@ -103,8 +116,12 @@ func checkResend(t *testing.T, c *Codec, out []byte, want []string) {
 }
 
 func FuzzParseResponse(f *testing.F) {
+	seeds := slices.Clone(validReplies)
+	for _, tc := range badReplies {
+		seeds = append(seeds, tc.in)
+	}
 	codectest.FuzzResponses(f, []protocols.Codec{
 		newCodec(f, protocols.Options{}),
 		newCodec(f, protocols.Options{MaxValueSize: 8}),
-	}, nil, nil, validReplies...)
+	}, nil, nil, seeds...)
 }

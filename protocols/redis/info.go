@@ -60,9 +60,10 @@ var infoNames = []string{"server", "clients", "memory", "persistence", "stats", 
 // infoServerReq is what walnut asks every server for.
 var infoServerReq = []byte("*4\r\n$4\r\nINFO\r\n$8\r\nkeyspace\r\n$10\r\nerrorstats\r\n$6\r\nmemory\r\n")
 
-// appendInfo wraps INFO's text as the client gets it: a bulk string in
-// RESP2. It is the one place that does.
-func appendInfo(dst, text []byte) []byte { return appendBulk(dst, text) }
+// appendInfo wraps INFO's text as the client gets it, as Redis sends
+// it: a bulk string in RESP2, a verbatim string in RESP3. It is the one
+// place that does.
+func appendInfo(dst, text []byte, r3 bool) []byte { return appendText(dst, text, r3) }
 
 // infoWanted returns the sections args name.
 func infoWanted(args [][]byte) infoSection {
@@ -102,7 +103,7 @@ func (c *Codec) infoCommand(req *protocols.Request, inTx bool) {
 		return
 	}
 	req.Kind = protocols.Local
-	req.Reply = appendInfo(req.Reply[:0], c.infoText(want, nil))
+	req.Reply = appendInfo(req.Reply[:0], c.infoText(want, nil), isResp3(req))
 }
 
 // infoServersMode reports whether an INFO request is INFO servers.
@@ -125,7 +126,7 @@ func (c *Codec) mergeOwnInfo(dst []byte, req *protocols.Request, parts []protoco
 			return appendUnexpected(dst, &parts[i])
 		}
 	}
-	return appendInfo(dst, c.infoText(infoWanted(req.Args[1:]), parts))
+	return appendInfo(dst, c.infoText(infoWanted(req.Args[1:]), parts), isResp3(req))
 }
 
 // runID is INFO's run_id: random, one per process, as Redis' is per
@@ -246,6 +247,7 @@ func (c *Codec) infoText(want infoSection, servers []protocols.Part) []byte {
 		line("walnut_servers", strconv.Itoa(in.Servers))
 		line("walnut_servers_ejected", strconv.Itoa(in.Ejected))
 		num("walnut_server_ejections", in.Ejections)
+		b = c.fn.appendInfo(b)
 	}
 	if section(secReplication, "Replication") {
 		line("role", "master")

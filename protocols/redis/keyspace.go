@@ -89,6 +89,11 @@ func (c *Codec) appendRewritten(dst []byte, req *protocols.Request) []byte {
 			dst = appendBulk(dst, a)
 		}
 		return dst
+	case actForward:
+		// A script without keys, sent as its _RO form (scripts.go).
+		return appendReadOnly(dst, req)
+	case actFunctionLoad, actFunctionRestore:
+		return appendWithList(dst, req)
 	case actInfo:
 		if !infoServersMode(args) {
 			return append(dst, infoServerReq...)
@@ -107,7 +112,7 @@ func (c *Codec) appendRewritten(dst []byte, req *protocols.Request) []byte {
 		}
 		return dst
 	case actClientUnblock:
-		return appendArgs(dst, args)
+		return appendArgs(dst, args...)
 	}
 	return append(dst, req.Raw...)
 }
@@ -128,6 +133,9 @@ func appendServerError(dst, resp []byte, name string) []byte {
 // mergeFanOut is AppendReply for Broadcast and Targeted requests.
 func (c *Codec) mergeFanOut(dst []byte, req *protocols.Request, parts []protocols.Part) []byte {
 	act := policies[req.Cmd].act
+	if ownsFanOut(act) {
+		return c.mergeFunctions(dst, req, parts)
+	}
 	if len(parts) == 0 {
 		if act == actScan {
 			// Every server from the cursor's on is out of the table.
@@ -178,7 +186,7 @@ func (c *Codec) mergeFanOut(dst []byte, req *protocols.Request, parts []protocol
 		if !infoServersMode(req.Args) {
 			return c.mergeOwnInfo(dst, req, parts)
 		}
-		return mergeInfo(dst, parts)
+		return mergeInfo(dst, parts, isResp3(req))
 	case actPubSubChannels:
 		return mergeChannels(dst, parts)
 	case actPubSubNumSub:
@@ -244,23 +252,24 @@ func intReply(r []byte) (int64, bool) {
 }
 
 // mergeRandomKey picks one of the keys the servers offered, at random.
+// Each server answered in the client's protocol: a nil is "_" in RESP3.
 func mergeRandomKey(dst []byte, parts []protocols.Part) []byte {
 	have := 0
 	for i := range parts {
 		r := parts[i].Resp
-		if len(r) == 0 || r[0] != '$' {
+		if len(r) == 0 || (r[0] != '$' && r[0] != '_') {
 			return appendUnexpected(dst, &parts[i])
 		}
-		if !bytes.Equal(r, []byte("$-1\r\n")) {
+		if !isNull(r) {
 			have++
 		}
 	}
 	if have == 0 {
-		return append(dst, "$-1\r\n"...)
+		return append(dst, parts[0].Resp...)
 	}
 	pick := rand.IntN(have)
 	for i := range parts {
-		if r := parts[i].Resp; !bytes.Equal(r, []byte("$-1\r\n")) {
+		if r := parts[i].Resp; !isNull(r) {
 			if pick == 0 {
 				return append(dst, r...)
 			}
@@ -341,13 +350,13 @@ func mergeScan(dst []byte, req *protocols.Request, p *protocols.Part) []byte {
 }
 
 // mergeInfo puts the servers' INFO texts one after another, each under a
-// line that names its server.
-func mergeInfo(dst []byte, parts []protocols.Part) []byte {
+// line that names its server; servers send them as bulk strings, or as
+// verbatim strings in RESP3, and so does walnut.
+func mergeInfo(dst []byte, parts []protocols.Part, r3 bool) []byte {
 	var text []byte
 	for i := range parts {
-		r := parts[i].Resp
-		l, next, st := parseHeader(r, 1)
-		if len(r) == 0 || r[0] != '$' || st != hdrOK || l < 0 || next+int(l) > len(r) {
+		t, ok := textOf(parts[i].Resp)
+		if !ok {
 			return appendUnexpected(dst, &parts[i])
 		}
 		if i > 0 {
@@ -356,7 +365,7 @@ func mergeInfo(dst []byte, parts []protocols.Part) []byte {
 		text = append(text, "# walnut server "...)
 		text = protocols.AppendOneLine(text, parts[i].Name)
 		text = append(text, "\r\n"...)
-		text = append(text, r[next:next+int(l)]...)
+		text = append(text, t...)
 	}
-	return appendInfo(dst, text)
+	return appendInfo(dst, text, r3)
 }

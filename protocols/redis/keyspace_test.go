@@ -55,7 +55,7 @@ func TestMergeKeyspace(t *testing.T) {
 		{"FLUSHALL", mb("FLUSHALL", "ASYNC"), []string{"+OK\r\n"}, "+OK\r\n"},
 		{"SCRIPT FLUSH", mb("SCRIPT", "FLUSH"), []string{"+OK\r\n", "+OK\r\n"}, "+OK\r\n"},
 		{"SCRIPT LOAD", mb("SCRIPT", "LOAD", "return 1"), []string{bulk("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"), bulk("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")}, bulk("e0e1f9fabfc9d4800c877a703b823ac0578ff8db")},
-		{"SCRIPT LOAD disagree", mb("SCRIPT", "LOAD", "return 1"), []string{bulk("aa"), bulk("bb")}, "-ERR Invalid argument (unexpected reply from server s1)\r\n"},
+		{"SCRIPT LOAD disagree", mb("SCRIPT", "LOAD", "return 1"), []string{bulk("aa"), bulk("bb")}, "-ERR SCRIPT LOAD: the servers disagree: s0 answered \"aa\"; s1 answered \"bb\"\r\n"},
 		{"SCRIPT EXISTS", mb("SCRIPT", "EXISTS", "a", "b", "c"), []string{arr(":1\r\n", ":1\r\n", ":0\r\n"), arr(":1\r\n", ":0\r\n", ":0\r\n")}, arr(":1\r\n", ":0\r\n", ":0\r\n")},
 		{"SCRIPT EXISTS short", mb("SCRIPT", "EXISTS", "a", "b"), []string{arr(":1\r\n", ":1\r\n"), arr(":1\r\n")}, "-ERR Invalid argument (unexpected reply from server s1)\r\n"},
 		{"TIME", mb("TIME"), []string{arr(bulk("1700000000"), bulk("12"))}, arr(bulk("1700000000"), bulk("12"))},

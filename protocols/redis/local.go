@@ -58,7 +58,8 @@ func (c *Codec) connCommand(req *protocols.Request, s *session) {
 		local(req, "+OK\r\n")
 	case actClientGetName:
 		if len(s.name) == 0 {
-			local(req, "$-1\r\n")
+			req.Kind = protocols.Local
+			req.Reply = appendNull(req.Reply[:0], isResp3(req))
 			return
 		}
 		req.Kind = protocols.Local
@@ -68,7 +69,7 @@ func (c *Codec) connCommand(req *protocols.Request, s *session) {
 		req.Reply = append(strconv.AppendUint(append(req.Reply[:0], ':'), s.id, 10), '\r', '\n')
 	case actClientInfo:
 		req.Kind = protocols.Local
-		req.Reply = appendBulk(req.Reply[:0], clientInfo(s))
+		req.Reply = appendText(req.Reply[:0], clientInfo(s), isResp3(req))
 	case actClientReply, actClientUnblock, actClientLocal:
 		c.clientCommand(req, s)
 	case actInfo:
@@ -114,21 +115,23 @@ func (c *Codec) auth(req *protocols.Request, s *session) {
 }
 
 // hello answers HELLO [protover [AUTH user pass] [SETNAME name]] as Redis
-// 7 does, for RESP2 (walnut speaks RESP2 to its clients: HELLO 3 is
-// refused, and clients go on with RESP2).
+// 7 does: protover 2 or 3 sets the client's protocol version, and the
+// reply, a map in RESP3, is in the version it sets.
 func (c *Codec) hello(req *protocols.Request, s *session) {
 	args := req.Args
 	next := 1
+	proto := 0
 	if len(args) >= 2 {
 		v, ok := parseInt(args[1])
 		switch {
 		case !ok:
 			local(req, replyBadProto)
 			return
-		case v != 2:
+		case v != 2 && v != 3:
 			local(req, replyNoProto)
 			return
 		}
+		proto = int(v)
 		next = 2
 	}
 	var user, pass, name []byte
@@ -165,13 +168,28 @@ func (c *Codec) hello(req *protocols.Request, s *session) {
 		local(req, replyHelloNoAuth)
 		return
 	}
+	if proto != 0 && (proto == 3) != s.resp3 && s.sub != nil && s.sub.total() > 0 {
+		// Redis lets a RESP3 subscriber go back to RESP2. Its
+		// subscription connections would have to follow, while the
+		// servers push messages on them: walnut keeps them as they are.
+		localError(req, "walnut does not change the protocol of a subscribed client", ": unsubscribe first", "")
+		return
+	}
 	if setName {
 		s.name = append(s.name[:0], name...)
 	}
+	if proto != 0 {
+		s.resp3 = proto == 3
+	}
 	req.Kind = protocols.Local
-	r := append(req.Reply[:0], "*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n"...)
+	r := appendMapLen(req.Reply[:0], 7, s.resp3)
+	r = append(r, "$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n"...)
 	r = appendBulk(r, []byte(redisVersion))
-	r = append(r, "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:"...)
+	if s.resp3 {
+		r = append(r, "$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:"...)
+	} else {
+		r = append(r, "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:"...)
+	}
 	r = strconv.AppendUint(r, s.id, 10)
 	req.Reply = append(r, "\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"...)
 }
@@ -195,5 +213,8 @@ func clientInfo(s *session) []byte {
 	b = append(b, s.name...)
 	b = append(b, " db="...)
 	b = strconv.AppendInt(b, int64(s.db), 10)
+	if s.resp3 {
+		return append(b, " user=default resp=3\n"...)
+	}
 	return append(b, " user=default resp=2\n"...)
 }

@@ -22,7 +22,7 @@ const (
 // A request answered whole by one server gets that server's reply as it
 // is, errors included.
 func (c *Codec) AppendReply(dst []byte, req *protocols.Request, parts []protocols.Part) []byte {
-	if req.Conn != protocols.Shared {
+	if req.Conn != protocols.Shared && !onceFanOut(req) {
 		return c.replyDedicated(dst, req, parts)
 	}
 	if req.Kind == protocols.Broadcast || req.Kind == protocols.Targeted {

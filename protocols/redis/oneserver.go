@@ -104,13 +104,15 @@ func relayed(req *protocols.Request) bool {
 // own answer is then the pool's. Errors included: KEYS, SCAN or TIME on
 // a busy server answer BUSY as it words it, without walnut's note of
 // which server said so; PING and ECHO too, where walnut would answer
-// for a server that cannot.
+// for a server that cannot. What changes the scripts and functions the
+// pool keeps on its servers (SCRIPT LOAD and FLUSH, FUNCTION) is not:
+// walnut remembers it, to load it again on a server that lost it
+// (functions.go), which one server needs as much as many.
 func relayOnOne(act action) bool {
 	switch act {
 	case actPing, actEcho, actCommand, actCommandCount, actCommandInfo, actCommandDocs, actCommandList,
-		actCommandGetKeys, actKeys, actScan, actDBSize, actRandomKey, actScriptLoad, actScriptExists,
-		actScriptFlush, actTime, actLastSave, actPubSubChannels, actPubSubNumSub, actPubSubNumPat, actRelay,
-		actPlaceholder:
+		actCommandGetKeys, actKeys, actScan, actDBSize, actRandomKey, actScriptExists, actTime, actLastSave,
+		actPubSubChannels, actPubSubNumSub, actPubSubNumPat, actRelay, actPlaceholder:
 		return true
 	}
 	return false

@@ -78,7 +78,24 @@ var validRequests = []struct {
 	{"INFO servers memory\r\n", []string{"INFO", "servers", "memory"}},
 	{mb("SELECT", "3"), []string{"SELECT", "3"}},
 	{mb("HELLO", "2", "AUTH", "default", "pw", "SETNAME", "x"), []string{"HELLO", "2", "AUTH", "default", "pw", "SETNAME", "x"}},
+	{mb("HELLO", "3"), []string{"HELLO", "3"}},
+	{mb("HELLO", "3", "AUTH", "default", "pw", "SETNAME", "x"), []string{"HELLO", "3", "AUTH", "default", "pw", "SETNAME", "x"}},
 	{mb("COMMAND", "INFO", "get"), []string{"COMMAND", "INFO", "get"}},
+	// Scripts without keys, functions (scripts.go, functions.go).
+	{mb("EVAL", "#!lua flags=no-writes,allow-oom\nreturn 1", "0"), []string{"EVAL", "#!lua flags=no-writes,allow-oom\nreturn 1", "0"}},
+	{mb("EVAL", "#!lua flags=bogus\nreturn 1", "0"), []string{"EVAL", "#!lua flags=bogus\nreturn 1", "0"}},
+	{mb("EVAL", "return 1", "0"), []string{"EVAL", "return 1", "0"}},
+	{mb("EVALSHA", "E0E1F9FABFC9D4800C877A703B823AC0578FF8DB", "0"), []string{"EVALSHA", "E0E1F9FABFC9D4800C877A703B823AC0578FF8DB", "0"}},
+	{mb("FCALL", "f", "0", "a"), []string{"FCALL", "f", "0", "a"}},
+	{mb("FCALL_RO", "f", "x"), []string{"FCALL_RO", "f", "x"}},
+	{mb("FUNCTION", "LOAD", "REPLACE", "#!lua name=lib\nredis.register_function('f', function() return 1 end)"),
+		[]string{"FUNCTION", "LOAD", "REPLACE", "#!lua name=lib\nredis.register_function('f', function() return 1 end)"}},
+	{"FUNCTION LOAD x\r\n", []string{"FUNCTION", "LOAD", "x"}},
+	{mb("FUNCTION", "RESTORE", "payload", "REPLACE"), []string{"FUNCTION", "RESTORE", "payload", "REPLACE"}},
+	{mb("FUNCTION", "LIST", "WITHCODE"), []string{"FUNCTION", "LIST", "WITHCODE"}},
+	{"FUNCTION STATS\r\n", []string{"FUNCTION", "STATS"}},
+	{"SCRIPT KILL\r\n", []string{"SCRIPT", "KILL"}},
+	{"FUNCTION DUMP\r\n", []string{"FUNCTION", "DUMP"}},
 }
 
 func TestParseRequestValid(t *testing.T) {

@@ -13,8 +13,8 @@ package redis
 //     server), and, reading or changing the client's session (local.go):
 //     SELECT (a database per client: the core SELECTs it ahead of the
 //     client's requests on every connection they take, shared or
-//     dedicated), AUTH and HELLO (the pool's password; HELLO speaks RESP2
-//     only), RESET (which also ends the client's transaction and
+//     dedicated), AUTH and HELLO (the pool's password, and RESP2 or
+//     RESP3), RESET (which also ends the client's transaction and
 //     subscriptions), CLIENT SETNAME, GETNAME, ID and INFO, and INFO
 //     (walnut's figures; INFO servers asks every server). LOLWUT, about
 //     the server rather than data, goes where nutcracker sends it: to
@@ -28,7 +28,11 @@ package redis
 //     DBSIZE, RANDOMKEY, LASTSAVE, SCRIPT LOAD/EXISTS/FLUSH, and
 //     FLUSHDB/FLUSHALL when the pool sets allow_flush. SCAN walks the
 //     servers one after another with a cursor that names the server
-//     (Targeted); TIME asks the first server.
+//     (Targeted); TIME asks the first server. FUNCTION (functions.go)
+//     keeps the same libraries on every server, as SCRIPT LOAD keeps
+//     scripts, and walnut loads them again on a server that lost them;
+//     SCRIPT KILL and FUNCTION KILL go to every server on connections of
+//     their own.
 //  4. Transactions, blocking commands and pub/sub are served on
 //     dedicated server connections, the client's own (dedicated.go,
 //     pubsub.go, protocols.Conn): MULTI, EXEC, DISCARD, WATCH and
@@ -67,7 +71,8 @@ package redis
 //     with the hooks below for what the specs cannot say. A request in
 //     which they find no key (ZUNION 0 ..., LMPOP x ...) has an argument
 //     error, which any server words: it is relayed to one
-//     (oneserver.go); EVAL with numkeys 0 is refused (hookEval).
+//     (oneserver.go). Scripts and functions without keys run on one
+//     server when they cannot write (scripts.go).
 //  8. A container's HELP is relayed to any server, whose text it is;
 //     PUBSUB's introspection goes to every server and is merged
 //     (pubsubinfo.go).
@@ -113,6 +118,16 @@ const (
 	// actRelay: answered the same by every server (HELP texts): sent to
 	// any one, its reply passed on as it is (oneserver.go).
 	actRelay
+	// Functions and scripts kept on every server (functions.go).
+	actFunctionLoad
+	actFunctionDelete
+	actFunctionFlush
+	actFunctionRestore
+	actFunctionList
+	actFunctionDump
+	actFunctionStats
+	actFunctionHelp
+	actScriptKill // SCRIPT KILL, FUNCTION KILL
 	// Commands walnut answers from what it knows (local.go).
 	actEcho
 	actCommand
@@ -169,11 +184,12 @@ type hook uint8
 
 const (
 	hookNone hook = iota
-	// hookEval: EVAL/EVALSHA(_RO) accept numkeys 0, which walnut cannot
-	// route, and a numkeys beyond the arguments, which Redis rejects
-	// with its own text: both are answered locally.
+	// hookEval: EVAL/EVALSHA(_RO) accept numkeys 0, which scripts.go
+	// routes by the script's flags, and a numkeys beyond the arguments,
+	// which Redis rejects with its own text, answered locally.
 	hookEval
-	// hookFcall: the same for FCALL(_RO), whose bad-numkeys text differs.
+	// hookFcall: the same for FCALL(_RO), whose bad numkeys go to a
+	// server: Redis looks the function up first.
 	hookFcall
 	// hookSort: SORT's STORE destination is a key its specs mark
 	// "unknown"; walnut finds it as Redis' sortGetKeys does. BY and GET
@@ -235,6 +251,18 @@ var (
 		"pubsub|numsub":        actPubSubNumSub,
 		"pubsub|shardnumsub":   actPubSubNumSub,
 		"pubsub|numpat":        actPubSubNumPat,
+		// functions.go
+		"function|load":    actFunctionLoad,
+		"function|delete":  actFunctionDelete,
+		"function|flush":   actFunctionFlush,
+		"function|restore": actFunctionRestore,
+		"function|list":    actFunctionList,
+		"function|dump":    actFunctionDump,
+		"function|stats":   actFunctionStats,
+		"function|help":    actFunctionHelp,
+		"function|kill":    actScriptKill,
+		"script|kill":      actScriptKill,
+		"script|help":      actFunctionHelp,
 	}
 	splitCommands = map[string]action{
 		"mget":   actMGet,

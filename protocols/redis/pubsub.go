@@ -10,7 +10,7 @@ import (
 
 var _ protocols.Pusher = (*Codec)(nil)
 
-// Pub/sub through a sharding proxy, as one Redis (RESP2) does it. A
+// Pub/sub through a sharding proxy, as one Redis does it. A
 // channel lives on the server it hashes to, like a key: SUBSCRIBE and
 // SSUBSCRIBE send each channel there, and PUBLISH and SPUBLISH are
 // forwarded there, so a message reaches exactly the subscribers of its
@@ -28,12 +28,20 @@ var _ protocols.Pusher = (*Codec)(nil)
 // between are relayed ahead of the confirmations. UNSUBSCRIBE and
 // PUNSUBSCRIBE go to every connection the client holds, so that a
 // channel is left wherever it was joined; when nothing is left, the
-// connections are closed. In subscribed mode only the pub/sub
-// commands, PING (answered as Redis does there) and QUIT are served.
+// connections are closed. In subscribed mode a RESP2 client is served
+// only the pub/sub commands, PING (answered as Redis does there) and
+// QUIT; a RESP3 client anything, as Redis serves it, its confirmations
+// and messages being pushes, which cannot be mistaken for replies.
 
 // subState is a client's subscriptions.
 type subState struct {
 	channels, patterns, shards strSet
+	// connState is the connection state (database, protocol) the
+	// subscription connections were set up in, which every request on
+	// them keeps: a RESP3 subscriber may SELECT meanwhile, and a switch
+	// on a connection the servers push messages on would have its reply
+	// taken for one of them.
+	connState int
 }
 
 func (s *session) subscriptions() *subState {
@@ -114,12 +122,17 @@ func (c *Codec) subscribe(req *protocols.Request, ss *subState, act action) {
 		set = &ss.patterns
 	}
 	before := ss.total()
+	r3 := isResp3(req)
 	r := req.Reply[:0]
 	args := req.Args[1:]
 	if act == actSubscribe || act == actPSubscribe {
+		if before == 0 {
+			ss.connState = req.ConnState
+		}
+		req.ConnState = ss.connState
 		for _, ch := range args {
 			set.add(ch)
-			r = appendConfirm(r, name, ch, ss.count(shard))
+			r = appendConfirm(r, name, ch, ss.count(shard), r3)
 		}
 		req.Conn = protocols.Subscribed
 		if act == actPSubscribe {
@@ -133,16 +146,16 @@ func (c *Codec) subscribe(req *protocols.Request, ss *subState, act action) {
 	if len(args) == 0 {
 		all := set.takeAll()
 		for i, ch := range all {
-			r = appendConfirm(r, name, []byte(ch), ss.count(shard)+len(all)-1-i)
+			r = appendConfirm(r, name, []byte(ch), ss.count(shard)+len(all)-1-i, r3)
 		}
 		if len(all) == 0 {
-			r = appendConfirm(r, name, nil, ss.count(shard))
+			r = appendConfirm(r, name, nil, ss.count(shard), r3)
 		}
 		changed = len(all) > 0
 	} else {
 		for _, ch := range args {
 			changed = set.remove(ch) || changed
-			r = appendConfirm(r, name, ch, ss.count(shard))
+			r = appendConfirm(r, name, ch, ss.count(shard), r3)
 		}
 	}
 	req.Reply = r
@@ -156,19 +169,21 @@ func (c *Codec) subscribe(req *protocols.Request, ss *subState, act action) {
 	// even if the pool's routing changed since.
 	req.Kind = protocols.Forward
 	req.Conn, req.Held = protocols.Subscribed, true
+	req.ConnState = ss.connState
 	req.Release = before > 0 && ss.total() == 0
 }
 
 // appendConfirm appends a subscription confirmation: the command's
-// name, the channel (nil: none), the count.
-func appendConfirm(dst []byte, name string, ch []byte, n int) []byte {
-	dst = append(dst, "*3\r\n$"...)
+// name, the channel (nil: none), the count; a push in RESP3.
+func appendConfirm(dst []byte, name string, ch []byte, n int, r3 bool) []byte {
+	dst = appendPushLen(dst, 3, r3)
+	dst = append(dst, '$')
 	dst = strconv.AppendInt(dst, int64(len(name)), 10)
 	dst = append(dst, '\r', '\n')
 	dst = append(dst, name...)
 	dst = append(dst, '\r', '\n')
 	if ch == nil {
-		dst = append(dst, "$-1\r\n"...)
+		dst = appendNull(dst, r3)
 	} else {
 		dst = appendBulk(dst, ch)
 	}
@@ -262,8 +277,15 @@ var (
 	errNotPush   = errors.New("redis: a server sent something other than a message on a subscribed connection")
 )
 
-// isPush reports whether v is a message a server pushes to a subscriber.
+// isPush reports whether v is a message a server pushes to a subscriber:
+// an array in RESP2, a push in RESP3, which is relayed as it came to a
+// client that speaks the same (the connection is in its protocol).
 func isPush(v []byte) bool {
+	if len(v) > 0 && v[0] == '>' {
+		// The same but for the type: compare past it.
+		v = v[1:]
+		return bytes.HasPrefix(v, pushMessage[1:]) || bytes.HasPrefix(v, pushPMessage[1:]) || bytes.HasPrefix(v, pushSMessage[1:])
+	}
 	return bytes.HasPrefix(v, pushMessage) || bytes.HasPrefix(v, pushPMessage) || bytes.HasPrefix(v, pushSMessage)
 }
 

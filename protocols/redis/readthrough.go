@@ -46,6 +46,9 @@ func (c *Codec) Through(req *protocols.Request) protocols.Through {
 var missReplies = [][]byte{
 	[]byte("$-1\r\n"), []byte("*-1\r\n"), []byte("*0\r\n"), []byte(":0\r\n"), []byte(":-2\r\n"),
 	[]byte("+none\r\n"), []byte("_\r\n"), []byte("*1\r\n$-1\r\n"),
+	// The same in RESP3: an empty map (HGETALL) or set (SMEMBERS), and
+	// an MGET of one key that is missing.
+	[]byte("%0\r\n"), []byte("~0\r\n"), []byte("*1\r\n_\r\n"),
 }
 
 // Missed implements protocols.ReadThrough.

@@ -99,8 +99,8 @@ func TestThroughSelected(t *testing.T) {
 			t.Fatalf("parse %s: %d, %v", in, n, err)
 		}
 	}
-	if req.ConnState != 3+1 || c.Through(&req) != protocols.ThroughRead {
-		t.Fatalf("GET after SELECT 3: class %d, Through %d; want class 4, a read", req.ConnState, c.Through(&req))
+	if req.ConnState != (3+1)<<1 || c.Through(&req) != protocols.ThroughRead {
+		t.Fatalf("GET after SELECT 3: state %d, Through %d; want state 8, a read", req.ConnState, c.Through(&req))
 	}
 }
 

@@ -19,8 +19,12 @@ const maxAggregate = 1<<31 - 1
 // replyLen returns the length of the RESP value at the start of buf, 0 if
 // buf holds only part of it. Nested aggregates are walked without
 // recursion, by counting the values still expected, so a deep reply costs
-// no stack and cannot overflow it. RESP3 types are accepted too, should a
-// server speak it.
+// no stack and cannot overflow it. RESP3's types are framed too, for the
+// connections of RESP3 clients: maps (%), sets (~), pushes (>), doubles
+// (,), booleans (#), big numbers ((), verbatim strings (=), blob errors
+// (!), nulls (_), and attributes (|), which come before the value they
+// annotate and are framed with it. Streamed strings and aggregates ($?,
+// *?), which Redis never sends, are refused.
 func replyLen(buf []byte, maxBulk int) (int, error) {
 	pos, pending := 0, 1
 	for pending > 0 {
@@ -53,6 +57,10 @@ func replyLen(buf []byte, maxBulk int) (int, error) {
 				return 0, nil
 			}
 			if buf[end] != '\r' || buf[end+1] != '\n' {
+				return 0, errBadReply
+			}
+			if t == '=' && (l < 4 || buf[next+3] != ':') {
+				// A verbatim string starts with its format: "txt:".
 				return 0, errBadReply
 			}
 			pos = end + 2
@@ -125,6 +133,33 @@ func validLine(t byte, line []byte) bool {
 		return len(line) == 0
 	case '#':
 		return len(line) == 1 && (line[0] == 't' || line[0] == 'f')
+	case '(':
+		// A big number: an integer of any length.
+		if len(line) > 0 && line[0] == '-' {
+			line = line[1:]
+		}
+		if len(line) == 0 {
+			return false
+		}
+		for _, c := range line {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return true
+	case ',':
+		// A double as Redis writes it: digits, sign, point and exponent,
+		// or inf, -inf, nan.
+		if len(line) == 0 {
+			return false
+		}
+		for _, c := range line {
+			if (c < '0' || c > '9') && c != '.' && c != '-' && c != '+' && c != 'e' && c != 'E' &&
+				c != 'i' && c != 'n' && c != 'f' && c != 'a' {
+				return false
+			}
+		}
+		return true
 	case '+', '-':
 		return bytes.IndexByte(line, '\r') < 0
 	}

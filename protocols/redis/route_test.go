@@ -105,13 +105,21 @@ var routeCases = []struct {
 	{"OBJECT ENCODING", loc, nil, "-ERR wrong number of arguments for 'object|encoding' command\r\n"},
 	{"XINFO STREAM", loc, nil, "-ERR wrong number of arguments for 'xinfo|stream' command\r\n"},
 	// Scripts without keys, or with a bad count.
-	{"EVAL script 0", loc, nil, "-ERR walnut cannot route EVAL without keys: pass the keys it uses\r\n"},
-	{"evalsha sha 0 x", loc, nil, "-ERR walnut cannot route EVALSHA without keys: pass the keys it uses\r\n"},
-	{"FCALL_RO fn 0", loc, nil, "-ERR walnut cannot route FCALL_RO without keys: pass the keys it uses\r\n"},
+	// (scripts.go: a script without keys runs on one server if it cannot
+	// write, and FCALL's bad counts go to a server, which looks the
+	// function up first.)
+	{"EVAL script 0", loc, nil, "-ERR walnut cannot route EVAL without keys: the script may write; declare it read-only (#!lua flags=no-writes, or an _RO command) or pass the keys it uses\r\n"},
+	{"EVAL_RO script 0", targ, nil, ""},
+	{"evalsha sha 0 x", targ, nil, ""},
+	{"FCALL_RO fn 0", targ, nil, ""},
+	{"FCALL fn 0", targ, nil, ""},
 	{"EVAL script 3 a b", loc, nil, "-ERR Number of keys can't be greater than number of args\r\n"},
 	{"EVAL script -1 a", loc, nil, "-ERR Number of keys can't be negative\r\n"},
 	{"EVAL script x a", loc, nil, "-ERR value is not an integer or out of range\r\n"},
-	{"FCALL fn x a", loc, nil, "-ERR Bad number of keys provided\r\n"},
+	{"EVALSHA sha 2 a", loc, nil, "-ERR Number of keys can't be greater than number of args\r\n"},
+	{"FCALL fn x a", targ, nil, ""},
+	{"FCALL fn 2 a", targ, nil, ""},
+	{"FCALL_RO fn -1", targ, nil, ""},
 	// No key found: an argument error, which any server words itself.
 	{"ZUNION 0 a", fwd, []string{"placeholder"}, ""},
 	{"LMPOP x a LEFT", fwd, []string{"placeholder"}, ""},
@@ -129,7 +137,7 @@ var routeCases = []struct {
 	{"SWAPDB 0 1", loc, nil, "-ERR unsupported command 'SWAPDB'\r\n"},
 	{"MONITOR", loc, nil, "-ERR unsupported command 'MONITOR'\r\n"},
 	{"SYNC", loc, nil, "-ERR unsupported command 'SYNC'\r\n"},
-	{"SCRIPT KILL", loc, nil, "-ERR unsupported command 'SCRIPT KILL'\r\n"},
+	{"SCRIPT DEBUG YES", loc, nil, "-ERR unsupported command 'SCRIPT DEBUG'\r\n"},
 	{"CLIENT LIST", loc, nil, "-ERR unsupported command 'CLIENT LIST'\r\n"},
 	{"CLIENT KILL ID 1", loc, nil, "-ERR unsupported command 'CLIENT KILL'\r\n"},
 	// Whole-keyspace commands: to every server, or one by a cursor.
@@ -138,6 +146,19 @@ var routeCases = []struct {
 	{"RANDOMKEY", bcast, nil, ""},
 	{"SCRIPT LOAD x", bcast, nil, ""},
 	{"SCRIPT EXISTS a b", bcast, nil, ""},
+	// Functions and scripts on every server (functions.go).
+	{"SCRIPT KILL", bcast, nil, ""},
+	{"FUNCTION KILL", bcast, nil, ""},
+	{"FUNCTION LOAD code", bcast, nil, ""},
+	{"FUNCTION LOAD REPLACE code", bcast, nil, ""},
+	{"FUNCTION DELETE lib", bcast, nil, ""},
+	{"FUNCTION FLUSH ASYNC", bcast, nil, ""},
+	{"FUNCTION RESTORE payload APPEND", bcast, nil, ""},
+	{"FUNCTION LIST WITHCODE LIBRARYNAME x*", bcast, nil, ""},
+	{"FUNCTION STATS", bcast, nil, ""},
+	{"FUNCTION DUMP", targ, nil, ""},
+	{"FUNCTION HELP", targ, nil, ""},
+	{"SCRIPT HELP", targ, nil, ""},
 	{"SCRIPT FLUSH ASYNC", bcast, nil, ""},
 	{"LASTSAVE", bcast, nil, ""},
 	{"INFO servers", bcast, nil, ""},
@@ -159,7 +180,7 @@ var routeCases = []struct {
 	{"SELECT x", loc, nil, "-ERR value is not an integer or out of range\r\n"},
 	{"SELECT 99999999999", loc, nil, "-ERR value is not an integer or out of range\r\n"},
 	{"ECHO hi", loc, nil, "$2\r\nhi\r\n"},
-	{"HELLO 3", loc, nil, "-NOPROTO unsupported protocol version\r\n"},
+	{"HELLO 4", loc, nil, "-NOPROTO unsupported protocol version\r\n"},
 	{"HELLO 1", loc, nil, "-NOPROTO unsupported protocol version\r\n"},
 	{"HELLO x", loc, nil, "-ERR Protocol version is not an integer or out of range\r\n"},
 	{"HELLO 2 FOO", loc, nil, "-ERR Syntax error in HELLO option 'FOO'\r\n"},
@@ -328,7 +349,7 @@ func TestPolicyTable(t *testing.T) {
 			t.Errorf("%s is served (%d) without a dedicated connection", c.name, policies[i].act)
 		}
 	}
-	for _, name := range []string{"migrate", "move", "pfdebug", "restore-asking", "swapdb", "monitor", "sync", "psync", "script|kill", "client|list", "config|get", "cluster|keyslot", "cluster|help", "config|set"} {
+	for _, name := range []string{"migrate", "move", "pfdebug", "restore-asking", "swapdb", "monitor", "sync", "psync", "script|debug", "client|list", "config|get", "cluster|keyslot", "cluster|help", "config|set"} {
 		i := find(name)
 		if i < 0 {
 			t.Errorf("%s is not in the table", name)

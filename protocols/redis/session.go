@@ -23,6 +23,9 @@ type session struct {
 	// db is the database the client selected (the pool's redis_db until
 	// it sends SELECT).
 	db int
+	// resp3: the client asked for RESP3 with HELLO 3 (until HELLO 2 or
+	// RESET); its requests go on server connections in RESP3 too.
+	resp3 bool
 	// id is CLIENT ID's answer, name CLIENT SETNAME's.
 	id   uint64
 	name []byte
@@ -44,21 +47,30 @@ var clientIDs atomic.Uint64
 // NewSession implements protocols.Sessions.
 func (c *Codec) NewSession() any { return &session{db: c.db, id: clientIDs.Add(1)} }
 
-// sessionV2 starts a marshalled session. The first format was one byte,
-// 0 or 1 for authenticated; a process of that time reads this one as
-// not authenticated, which is safe.
-const sessionV2 = 2
+// sessionV2 and sessionV3 start a marshalled session. The first format
+// was one byte, 0 or 1 for authenticated; a process of that time reads
+// the others as not authenticated, which is safe. V3 adds the protocol
+// version after the authentication byte; a process that knows V2 only
+// reads it as a new session, which is safe too (a RESP3 client it kept
+// would get RESP2 replies).
+const (
+	sessionV2 = 2
+	sessionV3 = 3
+)
 
 // MarshalSession implements protocols.Sessions: the version, whether the
-// client authenticated, its database, id and name.
+// client authenticated, its protocol version, database, id and name.
 func (c *Codec) MarshalSession(s any) []byte {
 	ss, ok := s.(*session)
 	if !ok {
 		return []byte{0}
 	}
-	b := []byte{sessionV2, 0}
+	b := []byte{sessionV3, 0, 2}
 	if ss.authed {
 		b[1] = 1
+	}
+	if ss.resp3 {
+		b[2] = 3
 	}
 	b = binary.AppendUvarint(b, uint64(ss.db))
 	b = binary.AppendUvarint(b, ss.id)
@@ -66,19 +78,27 @@ func (c *Codec) MarshalSession(s any) []byte {
 	return append(b, ss.name...)
 }
 
-// UnmarshalSession implements protocols.Sessions. What it cannot read
-// makes a new session, not authenticated.
+// UnmarshalSession implements protocols.Sessions; it reads every format
+// walnut ever wrote. What it cannot read makes a new session, not
+// authenticated.
 func (c *Codec) UnmarshalSession(b []byte) any {
 	if len(b) == 1 {
 		s := c.NewSession().(*session)
 		s.authed = b[0] == 1
 		return s
 	}
-	if len(b) < 2 || b[0] != sessionV2 || b[1] > 1 {
+	if len(b) < 2 || (b[0] != sessionV2 && b[0] != sessionV3) || b[1] > 1 {
 		return c.NewSession()
 	}
 	s := &session{authed: b[1] == 1}
 	rest := b[2:]
+	if b[0] == sessionV3 {
+		if len(rest) == 0 || (rest[0] != 2 && rest[0] != 3) {
+			return c.NewSession()
+		}
+		s.resp3 = rest[0] == 3
+		rest = rest[1:]
+	}
 	db, n := binary.Uvarint(rest)
 	if n <= 0 || db >= 1<<31 {
 		return c.NewSession()
@@ -142,37 +162,90 @@ func (c *Codec) Greeting() ([]byte, int) {
 	return c.greeting, len(c.greetingNames)
 }
 
-// SwitchState implements protocols.StateSwitcher: state db+1 is
-// database db, state 0 the pool's database.
-func (c *Codec) SwitchState(state int) []byte {
-	db := c.db
-	if state != 0 {
-		db = state - 1
+// Connection states (Request.ConnState): a client's database and
+// protocol version, which the core switches a server connection to
+// ahead of its requests. State 0 is the pool's database in RESP2, what
+// the greeting leaves a new connection in; the lowest bit is RESP3, the
+// rest 0 for the pool's database or db+1 for database db. So a RESP2
+// client of the pool's database never needs a switch, and the states of
+// the first 127 databases stay among the 256 the core keeps best.
+func (c *Codec) connState(db int, resp3 bool) int {
+	st := 0
+	if db != c.db {
+		st = (db + 1) << 1
 	}
-	if db < len(c.selects) {
-		return c.selects[db]
+	if resp3 {
+		st |= 1
 	}
-	return appendSelect(nil, db)
+	return st
 }
 
-// SwitchReply implements protocols.StateSwitcher: SELECT answers +OK,
-// and a refusal says so as GreetingReply does ("SELECT 20 refused by
-// the server: ERR DB index is out of range").
-func (c *Codec) SwitchReply(state int, resp []byte) error {
+// stateOf is connState's inverse.
+func (c *Codec) stateOf(st int) (db int, resp3 bool) {
+	db = c.db
+	if st>>1 != 0 {
+		db = st>>1 - 1
+	}
+	return db, st&1 != 0
+}
+
+// The requests that switch a server connection's protocol version.
+var (
+	hello2Req = []byte("*2\r\n$5\r\nHELLO\r\n$1\r\n2\r\n")
+	hello3Req = []byte("*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n")
+)
+
+// SwitchState implements protocols.StateSwitcher: HELLO 3 or HELLO 2
+// when the protocol version changes, then SELECT when the database does
+// (HELLO keeps the database). A RESP2 client's connection never sees a
+// HELLO unless a RESP3 client's request went on it before.
+func (c *Codec) SwitchState(dst []byte, from, to int) ([]byte, int) {
+	fdb, f3 := c.stateOf(from)
+	tdb, t3 := c.stateOf(to)
+	n := 0
+	if f3 != t3 {
+		if t3 {
+			dst = append(dst, hello3Req...)
+		} else {
+			dst = append(dst, hello2Req...)
+		}
+		n++
+	}
+	if fdb != tdb || n == 0 {
+		dst = appendSelect(dst, tdb)
+		n++
+	}
+	return dst, n
+}
+
+// SwitchReply implements protocols.StateSwitcher: HELLO answers a map
+// (RESP3) or an array (RESP2), SELECT +OK; a refusal says so as
+// GreetingReply does ("SELECT 20 refused by the server: ERR DB index is
+// out of range").
+func (c *Codec) SwitchReply(from, to, i int, resp []byte) error {
+	_, f3 := c.stateOf(from)
+	tdb, t3 := c.stateOf(to)
+	if i == 0 && f3 != t3 {
+		if len(resp) > 0 && (resp[0] == '%' || resp[0] == '*') {
+			return nil
+		}
+		v := 2
+		if t3 {
+			v = 3
+		}
+		return fmt.Errorf("HELLO %d refused by the server: %s", v, refusal(resp))
+	}
 	if bytes.Equal(resp, []byte("+OK\r\n")) {
 		return nil
 	}
-	db := c.db
-	if state != 0 {
-		db = state - 1
-	}
-	return fmt.Errorf("SELECT %d refused by the server: %s", db, refusal(resp))
+	return fmt.Errorf("SELECT %d refused by the server: %s", tdb, refusal(resp))
 }
 
 // appendSelect appends SELECT db.
 func appendSelect(dst []byte, db int) []byte {
+	var num [20]byte
 	dst = append(dst, "*2\r\n$6\r\nSELECT\r\n"...)
-	return appendBulk(dst, strconv.AppendInt(nil, int64(db), 10))
+	return appendBulk(dst, strconv.AppendInt(num[:0], int64(db), 10))
 }
 
 // buildGreeting returns the setup requests and, for messages, what each

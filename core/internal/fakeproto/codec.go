@@ -35,9 +35,6 @@ func (driver) NewCodec(o protocols.Options) (protocols.Codec, error) {
 	if own, ok := o.Own.(Options); ok && own.Hello != "" {
 		c.hello = []byte("HELLO " + own.Hello + "\n")
 	}
-	for i := range c.switches {
-		c.switches[i] = fmt.Appendf(nil, "SWITCH %d\n", i)
-	}
 	return c, nil
 }
 
@@ -104,9 +101,8 @@ var commands = map[string]command{
 
 // Codec is the protocol as the core sees it.
 type Codec struct {
-	hello    []byte
-	info     func() protocols.ProxyInfo
-	switches [16][]byte // SWITCH n for the common states, made once
+	hello []byte
+	info  func() protocols.ProxyInfo
 }
 
 var (
@@ -543,19 +539,36 @@ func (c *Codec) GreetingReply(i int, buf []byte) (int, error) {
 	return n, nil
 }
 
-// SwitchState implements protocols.StateSwitcher.
-func (c *Codec) SwitchState(state int) []byte {
-	if state < len(c.switches) {
-		return c.switches[state]
+// SwitchState implements protocols.StateSwitcher: a state is a mode
+// (its thousands) and a sub-state (the rest), switched with MODE m and
+// SWITCH n, each only when it changes, so that a switch may take one
+// request or two.
+func (c *Codec) SwitchState(dst []byte, from, to int) ([]byte, int) {
+	n := 0
+	if from/modeStates != to/modeStates {
+		dst = strconv.AppendInt(append(dst, "MODE "...), int64(to/modeStates), 10)
+		dst = append(dst, '\n')
+		n++
 	}
-	return fmt.Appendf(nil, "SWITCH %d\n", state)
+	if from%modeStates != to%modeStates {
+		dst = strconv.AppendInt(append(dst, "SWITCH "...), int64(to%modeStates), 10)
+		dst = append(dst, '\n')
+		n++
+	}
+	return dst, n
 }
 
+// modeStates is how many states a mode has.
+const modeStates = 1000
+
 // SwitchReply implements protocols.StateSwitcher.
-func (c *Codec) SwitchReply(state int, resp []byte) error {
+func (c *Codec) SwitchReply(from, to, i int, resp []byte) error {
 	l, _ := line(resp)
 	if string(l) != "OK" {
-		return fmt.Errorf("switch to state %d refused: %s", state, l)
+		if i == 0 && from/modeStates != to/modeStates {
+			return fmt.Errorf("switch to mode %d refused: %s", to/modeStates, l)
+		}
+		return fmt.Errorf("switch to state %d refused: %s", to, l)
 	}
 	return nil
 }

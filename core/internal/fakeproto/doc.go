@@ -22,8 +22,10 @@
 //	                           MSG ch msg to the subscribers of ch
 //
 // USE n makes the client's later requests need their server connection
-// in state n (Request.ConnState), which the codec switches with SWITCH n
-// (protocols.StateSwitcher). A pool with fake_hello = "token" greets new
+// in state n (Request.ConnState), which the codec switches with MODE
+// n/1000 when the thousands change and SWITCH n%1000 when the rest does
+// (protocols.StateSwitcher): a switch of one request or of two. The
+// server keeps values per mode and state. A pool with fake_hello = "token" greets new
 // server connections with HELLO token (protocols.Greeter). A line with a
 // byte outside printable ASCII, an empty token or the wrong number of
 // arguments is a *protocols.ProtocolError. GET, MGET and DEL read

@@ -61,8 +61,12 @@ type conn struct {
 	wmu   sync.Mutex // the answering goroutine, Push and PUB all write
 	w     *bufio.Writer
 	state int
+	mode  int
 	subs  map[string]bool // channels subscribed to, under Server.mu
 }
+
+// key is where the connection's values are kept: by mode and state.
+func (c *conn) key() int { return c.mode*1000 + c.state }
 
 // NewServer starts a server that calls itself name (WHO's answer).
 func NewServer(name string) (*Server, error) {
@@ -163,7 +167,7 @@ func (s *Server) Start() error {
 func (s *Server) Close() { s.Stop() }
 
 // Received counts the requests the server has read, other than the
-// connection setup (HELLO, SWITCH) and health probes (PING).
+// connection setup (HELLO, SWITCH, MODE) and health probes (PING).
 func (s *Server) Received() int64 { return s.received.Load() }
 
 // Count counts the requests of command name the server has read.
@@ -330,7 +334,7 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 func (s *Server) note(c *conn, l []byte) {
 	name, _, _ := cut(l)
 	switch string(name) {
-	case "HELLO", "SWITCH", "PING":
+	case "HELLO", "SWITCH", "MODE", "PING":
 	default:
 		s.received.Add(1)
 	}
@@ -424,6 +428,14 @@ func (s *Server) reply(c *conn, l []byte, gone <-chan struct{}) (string, bool) {
 		}
 		c.state = n
 		return "OK", true
+	case "MODE":
+		// Two modes, 0 and 1, as Redis has two protocol versions.
+		n, err := strconv.Atoi(string(rest))
+		if err != nil || n < 0 || n > 1 {
+			return "ERR no such mode", true
+		}
+		c.mode = n
+		return "OK", true
 	case "PING":
 		return "PONG", true
 	}
@@ -454,7 +466,7 @@ func (s *Server) reply(c *conn, l []byte, gone <-chan struct{}) (string, bool) {
 	case "GET":
 		if len(args) == 1 {
 			s.mu.Lock()
-			v, ok := s.data[c.state][args[0]]
+			v, ok := s.data[c.key()][args[0]]
 			s.mu.Unlock()
 			if ok {
 				return "VAL " + v, true
@@ -464,10 +476,10 @@ func (s *Server) reply(c *conn, l []byte, gone <-chan struct{}) (string, bool) {
 	case "SET":
 		if len(args) == 2 {
 			s.mu.Lock()
-			m := s.data[c.state]
+			m := s.data[c.key()]
 			if m == nil {
 				m = map[string]string{}
-				s.data[c.state] = m
+				s.data[c.key()] = m
 			}
 			m[args[0]] = args[1]
 			s.mu.Unlock()
@@ -501,7 +513,7 @@ func (s *Server) reply(c *conn, l []byte, gone <-chan struct{}) (string, bool) {
 		out := []byte("VALS")
 		s.mu.Lock()
 		for _, k := range args {
-			if v, ok := s.data[c.state][k]; ok {
+			if v, ok := s.data[c.key()][k]; ok {
 				out = append(append(out, " +"...), v...)
 			} else {
 				out = append(out, " -"...)
@@ -513,8 +525,8 @@ func (s *Server) reply(c *conn, l []byte, gone <-chan struct{}) (string, bool) {
 		n := 0
 		s.mu.Lock()
 		for _, k := range args {
-			if _, ok := s.data[c.state][k]; ok {
-				delete(s.data[c.state], k)
+			if _, ok := s.data[c.key()][k]; ok {
+				delete(s.data[c.key()], k)
 				n++
 			}
 		}
@@ -522,7 +534,7 @@ func (s *Server) reply(c *conn, l []byte, gone <-chan struct{}) (string, bool) {
 		return "INT " + strconv.Itoa(n), true
 	case "COUNT":
 		s.mu.Lock()
-		n := len(s.data[c.state])
+		n := len(s.data[c.key()])
 		s.mu.Unlock()
 		return "INT " + strconv.Itoa(n), true
 	case "WHO":

@@ -36,6 +36,7 @@ type mover struct {
 
 	mu       sync.Mutex
 	dumpOnly map[int]bool // new servers MIGRATE cannot reach, from any old server
+	fnMu     sync.Mutex   // one old server copies function libraries at a time (functions.go)
 }
 
 // Home is redis_db before and after.
@@ -78,6 +79,10 @@ func (m *mover) MoveServer(ctx context.Context, job move.Job) error {
 		return err
 	}
 	defer conn.Close()
+	// The functions first, so that FCALL finds them where keys land.
+	if err := s.copyFunctions(ctx, conn); err != nil {
+		return err
+	}
 	others, err := s.otherDatabases(conn)
 	if err != nil {
 		return err

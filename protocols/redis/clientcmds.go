@@ -30,6 +30,8 @@ const (
 	replyUnblockWhy = "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n"
 	replyNoTracking = "-ERR walnut does not support client-side caching: CLIENT TRACKING would change the server connection walnut shares among its clients\r\n"
 	replyTrackInfo  = "*6\r\n$5\r\nflags\r\n*1\r\n$3\r\noff\r\n$8\r\nredirect\r\n:-1\r\n$8\r\nprefixes\r\n*0\r\n"
+	// replyTrackInfo3 is the same in RESP3: a map, whose flags are a set.
+	replyTrackInfo3 = "%3\r\n$5\r\nflags\r\n~1\r\n$3\r\noff\r\n$8\r\nredirect\r\n:-1\r\n$8\r\nprefixes\r\n*0\r\n"
 )
 
 // clientCommand answers the CLIENT subcommands above.
@@ -54,6 +56,8 @@ func (c *Codec) clientCommand(req *protocols.Request, s *session) {
 		c.unblock(req)
 	case actClientLocal:
 		switch sub := args[1]; {
+		case equalFold(sub, "TRACKINGINFO") && isResp3(req):
+			local(req, replyTrackInfo3)
 		case equalFold(sub, "TRACKINGINFO"):
 			local(req, replyTrackInfo)
 		case equalFold(sub, "GETREDIR"):

@@ -93,6 +93,17 @@ var trips = []codectest.Trip{
 		Responses: []string{"*4\r\n$1\r\nx\r\n:2\r\n$1\r\ny\r\n:0\r\n", "*4\r\n$1\r\nx\r\n:1\r\n$1\r\ny\r\n:5\r\n"},
 		Reply:     "*4\r\n$1\r\nx\r\n:3\r\n$1\r\ny\r\n:5\r\n"},
 	{Name: "PUBSUB NUMPAT", Request: mb("PUBSUB", "NUMPAT"), Responses: []string{":2\r\n", ":3\r\n", ":2\r\n"}, Reply: ":3\r\n"},
+	// A CLIENT subcommand walnut does not know stays walnut's on one
+	// server: a newer server's would change the shared connection.
+	{Name: "one server: unknown CLIENT subcommand", Request: mb("CLIENT", "NO-TOUCH", "ON"), Servers: 1,
+		Reply: "-ERR unknown subcommand 'NO-TOUCH'. Try CLIENT HELP.\r\n"},
+	// For a RESP3 client, walnut's answers and merges take Redis' RESP3
+	// forms.
+	{Name: "CLIENT TRACKINGINFO RESP3", Request: mb("CLIENT", "TRACKINGINFO"), Session: resp3Client, Reply: replyTrackInfo3},
+	{Name: "PUBSUB NUMSUB RESP3", Request: mb("PUBSUB", "NUMSUB", "x"), Session: resp3Client,
+		Responses: []string{"*2\r\n$1\r\nx\r\n:2\r\n", "*2\r\n$1\r\nx\r\n:1\r\n"}, Reply: "*2\r\n$1\r\nx\r\n:3\r\n"},
+	{Name: "one server: CONFIG GET RESP3", Request: mb("CONFIG", "GET", "maxmemory"), Servers: 1, Session: resp3Client,
+		Responses: []string{"%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"}, Reply: "%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"},
 	// Scripts without keys and functions (scripts.go, functions.go).
 	{Name: "EVAL no-writes without keys", Request: mb("EVAL", "#!lua flags=no-writes\nreturn 1", "0"), Servers: 3,
 		Responses: []string{":1\r\n"}, Reply: ":1\r\n"},

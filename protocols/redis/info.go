@@ -120,9 +120,8 @@ func infoServersMode(args [][]byte) bool {
 // answers to infoServerReq.
 func (c *Codec) mergeOwnInfo(dst []byte, req *protocols.Request, parts []protocols.Part) []byte {
 	for i := range parts {
-		r := parts[i].Resp
-		l, next, st := parseHeader(r, 1)
-		if len(r) == 0 || r[0] != '$' || st != hdrOK || l < 0 || next+int(l) > len(r) {
+		// A bulk string, or a verbatim one from a server in RESP3.
+		if _, ok := textOf(parts[i].Resp); !ok {
 			return appendUnexpected(dst, &parts[i])
 		}
 	}
@@ -274,10 +273,9 @@ func (c *Codec) infoText(want infoSection, servers []protocols.Part) []byte {
 }
 
 // infoLines calls f with each "name:value" line of the INFO text in a
-// server's reply (a bulk string, checked by mergeOwnInfo).
+// server's reply (checked by mergeOwnInfo).
 func infoLines(resp []byte, f func(name, value []byte)) {
-	l, next, _ := parseHeader(resp, 1)
-	text := resp[next : next+int(l)]
+	text, _ := textOf(resp)
 	for len(text) > 0 {
 		ln := text
 		if i := bytes.IndexByte(text, '\n'); i >= 0 {

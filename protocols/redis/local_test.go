@@ -238,6 +238,17 @@ func TestInfo(t *testing.T) {
 			t.Errorf("merged INFO lacks %q:\n%s", want, out)
 		}
 	}
+	// A RESP3 client's INFO is a verbatim string, made from the servers'
+	// verbatim strings (its requests reach them in RESP3).
+	s3 := resp3Session()
+	out = fanOutAs(t, c, s3, mb("INFO", "keyspace"), 2,
+		"=48\r\ntxt:# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n\r\n", "=48\r\ntxt:# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=9\r\n\r\n")
+	if want := "=48\r\ntxt:# Keyspace\r\ndb0:keys=5,expires=1,avg_ttl=9\r\n\r\n"; out != want {
+		t.Errorf("INFO keyspace in RESP3: %q, want %q", out, want)
+	}
+	if got := parsed3(t, c, s3, "INFO nosuch"); got != "=4\r\ntxt:\r\n" {
+		t.Errorf("INFO nosuch in RESP3: %q, want an empty verbatim text as Redis", got)
+	}
 	// Inside MULTI walnut answers INFO itself, without the servers.
 	s := c.NewSession().(*session)
 	s.transaction().multi = true

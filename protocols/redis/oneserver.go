@@ -135,11 +135,17 @@ func adminByArgs(args [][]byte) bool {
 	return len(args) == 3 && equalFold(args[0], "ACL") && equalFold(args[1], "LOG") && equalFold(args[2], "RESET")
 }
 
+// cmdClient is CLIENT's index in the table.
+var cmdClient = find("client")
+
 // unknownCommand answers a command that is not in walnut's table (nor a
 // subcommand of a container in it) with Redis 7's words; on a pool of
-// one server it goes to the server, which may know it (a module's).
+// one server it goes to the server, which may know it (a module's). A
+// CLIENT subcommand walnut does not know stays walnut's: a newer
+// server's (CLIENT NO-TOUCH, SETINFO) would change the connection walnut
+// shares among its clients.
 func unknownCommand(req *protocols.Request, args [][]byte, cont int) {
-	if req.Servers == 1 {
+	if req.Servers == 1 && cont != cmdClient {
 		relay(req)
 		return
 	}

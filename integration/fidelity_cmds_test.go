@@ -35,19 +35,50 @@ func rawExchange(t testing.TB, addr string, reqs []string) []string {
 	return out
 }
 
+// hello3 dials addr as a RESP3 client: one that said HELLO 3.
+func hello3(t testing.TB, addr string) *rawConn {
+	t.Helper()
+	c := dialRaw(t, addr)
+	if got := c.call(t, "HELLO", "3"); !strings.HasPrefix(got, "%") {
+		t.Fatalf("%s: HELLO 3: %q", addr, got)
+	}
+	return c
+}
+
+// exchange3 is exchange, one command at a time, for a RESP3 client.
+func exchange3(t testing.TB, addr string, cmds []string) []string {
+	t.Helper()
+	c := hello3(t, addr)
+	var out []string
+	for _, s := range cmds {
+		c.send(t, cmd(s))
+		v, err := readValue(c.r)
+		if err != nil {
+			t.Fatalf("%s: reading the reply to %q: %v (got %q so far)", addr, s, err, out)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
 // stream sends all of reqs, then a PING with a marker, and returns every
 // byte that came before the marker's answer: for requests that may have
 // no reply at all.
 func stream(t testing.TB, addr string, reqs []string) string {
 	t.Helper()
-	c := dialRaw(t, addr)
+	return streamOn(t, dialRaw(t, addr), reqs)
+}
+
+// streamOn is stream on a connection of the caller's.
+func streamOn(t testing.TB, c *rawConn, reqs []string) string {
+	t.Helper()
 	const marker = "--end-of-stream--"
 	c.send(t, strings.Join(reqs, "")+resp("PING", marker))
 	var got string
 	for {
 		v, err := readValue(c.r)
 		if err != nil {
-			t.Fatalf("%s: reading: %v (got %q)", addr, err, got)
+			t.Fatalf("%s: reading: %v (got %q)", c.RemoteAddr(), err, got)
 		}
 		if v == "$17\r\n"+marker+"\r\n" {
 			return got
@@ -62,6 +93,12 @@ func compareInline(t *testing.T, name, walnut, server string, cmds []string) {
 	compareReplies(t, name, cmds, exchange(t, walnut, cmds, false), exchange(t, server, cmds, false))
 }
 
+// compareInline3 is compareInline for RESP3 clients.
+func compareInline3(t *testing.T, name, walnut, server string, cmds []string) {
+	t.Helper()
+	compareReplies(t, name+" RESP3", cmds, exchange3(t, walnut, cmds), exchange3(t, server, cmds))
+}
+
 // A pool of one server answers what walnut refuses across servers as
 // the server does: keyless commands, HELP texts, unknown commands (a
 // module's), argument errors; only server administration is refused.
@@ -71,7 +108,7 @@ func TestOneServerIsTheServer(t *testing.T) {
 	setup := []string{"SET a 1", "RPUSH l 3 1 2", "ZADD z 1 m", "XADD st 1-1 f v", "HSET h f v", "SET w_1 5"}
 	exchange(t, addr, setup, true)
 	exchange(t, ref.Addr, setup, true)
-	compareInline(t, "one server", addr, ref.Addr, []string{
+	same := []string{
 		"CONFIG GET maxmemory", "CONFIG GET lua-time-limit", "SLOWLOG LEN", "SLOWLOG GET 0", "LATENCY LATEST",
 		"MEMORY DOCTOR", "MEMORY USAGE a", "OBJECT ENCODING l", "OBJECT FREQ a", "ACL WHOAMI", "ACL CAT", "ACL USERS",
 		"ACL LOG", "MODULE LIST", "COMMAND COUNT", "COMMAND INFO get", "COMMAND GETKEYS SORT k STORE d",
@@ -83,7 +120,20 @@ func TestOneServerIsTheServer(t *testing.T) {
 		"PING", "PING hi", "ECHO x", "DBSIZE", "KEYS a", "SCAN 0 MATCH a", "EXISTS a l nope", "TYPE st",
 		"SORT l BY w_* GET #", "SORT l BY nosort", "SELECT 20", "PUBSUB NUMSUB a", "PUBSUB NUMPAT",
 		"CLIENT TRACKINGINFO", "CLIENT GETREDIR", "CLIENT NO-EVICT on", "CLIENT CACHING yes", "CLIENT TRACKING off",
-	})
+		"CLIENT NO-TOUCH on", "INFO nosuch",
+	}
+	compareInline(t, "one server", addr, ref.Addr, same)
+	// A RESP3 client's requests reach the server on a connection in
+	// RESP3, so the server's own RESP3 forms come back (CONFIG GET's map,
+	// COMMAND's sets...); a RESP2 client's, on the same shared
+	// connection, still get RESP2.
+	compareInline3(t, "one server", addr, ref.Addr, same)
+	if got := hello3(t, addr).do(t, "CONFIG GET maxmemory"); !strings.HasPrefix(got, "%1\r\n") {
+		t.Errorf("CONFIG GET for a RESP3 client: %q, want a map", got)
+	}
+	if got := dialRaw(t, addr).do(t, "CONFIG GET maxmemory"); !strings.HasPrefix(got, "*2\r\n") {
+		t.Errorf("CONFIG GET for a RESP2 client after a RESP3 one: %q, want an array", got)
+	}
 	// Server administration stays refused, and the server untouched.
 	c := dialRaw(t, addr)
 	for _, cmd := range []string{"CONFIG SET maxmemory 1", "CONFIG REWRITE", "CONFIG RESETSTAT", "DEBUG SLEEP 0",
@@ -115,8 +165,11 @@ func TestOneServerTransaction(t *testing.T) {
 	_, addr := redisWalnut(t, 1, "p", "")
 	ref := testbed.Redis(t)
 	cmds := []string{"MULTI", "CONFIG GET maxmemory", "DBSIZE", "PING", "KEYS a", "SET a 1", "ZUNION 0 x", "NOSUCH",
-		"EXEC", "MULTI", "DBSIZE", "EXEC", "MULTI", "SET b 2", "SAVE", "EXEC", "GET b"}
+		"EXEC", "MULTI", "DBSIZE", "EXEC", "MULTI", "SET b 2", "SAVE", "EXEC", "GET b",
+		"MULTI", "CONFIG GET maxmemory", "HSET h f v", "HGETALL h", "GET nokey", "EXEC"}
 	compareReplies(t, "one server MULTI", cmds, exchange(t, addr, cmds, false), exchange(t, ref.Addr, cmds, false))
+	// EXEC's reply in RESP3 holds the server's RESP3 forms (maps, nulls).
+	compareInline3(t, "one server MULTI", addr, ref.Addr, cmds)
 }
 
 // A script that keeps a one-server pool's server busy makes PING answer
@@ -159,7 +212,7 @@ func TestManyServersAnswerAsOne(t *testing.T) {
 	setup := []string{"XADD st 1-1 f v", "XADD st 2-1 g w", "RPUSH l a b", "SET n 12"}
 	exchange(t, addr, setup, true)
 	exchange(t, ref.Addr, setup, true)
-	compareInline(t, "3 servers", addr, ref.Addr, []string{
+	same := []string{
 		// Subcommands with a key go to its server.
 		"OBJECT ENCODING l", "OBJECT ENCODING n", "OBJECT REFCOUNT l", "OBJECT FREQ l", "MEMORY USAGE n",
 		"XGROUP CREATE st g 0", "XGROUP CREATECONSUMER st g c", "XREADGROUP GROUP g c COUNT 1 STREAMS st >",
@@ -174,7 +227,14 @@ func TestManyServersAnswerAsOne(t *testing.T) {
 		"CLIENT TRACKINGINFO", "CLIENT GETREDIR", "CLIENT CACHING no", "CLIENT NO-EVICT off", "CLIENT NO-EVICT x",
 		"CLIENT REPLY x", "CLIENT UNBLOCK 99999", "CLIENT UNBLOCK x", "CLIENT UNBLOCK 1 later", "CLIENT UNBLOCK 1 error x",
 		"GET", "SET k", "PING",
-	})
+	}
+	compareInline(t, "3 servers", addr, ref.Addr, same)
+	// For RESP3 clients: TRACKINGINFO's map and the relayed replies as
+	// servers in RESP3 send them (the XINFO and XREADGROUP maps...).
+	for _, at := range []string{addr, ref.Addr} {
+		exchange(t, at, []string{"DEL st", "XADD st 1-1 f v", "XADD st 2-1 g w"}, true)
+	}
+	compareInline3(t, "3 servers", addr, ref.Addr, same)
 	// Unknown commands with arguments that Redis cuts, quotes and cleans.
 	long := strings.Repeat("x", 200)
 	reqs := []string{resp("NOSUCH", "a\r\nb", "c\x00d", "e"), resp(long, long), resp("n", long, "b"),
@@ -215,6 +275,11 @@ func TestTwoKeyCommands(t *testing.T) {
 		"ZRANGESTORE {t}zd {t}z 0 -1", "SINTERSTORE {t}sd {t}s1 {t}s2", "SDIFFSTORE {t}sd {t}s2 {t}s1",
 		"BLMOVE {t}l1 {t}l2 LEFT LEFT 0.1", "LRANGE {t}l2 0 -1", "BRPOPLPUSH {t}l2 {t}l1 0.1", "LMOVE {t}l1 {t}l1 LEFT RIGHT",
 	})
+	// The same in RESP3, from the state the commands left on both sides.
+	compareInline3(t, "two keys", addr, ref.Addr, []string{
+		"COPY {t}b {t}c", "SMOVE {t}s2 {t}s1 m", "SISMEMBER {t}s1 m", "SMISMEMBER {t}s1 m x", "LMOVE {t}l1 {t}l2 LEFT RIGHT", "GET {t}nokey",
+		"BLMOVE {t}nol {t}l2 LEFT LEFT 0.1", "BRPOPLPUSH {t}nol {t}l1 0.1", "ZRANGESTORE {t}zd {t}z 0 -1", "ZRANGE {t}zd 0 -1 WITHSCORES",
+	})
 	k := keysApart(t, ctx, newClient(t, addr), direct(t, servers), 2)
 	c := dialRaw(t, addr)
 	c.do(t, "SET "+k[0]+" v")
@@ -250,22 +315,37 @@ func TestClientReply(t *testing.T) {
 	if w != r {
 		t.Errorf("CLIENT REPLY: walnut %q, redis-server %q", show(w), show(r))
 	}
+	w, r = streamOn(t, hello3(t, addr), reqs), streamOn(t, hello3(t, ref.Addr), reqs)
+	if w != r {
+		t.Errorf("CLIENT REPLY, RESP3: walnut %q, redis-server %q", show(w), show(r))
+	}
 	if got := exchange(t, addr, []string{"GET a"}, false)[0]; got != "$1\r\n2\r\n" {
 		t.Errorf("the silenced SET did not run: %q", got)
 	}
 }
 
 // CLIENT UNBLOCK wakes a client blocked through walnut, by the id CLIENT
-// ID gave it, with a timeout or an error, as Redis does.
+// ID gave it, with a timeout or an error, as Redis does: for RESP2 and
+// RESP3 clients alike (a RESP3 one blocks on a connection in RESP3,
+// whose CLIENT ID walnut reads all the same).
 func TestClientUnblock(t *testing.T) {
+	for _, proto := range []int{2, 3} {
+		t.Run("RESP"+itoa(proto), func(t *testing.T) { clientUnblock(t, proto) })
+	}
+}
+
+func clientUnblock(t *testing.T, proto int) {
 	_, addr := redisWalnut(t, 3, "p", "")
 	ctx := context.Background()
-	a := newClient(t, addr, func(o *redis.Options) { o.PoolSize = 1; o.ReadTimeout = 30 * time.Second })
+	a := newClient(t, addr, func(o *redis.Options) { o.PoolSize = 1; o.ReadTimeout = 30 * time.Second; o.Protocol = proto })
 	id, err := a.ClientID(ctx).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := dialRaw(t, addr)
+	if proto == 3 {
+		b = hello3(t, addr)
+	}
 	for _, tc := range []struct {
 		reason string
 		want   func(error) bool
@@ -329,6 +409,7 @@ func TestPubSubIntrospection(t *testing.T) {
 	same := []string{"PUBSUB NUMSUB a b c news nosuch", "PUBSUB NUMPAT", "PUBSUB SHARDNUMSUB s1 s2 x",
 		"PUBSUB NUMSUB", "PUBSUB CHANNELS nothing*"}
 	compareInline(t, "PUBSUB", addr, ref.Addr, same)
+	compareInline3(t, "PUBSUB", addr, ref.Addr, same)
 	ctx := context.Background()
 	w, r := newClient(t, addr), newClient(t, ref.Addr)
 	for _, pattern := range []string{"", "*", "n*", "[ab]"} {
@@ -359,9 +440,11 @@ func TestSortPatterns(t *testing.T) {
 		"HSET {u}o_2 f two", "HSET {u}o_3 f three"}
 	exchange(t, addr, setup, true)
 	exchange(t, ref.Addr, setup, true)
-	compareInline(t, "SORT", addr, ref.Addr, []string{"SORT {u}l BY {u}w_*", "SORT {u}l BY {u}w_* GET # GET {u}o_*->f",
+	sorts := []string{"SORT {u}l BY {u}w_*", "SORT {u}l BY {u}w_* GET # GET {u}o_*->f",
 		"SORT_RO {u}l BY {u}w_* DESC GET {u}o_*->f", "SORT {u}l BY nosort GET #", "SORT {u}l BY {u}w_* STORE {u}d",
-		"LRANGE {u}d 0 -1", "SORT {u}l GET nokey"})
+		"LRANGE {u}d 0 -1", "SORT {u}l GET nokey"}
+	compareInline(t, "SORT", addr, ref.Addr, sorts)
+	compareInline3(t, "SORT", addr, ref.Addr, sorts)
 	c := dialRaw(t, addr)
 	if got := c.do(t, "SORT {u}l BY w_*"); !strings.HasPrefix(got, "-ERR walnut does not run SORT with the pattern 'w_*' on a pool of several servers") {
 		t.Errorf("SORT with an untagged pattern: %q", got)
@@ -371,6 +454,7 @@ func TestSortPatterns(t *testing.T) {
 	exchange(t, one, setup, true)
 	exchange(t, ref.Addr, setup, true)
 	compareInline(t, "SORT on one server", one, ref.Addr, []string{"SORT l BY w_*", "SORT l BY w_* GET w_*"})
+	compareInline3(t, "SORT on one server", one, ref.Addr, []string{"SORT l BY w_*", "SORT l BY w_* GET w_*"})
 }
 
 // INFO has Redis' sections in Redis' order, walnut's figures, and the
@@ -396,6 +480,14 @@ func TestInfoSections(t *testing.T) {
 			t.Errorf("INFO %q sections: walnut %q %v, redis-server %q %v", args, headers(wi), err1, headers(ri), err2)
 		}
 	}
+	// A RESP3 client gets the same sections as verbatim strings.
+	w3, r3 := hello3(t, addr), hello3(t, ref.Addr)
+	for _, args := range [][]string{{"INFO"}, {"INFO", "keyspace"}, {"INFO", "server", "errorstats"}, {"INFO", "nosuch"}} {
+		wi, ri := w3.call(t, args...), r3.call(t, args...)
+		if !strings.HasPrefix(wi, "=") || !strings.HasPrefix(ri, "=") || !slices.Equal(headers(wi), headers(ri)) {
+			t.Errorf("%q in RESP3: walnut %q, redis-server %q", args, show(wi), show(ri))
+		}
+	}
 	for i := range 20 {
 		w.Set(ctx, "k"+itoa(i), "v", time.Hour)
 		w.Set(ctx, "p"+itoa(i), "v", 0)
@@ -414,5 +506,8 @@ func TestInfoSections(t *testing.T) {
 		if !strings.Contains(info, want) {
 			t.Errorf("INFO lacks %q:\n%s", want, info)
 		}
+	}
+	if got := w3.call(t, "INFO", "keyspace"); !strings.HasPrefix(got, "=") || !strings.Contains(got, "\r\ntxt:# Keyspace\r\ndb0:keys=40,expires=20,avg_ttl=") {
+		t.Errorf("INFO keyspace in RESP3: %q", show(got))
 	}
 }

@@ -15,43 +15,15 @@ import (
 	"github.com/walnutproxy/walnut/internal/testbed"
 )
 
-// reply reads one whole RESP2 value, as the bytes that make it.
+// reply reads one whole value, RESP2 or RESP3, as the bytes that make
+// it.
 func (c *rawConn) reply(t testing.TB) string {
 	t.Helper()
-	l := c.line(t)
-	switch l[0] {
-	case '$':
-		n, _ := strconv.Atoi(strings.TrimSpace(l[1:]))
-		if n < 0 {
-			return l
-		}
-		b := make([]byte, n+2)
-		if _, err := ioReadFull(c, b); err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		return l + string(b)
-	case '*':
-		n, _ := strconv.Atoi(strings.TrimSpace(l[1:]))
-		var sb strings.Builder
-		sb.WriteString(l)
-		for range n {
-			sb.WriteString(c.reply(t))
-		}
-		return sb.String()
+	v, err := readValue(c.r)
+	if err != nil {
+		t.Fatalf("read: %v (got %q)", err, v)
 	}
-	return l
-}
-
-func ioReadFull(c *rawConn, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := c.r.Read(b[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
+	return v
 }
 
 // do sends one inline command and returns the raw reply.

@@ -116,6 +116,11 @@ func (c *Codec) dedicate(req *protocols.Request) {
 		return
 	}
 	if req.Kind == protocols.Local {
+		if act == actExec && req.Flags&reqArity != 0 {
+			// Redis answers EXEC's wrong arguments as an aborted
+			// transaction, inside MULTI or not (rejectCommand).
+			local(req, replyExecArity)
+		}
 		return
 	}
 	switch act {
@@ -143,7 +148,7 @@ func (c *Codec) dedicate(req *protocols.Request) {
 		req.Conn, req.Release = protocols.Pinned, true
 		req.Flags |= reqUnwatch
 	case actWait:
-		local(req, replyNoReplicas)
+		local(req, waitReply(req.Args))
 	case actBlock, actXRead:
 		if !relayed(req) {
 			blocking(req, act)
@@ -154,6 +159,21 @@ func (c *Codec) dedicate(req *protocols.Request) {
 	case actSubscribe, actUnsubscribe, actPSubscribe, actPUnsubscribe:
 		c.subscribe(req, s.subscriptions(), act)
 	}
+}
+
+// waitReply answers WAIT numreplicas timeout outside a transaction: its
+// arguments checked in Redis' order and words (waitCommand), then 0.
+func waitReply(args [][]byte) string {
+	if _, ok := parseInt(args[1]); !ok {
+		return replyNotInteger
+	}
+	switch t, ok := parseInt(args[2]); {
+	case !ok:
+		return "-ERR timeout is not an integer or out of range\r\n"
+	case t < 0:
+		return "-ERR timeout is negative\r\n"
+	}
+	return replyNoReplicas
 }
 
 func (s *session) transaction() *txState {

@@ -44,6 +44,12 @@ func TestDedicatedRoute(t *testing.T) {
 		{"PUBLISH ch msg", fwd, protocols.Shared, 0, []string{"ch"}, ""},
 		{"SPUBLISH ch msg", fwd, protocols.Shared, 0, []string{"ch"}, ""},
 		{"WAIT 1 100", loc, protocols.Shared, 0, nil, ":0\r\n"},
+		// Its arguments checked as Redis checks them, in its order.
+		{"WAIT x -1", loc, protocols.Shared, 0, nil, "-ERR value is not an integer or out of range\r\n"},
+		{"WAIT 0 1.5", loc, protocols.Shared, 0, nil, "-ERR timeout is not an integer or out of range\r\n"},
+		{"WAIT 1 -1", loc, protocols.Shared, 0, nil, "-ERR timeout is negative\r\n"},
+		// EXEC's wrong arguments abort, in MULTI or not, as in Redis.
+		{"EXEC x", loc, protocols.Shared, 0, nil, replyExecArity},
 		{"BLPOP l", loc, protocols.Shared, 0, nil, "-ERR wrong number of arguments for 'blpop' command\r\n"},
 	} {
 		req := protocols.Request{Session: c.NewSession()}
@@ -442,6 +448,7 @@ func FuzzSession(f *testing.F) {
 		"BLPOP l 0\r\nCLIENT UNBLOCK 1 ERROR\r\nPUBSUB NUMSUB a\r\nZUNION 0 x\r\nMULTI\r\nLMPOP 0 x LEFT\r\nNOSUCH\r\nEXEC\r\n",
 		"HELLO 3\r\nSUBSCRIBE a\r\nGET x\r\nMULTI\r\nSET a 1\r\nEXEC\r\nHELLO 2\r\nUNSUBSCRIBE\r\nHELLO 2\r\n",
 		"HELLO 3\r\nCLIENT INFO\r\nCOMMAND INFO get x\r\nMULTI\r\nHELLO 2\r\nCLIENT GETNAME\r\nEXEC\r\nRESET\r\nRANDOMKEY\r\n",
+		"HELLO 3\r\nCLIENT TRACKINGINFO\r\nINFO keyspace\r\nWAIT x -1\r\nWAIT 0 1.5\r\nEXEC x\r\nCLIENT NO-TOUCH on\r\nFLUSHDB x\r\n",
 	} {
 		f.Add([]byte(s))
 	}

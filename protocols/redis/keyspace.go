@@ -143,6 +143,11 @@ func (c *Codec) mergeFanOut(dst []byte, req *protocols.Request, parts []protocol
 		}
 		return append(dst, replyNoServer...)
 	}
+	if r := parts[0].Resp; len(parts) > 1 && len(r) > 0 && r[0] == '-' && sameReplies(parts) {
+		// Every server refused it alike (FLUSHDB x, PUBSUB CHANNELS a b):
+		// an argument error, which the pool answers as one Redis does.
+		return append(dst, r...)
+	}
 	for i := range parts {
 		p := &parts[i]
 		if p.Err != nil {

@@ -64,6 +64,9 @@ func TestMergeKeyspace(t *testing.T) {
 		// A server's error names the server, with its code kept first.
 		{"error", mb("KEYS", "*"), []string{arr(), "-BUSY Redis is busy running a script\r\n"}, "-BUSY Redis is busy running a script (server s1)\r\n"},
 		{"error in a targeted one", mb("SCAN", "0", "COUNT", "0"), []string{"-ERR syntax error\r\n"}, "-ERR syntax error (server s0)\r\n"},
+		// Every server's alike: as one Redis answers it.
+		{"the same error everywhere", mb("FLUSHDB", "x"), []string{"-ERR syntax error\r\n", "-ERR syntax error\r\n"}, "-ERR syntax error\r\n"},
+		{"errors that differ", mb("KEYS", "*"), []string{"-BUSY a\r\n", "-BUSY b\r\n"}, "-BUSY a (server s0)\r\n"},
 	}
 	for _, tc := range cases {
 		if got := fanOut(t, c, tc.in, 3, tc.replies...); got != tc.want {

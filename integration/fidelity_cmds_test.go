@@ -120,7 +120,8 @@ func TestOneServerIsTheServer(t *testing.T) {
 		"PING", "PING hi", "ECHO x", "DBSIZE", "KEYS a", "SCAN 0 MATCH a", "EXISTS a l nope", "TYPE st",
 		"SORT l BY w_* GET #", "SORT l BY nosort", "SELECT 20", "PUBSUB NUMSUB a", "PUBSUB NUMPAT",
 		"CLIENT TRACKINGINFO", "CLIENT GETREDIR", "CLIENT NO-EVICT on", "CLIENT CACHING yes", "CLIENT TRACKING off",
-		"CLIENT NO-TOUCH on", "INFO nosuch",
+		"CLIENT NO-TOUCH on", "INFO nosuch", "FUNCTION NOPE", "SCRIPT NOPE x", "FUNCTION HELP", "SCRIPT HELP",
+		"FUNCTION LIST", "SCRIPT EXISTS abc", "SCRIPT FLUSH x",
 	}
 	compareInline(t, "one server", addr, ref.Addr, same)
 	// A RESP3 client's requests reach the server on a connection in
@@ -222,7 +223,7 @@ func TestManyServersAnswerAsOne(t *testing.T) {
 		"ZINTER 0 x", "ZDIFF 0 x", "ZUNIONSTORE d 0 x", "ZINTERSTORE d 0 x", "ZDIFFSTORE d 0 x", "ZINTERCARD 0 x",
 		"BLMPOP 0 0 LEFT x", "ZUNION -1 a", "ZUNION abc a",
 		"OBJECT HELP", "XINFO HELP", "XGROUP HELP", "MEMORY HELP", "CLIENT HELP", "PUBSUB HELP", "CONFIG HELP",
-		"COMMAND HELP", "ACL HELP", "SCRIPT HELP",
+		"COMMAND HELP", "ACL HELP", "SCRIPT HELP", "FUNCTION HELP", "FUNCTION NOPE", "SCRIPT NOPE x", "SCRIPT FLUSH x",
 		"NOSUCH", "NOSUCH a b", "nosuch 1 2 3 4", "OBJECT NOPE", "object nope k", "CONFIG", "OBJECT", "CLIENT NOPE",
 		"CLIENT TRACKINGINFO", "CLIENT GETREDIR", "CLIENT CACHING no", "CLIENT NO-EVICT off", "CLIENT NO-EVICT x",
 		"CLIENT REPLY x", "CLIENT UNBLOCK 99999", "CLIENT UNBLOCK x", "CLIENT UNBLOCK 1 later", "CLIENT UNBLOCK 1 error x",

@@ -60,7 +60,7 @@ package redis
 //     COPY with a DB option, through hookCopy), and Redis Cluster's
 //     internal RESTORE-ASKING.
 //  6. Other commands whose key specs find no key (SWAPDB, CONFIG,
-//     CLUSTER, MONITOR, SYNC, PUBSUB, the rest of CLIENT and SCRIPT...),
+//     CLUSTER, MONITOR, SYNC, the rest of CLIENT, SCRIPT DEBUG...),
 //     other blocking and pub/sub commands, and admin commands, which act
 //     on a server rather than on keys, are refused: there is no server
 //     to send them to, or they would act on one server only.
@@ -73,13 +73,14 @@ package redis
 //     error, which any server words: it is relayed to one
 //     (oneserver.go). Scripts and functions without keys run on one
 //     server when they cannot write (scripts.go).
-//  8. A container's HELP is relayed to any server, whose text it is;
-//     PUBSUB's introspection goes to every server and is merged
-//     (pubsubinfo.go).
+//  8. A container's HELP is relayed to any server, whose text it is
+//     (FUNCTION's and SCRIPT's go to the first, functions.go); PUBSUB's
+//     introspection goes to every server and is merged (pubsubinfo.go).
 //  9. On a pool of one server (Request.Servers == 1), what 1, 3 and 6
 //     answer or refuse is forwarded to that server, but for the
-//     session's commands, INFO, and server administration
-//     (adminCommands, oneserver.go).
+//     session's commands, INFO, FUNCTION and SCRIPT LOAD/FLUSH/KILL
+//     (which walnut remembers or fans out as on many servers), and
+//     server administration (adminCommands, oneserver.go).
 //
 // A refused command gets "-ERR unsupported command 'NAME'" and the
 // connection stays open; unknown commands and subcommands get Redis'

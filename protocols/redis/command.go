@@ -438,6 +438,17 @@ func commandReply(req *protocols.Request, act action) {
 	req.Reply = r
 }
 
+// hasKeyArguments reports whether some key spec of c names keys (Redis'
+// doesCommandHaveKeys: a spec not marked not_key).
+func hasKeyArguments(c *commandInfo) bool {
+	for _, ks := range c.keySpecs {
+		if ks.flags&ksNotKey == 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // appendGetKeys answers COMMAND GETKEYS with the keys walnut routes the
 // command by, with Redis' errors.
 func appendGetKeys(dst []byte, args [][]byte) []byte {
@@ -446,6 +457,12 @@ func appendGetKeys(dst []byte, args [][]byte) []byte {
 		return append(dst, "-ERR Invalid command specified\r\n"...)
 	}
 	c := &commandTable[idx]
+	// In Redis' order: a command without keys at all, then the arity,
+	// then a call in which its specs find none, which is no error for a
+	// command whose keys are optional (EVAL with numkeys 0).
+	if !hasKeyArguments(c) {
+		return append(dst, "-ERR The command has no key arguments\r\n"...)
+	}
 	if a := int(c.arity); (a > 0 && len(args) != a) || len(args) < -a {
 		return append(dst, "-ERR Invalid number of arguments specified for command\r\n"...)
 	}
@@ -456,7 +473,10 @@ func appendGetKeys(dst []byte, args [][]byte) []byte {
 		keys = appendKeys(nil, c, args)
 	}
 	if len(keys) == 0 {
-		return append(dst, "-ERR The command has no key arguments\r\n"...)
+		if c.flags&flagNoMandatoryKeys != 0 {
+			return append(dst, "*0\r\n"...)
+		}
+		return append(dst, "-ERR Invalid arguments specified for command\r\n"...)
 	}
 	dst = appendCount(dst, '*', len(keys))
 	for _, k := range keys {

@@ -212,6 +212,10 @@ var routeCases = []struct {
 	{"COMMAND GETKEYS PING x", loc, nil, "-ERR The command has no key arguments\r\n"},
 	{"COMMAND GETKEYS NOPE x", loc, nil, "-ERR Invalid command specified\r\n"},
 	{"COMMAND GETKEYS GET a b", loc, nil, "-ERR Invalid number of arguments specified for command\r\n"},
+	// Redis' answers, checked against redis-server 7.0: keys that are
+	// optional may be none; mandatory ones may not.
+	{"COMMAND GETKEYS EVAL 'return 1' 0", loc, nil, "*0\r\n"},
+	{"COMMAND GETKEYS ZUNIONSTORE d 0", loc, nil, "-ERR Invalid number of arguments specified for command\r\n"},
 	{"COMMAND INFO nope", loc, nil, "*1\r\n$-1\r\n"},
 	{"COMMAND INFO monitor", loc, nil, "*1\r\n$-1\r\n"},
 	{"COMMAND DOCS nope", loc, nil, "*0\r\n"},

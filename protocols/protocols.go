@@ -93,6 +93,9 @@ type Request struct {
 	// closed; Subscribed connections are closed once what was sent on
 	// them is answered. Nothing after it is in its round.
 	ReleaseAll bool
+	// ReadOnly marks a request that a replica may serve, when the pool
+	// reads from replicas (View.ReadFrom): it reads keys and writes none.
+	ReadOnly bool
 	// Block is how long the server may legitimately hold a Once request
 	// before answering (a blocking command's own timeout), on top of the
 	// pool's timeout; negative: as long as it takes.

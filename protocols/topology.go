@@ -140,6 +140,13 @@ type Redirector interface {
 	// AskingPrefix is the request sent just before one redirected with
 	// ask (Redis' ASKING); it gets one reply, which the core discards.
 	AskingPrefix() []byte
+	// RetryLater reports whether resp says the request may succeed if
+	// sent again shortly (Redis' TRYAGAIN while a slot migrates,
+	// CLUSTERDOWN while a failover elects a master). The core sends it
+	// again after a short pause, after refreshing the view, for as long
+	// as the pool's timeout allows, and then answers the last response.
+	// It must not allocate.
+	RetryLater(req *Request, resp []byte) bool
 }
 
 // ReplicaGreeter is implemented by codecs whose connections to replicas
